@@ -1,0 +1,526 @@
+"""Datasets as in-memory tensors, adapted to a model's input.
+
+Every dataset — the bundled digits, torchvision's MNIST / Fashion-MNIST /
+CIFAR-10, or a folder of the user's images — becomes the same record: train and
+test splits of normalised float tensors already resized and channel-converted to
+the model's (C, H, W), plus the original uint8 images for display. The whole
+transform runs once, batched, at load time, so training only indexes tensors: no
+DataLoader workers, no per-sample Python on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from netexplorer.core.errors import DatasetError, DatasetUnavailable
+
+__all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
+           "Normalization", "Split", "batches", "dataset_choices", "default_data_root",
+           "image_grid", "load_dataset", "missing_files"]
+
+DIGITS = "digits"
+MNIST = "mnist"
+FASHION_MNIST = "fashion-mnist"
+CIFAR10 = "cifar10"
+FOLDER_PREFIX = "folder:"
+
+# Held-out share of the bundled digits and of an image folder without its own
+# train/test sub-folders; the split is stratified and seeded, so it never changes.
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+# Images per chunk while transforming, to bound the peak memory of a load.
+_CHUNK = 4096
+# Side of the thumbnails kept as "originals" for image folders (sizes vary there).
+FOLDER_THUMBNAIL = 64
+FOLDER_DEFAULT_SHAPE = (3, 32, 32)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the dataset chooser shows before anything is loaded."""
+
+    name: str
+    title: str
+    native_shape: tuple[int, int, int]
+    bundled: bool
+    folder: str  # sub-folder of the data root that torchvision reads ("" if bundled)
+    files: tuple[str, ...]  # files torchvision expects in that sub-folder
+    source: str  # where a person gets the files
+
+
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+DATASETS: dict[str, DatasetInfo] = {
+    DIGITS: DatasetInfo(DIGITS, "Handwritten digits (bundled, 8×8)", (1, 8, 8), True, "", (),
+                        "shipped with scikit-learn"),
+    MNIST: DatasetInfo(MNIST, "MNIST (28×28 digits)", (1, 28, 28), False, "MNIST/raw",
+                       _MNIST_FILES, "https://yann.lecun.com/exdb/mnist/ (or any MNIST mirror)"),
+    FASHION_MNIST: DatasetInfo(
+        FASHION_MNIST, "Fashion-MNIST (28×28 clothing)", (1, 28, 28), False, "FashionMNIST/raw",
+        _MNIST_FILES, "https://github.com/zalandoresearch/fashion-mnist"),
+    CIFAR10: DatasetInfo(
+        CIFAR10, "CIFAR-10 (32×32 colour)", (3, 32, 32), False, "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (unpacked)"),
+}
+
+
+def default_data_root() -> Path:
+    """The per-user folder where torchvision datasets live unless told otherwise.
+
+    NETEXPLORER_DATA overrides it (tests and shared machines use that).
+    """
+    if os.environ.get("NETEXPLORER_DATA"):
+        return Path(os.environ["NETEXPLORER_DATA"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "netexplorer" / "datasets"
+
+
+# ------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel mean and std applied after scaling pixels to [0, 1]."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, len(self.mean), 1, 1)
+        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(shape)
+        std = torch.tensor(self.std, dtype=like.dtype, device=like.device).view(shape)
+        return mean, std
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(images)
+        return (images - mean) / std
+
+    def invert(self, images: torch.Tensor) -> torch.Tensor:
+        """Back to [0, 1] pixels — the tutorial's `img / 2 + 0.5`, for any mean/std."""
+        mean, std = self._stats(images)
+        return images * std + mean
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split: model-ready images, labels, and the originals for display.
+
+    images: float32 N×C×H×W, resized, channel-converted and normalised.
+    originals: uint8 N×C0×H0×W0 as the dataset stores them (thumbnails for folders).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    originals: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return torch.bincount(self.labels.cpu(), minlength=num_classes).numpy()
+
+    def to(self, device: torch.device | str) -> Split:
+        """A copy whose model-ready tensors live on `device` (originals stay on the CPU)."""
+        return Split(self.images.to(device), self.labels.to(device), self.originals)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded dataset, ready for a model with input_shape."""
+
+    name: str
+    train: Split
+    test: Split
+    classes: tuple[str, ...]
+    normalization: Normalization
+    input_shape: tuple[int, int, int]
+    native_shape: tuple[int, int, int]
+    source: str  # where it was read from, for the dataset view
+    skipped: int = 0  # unreadable files left out (image folders)
+    skipped_examples: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, which: str) -> Split:
+        if which not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', not {which!r}")
+        return self.train if which == "train" else self.test
+
+
+# ------------------------------------------------------------------------- loading
+
+
+def dataset_choices() -> list[DatasetInfo]:
+    return list(DATASETS.values())
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None,
+                 input_shape: Sequence[int] | None = None, download: bool = False) -> Dataset:
+    """Load a dataset and adapt it to `input_shape` (C, H, W); native shape if None.
+
+    Raises DatasetUnavailable when the files are missing or unreadable, with the
+    folder searched, the files expected and how to get them; DatasetError when the
+    request cannot be met (an unknown name, an impossible channel conversion).
+    """
+    if name.startswith(FOLDER_PREFIX):
+        path = Path(name[len(FOLDER_PREFIX):]).expanduser()
+        return _load_folder(path, input_shape)
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, "
+                           f"or folder:PATH for a folder of images")
+    root_path = Path(root).expanduser() if root is not None else default_data_root()
+    if name == DIGITS:
+        raw = _read_digits()
+    else:
+        raw = _read_torchvision(DATASETS[name], root_path, download)
+    shape = tuple(input_shape) if input_shape is not None else DATASETS[name].native_shape
+    return _assemble(name, raw, shape, source=raw.source)
+
+
+@dataclass
+class _Raw:
+    train_images: torch.Tensor  # uint8 N×C×H×W
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: tuple[str, ...]
+    source: str
+    skipped: int = 0
+    skipped_examples: tuple[str, ...] = ()
+    # Set where the display images differ from the decoded ones (folder thumbnails).
+    train_originals: torch.Tensor | None = None
+    test_originals: torch.Tensor | None = None
+
+
+def _read_digits() -> _Raw:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # Pixel values are 0..16; stored as 0..255 so every dataset shares one path.
+    images = torch.from_numpy(np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None])
+    labels = torch.from_numpy(digits.target.astype(np.int64))
+    test = _stratified_test_mask(labels.numpy())
+    return _Raw(images[~test], labels[~test], images[test], labels[test],
+                tuple(str(i) for i in range(10)),
+                "scikit-learn's bundled handwritten digits (1,797 images)")
+
+
+def _torchvision_class(name: str):
+    from torchvision import datasets
+
+    return {MNIST: datasets.MNIST, FASHION_MNIST: datasets.FashionMNIST,
+            CIFAR10: datasets.CIFAR10}[name]
+
+
+def missing_files(name: str, root: str | os.PathLike | None = None) -> list[str]:
+    """The files a torchvision dataset still needs under `root` (empty if complete)."""
+    info = DATASETS[name]
+    folder = (Path(root) if root is not None else default_data_root()) / info.folder
+    return [f for f in info.files if not _present(folder / f)]
+
+
+def _present(path: Path) -> bool:
+    return path.is_file() or path.with_name(path.name + ".gz").is_file()
+
+
+def _unavailable_message(info: DatasetInfo, root: Path, reason: str) -> str:
+    folder = root / info.folder
+    missing = [f for f in info.files if not _present(folder / f)]
+    expected = ", ".join(missing or info.files)
+    return (f"{info.title} is not available: {reason}. Looked in {folder} for {expected}. "
+            f"Download it with the Download button (or --download) when online, or put the "
+            f"files there by hand (from {info.source}).")
+
+
+def _read_torchvision(info: DatasetInfo, root: Path, download: bool) -> _Raw:
+    cls = _torchvision_class(info.name)
+    if not download and missing_files(info.name, root):
+        raise DatasetUnavailable(_unavailable_message(info, root, "its files are missing"))
+    try:
+        if download:
+            root.mkdir(parents=True, exist_ok=True)
+        train = cls(str(root), train=True, download=download)
+        test = cls(str(root), train=False, download=download)
+    except DatasetError:
+        raise
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, IndexError) as exc:
+        reason = (f"the download failed ({exc})" if download
+                  else f"its files could not be read ({type(exc).__name__}: {exc})")
+        raise DatasetUnavailable(_unavailable_message(info, root, reason)) from None
+    except Exception as exc:  # unpickling damaged CIFAR batches raises many kinds
+        raise DatasetUnavailable(_unavailable_message(
+            info, root, f"its files are damaged ({type(exc).__name__}: {exc})")) from None
+
+    def images(ds) -> torch.Tensor:
+        data = ds.data
+        if isinstance(data, np.ndarray):  # CIFAR: N×H×W×C
+            return torch.from_numpy(np.ascontiguousarray(data.transpose(0, 3, 1, 2)))
+        return data.unsqueeze(1)  # MNIST: N×H×W
+
+    def labels(ds) -> torch.Tensor:
+        return torch.as_tensor(ds.targets, dtype=torch.int64)
+
+    classes = tuple(train.classes)
+    if info.name == MNIST:  # torchvision says "0 - zero"; the digit is the class
+        classes = tuple(c.split(" - ")[0] for c in classes)
+    return _Raw(images(train), labels(train), images(test), labels(test), classes,
+                str(root / info.folder))
+
+
+def _load_folder(path: Path, input_shape: Sequence[int] | None) -> Dataset:
+    shape = tuple(input_shape) if input_shape is not None else FOLDER_DEFAULT_SHAPE
+    raw = _read_folder(path, shape)
+    return _assemble(f"{FOLDER_PREFIX}{path}", raw, shape, source=str(path),
+                     native=(raw.train_images.shape[1], FOLDER_THUMBNAIL, FOLDER_THUMBNAIL))
+
+
+def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
+    """Read an ImageFolder layout: one sub-folder per class, or train/ and test/ of those.
+
+    Images are decoded once here, at load time; unreadable ones are skipped and
+    counted. Each is resized straight to the model's size (from the full-size
+    picture, for quality) and to a thumbnail for the dataset view.
+    """
+    if not path.is_dir():
+        raise DatasetUnavailable(f"the image folder {path} does not exist: choose a folder "
+                                 f"with one sub-folder of images per class")
+    split_dirs = {p.name.lower(): p for p in path.iterdir() if p.is_dir()}
+    test_dir = split_dirs.get("test") or split_dirs.get("val")
+    if "train" in split_dirs and test_dir is not None:
+        train_samples, classes = _scan_classes(split_dirs["train"])
+        test_samples, test_classes = _scan_classes(test_dir)
+        if test_classes != classes:
+            raise DatasetError(f"{split_dirs['train']} and {test_dir} have different class "
+                               f"folders: {', '.join(classes)} vs {', '.join(test_classes)}")
+        samples = train_samples + test_samples
+        is_test = [False] * len(train_samples) + [True] * len(test_samples)
+    else:
+        samples, classes = _scan_classes(path)
+        is_test = None
+    grey = shape[0] == 1
+    pixels, thumbs, kept_labels, kept_test, skipped = [], [], [], [], []
+    for index, (file, label) in enumerate(samples):
+        try:
+            image, thumb = _decode(file, shape, grey)
+        except Exception:  # any decoder failure means "unreadable": skip, count, go on
+            skipped.append(file.name)
+            continue
+        pixels.append(image)
+        thumbs.append(thumb)
+        kept_labels.append(label)
+        kept_test.append(is_test[index] if is_test is not None else False)
+    if not pixels:
+        raise DatasetUnavailable(f"no readable images in {path} ({len(skipped)} files could "
+                                 f"not be read): put images in {path}/<class name>/")
+    images = torch.from_numpy(np.stack(pixels))
+    originals = torch.from_numpy(np.stack(thumbs))
+    labels = torch.tensor(kept_labels, dtype=torch.int64)
+    if is_test is not None:
+        test_mask = torch.tensor(kept_test)
+    else:
+        test_mask = _stratified_test_mask(labels.numpy())
+    return _Raw(images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask],
+                tuple(classes), str(path), len(skipped), tuple(skipped[:5]),
+                originals[~test_mask], originals[test_mask])
+
+
+def _scan_classes(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetUnavailable(f"{folder} has no class sub-folders: put each class's images "
+                                 f"in a folder of its own, e.g. {folder}/cat/1.png")
+    samples = []
+    for label, name in enumerate(classes):
+        for file in sorted((folder / name).rglob("*")):
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                samples.append((file, label))
+    return samples, classes
+
+
+def _decode(file: Path, shape: tuple[int, ...], grey: bool) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    with Image.open(file) as img:
+        img.load()
+        img = img.convert("L" if grey else "RGB")
+        _, h, w = shape
+        model = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR))
+        thumb = np.asarray(img.resize((FOLDER_THUMBNAIL, FOLDER_THUMBNAIL),
+                                      Image.Resampling.BILINEAR))
+    if grey:
+        return model[None], thumb[None]
+    return model.transpose(2, 0, 1), thumb.transpose(2, 0, 1)
+
+
+def _stratified_test_mask(labels: np.ndarray) -> torch.Tensor:
+    rng = np.random.default_rng(SPLIT_SEED)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        n_test = int(round(len(idx) * TEST_FRACTION)) if len(idx) > 1 else 0
+        mask[idx[:n_test]] = True
+    return torch.from_numpy(mask)
+
+
+# ----------------------------------------------------------------------- transforms
+
+
+def adapt_images(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """uint8 N×C0×H0×W0 → float32 N×C×H×W in [0, 1]: channels converted, resized.
+
+    Grey becomes RGB by repetition, RGB becomes grey by ITU-R 601 luminance;
+    resizing is bilinear with antialiasing so that shrinking does not alias.
+    """
+    c, h, w = shape
+    x = images.float().div_(255.0)
+    c0 = x.shape[1]
+    if c0 != c:
+        if c0 == 1:
+            x = x.expand(-1, c, -1, -1)
+        elif c0 == 3 and c == 1:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x * weights).sum(dim=1, keepdim=True)
+        else:
+            raise DatasetError(f"the model expects {c}-channel images but these have {c0}: "
+                               f"set the model's input channels to {c0}"
+                               + (" or 1" if c0 == 3 else " or 3" if c0 == 1 else ""))
+    if tuple(x.shape[-2:]) != (h, w):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    return x.contiguous()
+
+
+def _assemble(name: str, raw: _Raw, shape: tuple[int, ...], source: str,
+              native: tuple[int, int, int] | None = None) -> Dataset:
+    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise DatasetError(f"the input shape must be three positive integers (C, H, W), "
+                           f"got {tuple(shape)!r}")
+    _check_labels(raw)
+    train01 = _adapt_chunked(raw.train_images, shape)
+    test01 = _adapt_chunked(raw.test_images, shape)
+    normalization = _measure(train01)
+    train = Split(normalization.apply(train01), raw.train_labels,
+                  raw.train_images if raw.train_originals is None else raw.train_originals)
+    test = Split(normalization.apply(test01), raw.test_labels,
+                 raw.test_images if raw.test_originals is None else raw.test_originals)
+    native_shape = native or tuple(int(s) for s in raw.train_images.shape[1:])
+    return Dataset(name, train, test, tuple(raw.classes), normalization, tuple(shape),
+                   native_shape, source, raw.skipped, raw.skipped_examples)
+
+
+def _check_labels(raw: _Raw) -> None:
+    n = len(raw.classes)
+    for labels in (raw.train_labels, raw.test_labels):
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n):
+            raise DatasetUnavailable(f"labels run from {int(labels.min())} to "
+                                     f"{int(labels.max())} but there are {n} classes: the "
+                                     f"files in {raw.source} are inconsistent")
+
+
+def _adapt_chunked(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    if images.shape[0] == 0:
+        return torch.empty((0, *shape), dtype=torch.float32)
+    return torch.cat([adapt_images(images[i:i + _CHUNK], shape)
+                      for i in range(0, images.shape[0], _CHUNK)])
+
+
+def _measure(images01: torch.Tensor) -> Normalization:
+    """Per-channel mean/std of the training images, as most tutorials hard-code them."""
+    flat = images01.transpose(0, 1).reshape(images01.shape[1], -1).double()
+    mean = flat.mean(dim=1)
+    std = flat.std(dim=1).clamp_min(1e-3)  # a constant channel must not divide by zero
+    return Normalization(tuple(round(float(m), 6) for m in mean),
+                         tuple(round(float(s), 6) for s in std))
+
+
+# -------------------------------------------------------------------------- batches
+
+
+def batches(split: Split, batch_size: int, generator: torch.Generator | None = None,
+            shuffle: bool = True, drop_last: bool = False
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, labels) batches drawn by indexing the split's tensors where they live.
+
+    The permutation comes from `generator`, so a seed fixes the order; indexing is
+    one gather per batch — no per-sample Python.
+    """
+    n = len(split)
+    device = split.images.device
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(device)
+    else:
+        order = torch.arange(n, device=device)
+    stop = n - (n % batch_size) if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size]
+        yield split.images.index_select(0, idx), split.labels.index_select(0, idx)
+
+
+def batches_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+# ---------------------------------------------------------------------------- grids
+
+
+@dataclass(frozen=True)
+class ImageGrid:
+    """A displayable grid: RGB pixels plus where each image sits, for captions."""
+
+    pixels: np.ndarray  # uint8 H×W×3
+    cells: tuple[tuple[int, int, int, int], ...]  # (x, y, width, height) per image
+    captions: tuple[str, ...]
+    columns: int
+
+
+def image_grid(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | None = None,
+               classes: Sequence[str] | None = None, *,
+               normalization: Normalization | None = None, columns: int = 8,
+               padding: int = 2, scale: int = 1, pad_value: float = 1.0) -> ImageGrid:
+    """torchvision's make_grid of `images`, de-normalised, as uint8 RGB.
+
+    `images` are either model-ready floats (pass their normalization to undo it)
+    or uint8 originals. `scale` enlarges each image by an integer factor with
+    nearest-neighbour, so 8×8 digits stay crisp instead of blurring.
+    """
+    from torchvision.utils import make_grid
+
+    x = images.detach().cpu()
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    else:
+        x = x.float()
+        if normalization is not None:
+            x = normalization.invert(x)
+    x = x.clamp(0.0, 1.0)
+    if scale > 1:
+        x = x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    n = x.shape[0]
+    columns = max(1, min(columns, n)) if n else 1
+    if n == 0:
+        return ImageGrid(np.full((1, 1, 3), 255, np.uint8), (), (), columns)
+    grid = make_grid(x, nrow=columns, padding=padding, pad_value=pad_value)
+    pixels = (grid.permute(1, 2, 0).mul(255).round().to(torch.uint8)).numpy()
+    h, w = x.shape[2], x.shape[3]
+    cells = tuple(((i % columns) * (w + padding) + padding, (i // columns) * (h + padding) + padding,
+                   w, h) for i in range(n))
+    if labels is None:
+        captions: tuple[str, ...] = ()
+    else:
+        names = list(classes) if classes is not None else None
+        captions = tuple(names[int(lab)] if names else str(int(lab)) for lab in labels)
+    return ImageGrid(np.ascontiguousarray(pixels), cells, captions, columns)
