@@ -237,6 +237,29 @@ def _present(path: Path) -> bool:
     return path.is_file() or path.with_name(path.name + ".gz").is_file()
 
 
+def _unpack_gz(folder: Path, files: Sequence[str]) -> None:
+    """Unpack FILE.gz where only the packed copy is there (as MNIST mirrors ship them).
+
+    `missing_files` counts a .gz as present, but torchvision reads only unpacked
+    files unless it downloads them itself.
+    """
+    import gzip
+    import shutil
+
+    for name in files:
+        path = folder / name
+        packed = path.with_name(path.name + ".gz")
+        if not path.is_file() and packed.is_file():
+            partial = path.with_name(path.name + ".partial")
+            try:
+                with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            os.replace(partial, path)
+
+
 def _unavailable_message(info: DatasetInfo, root: Path, reason: str) -> str:
     folder = root / info.folder
     missing = [f for f in info.files if not _present(folder / f)]
@@ -253,6 +276,7 @@ def _read_torchvision(info: DatasetInfo, root: Path, download: bool) -> _Raw:
     try:
         if download:
             root.mkdir(parents=True, exist_ok=True)
+        _unpack_gz(root / info.folder, info.files)
         train = cls(str(root), train=True, download=download)
         test = cls(str(root), train=False, download=download)
     except DatasetError:
@@ -390,7 +414,7 @@ def adapt_images(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     x = images.float().div_(255.0)
     c0 = x.shape[1]
     if c0 != c:
-        if c0 == 1:
+        if c0 == 1 and c == 3:
             x = x.expand(-1, c, -1, -1)
         elif c0 == 3 and c == 1:
             weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -424,7 +448,11 @@ def _assemble(name: str, raw: _Raw, shape: tuple[int, ...], source: str,
 
 def _check_labels(raw: _Raw) -> None:
     n = len(raw.classes)
-    for labels in (raw.train_labels, raw.test_labels):
+    for images, labels in ((raw.train_images, raw.train_labels),
+                           (raw.test_images, raw.test_labels)):
+        if images.shape[0] != labels.shape[0]:
+            raise DatasetUnavailable(f"{images.shape[0]} images but {labels.shape[0]} labels: "
+                                     f"the files in {raw.source} are inconsistent")
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n):
             raise DatasetUnavailable(f"labels run from {int(labels.min())} to "
                                      f"{int(labels.max())} but there are {n} classes: the "
@@ -514,6 +542,8 @@ def image_grid(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | None
     if n == 0:
         return ImageGrid(np.full((1, 1, 3), 255, np.uint8), (), (), columns)
     grid = make_grid(x, nrow=columns, padding=padding, pad_value=pad_value)
+    if n == 1:  # make_grid returns a lone image unpadded; keep the layout `cells` describe
+        grid = F.pad(grid, (padding,) * 4, value=pad_value)
     pixels = (grid.permute(1, 2, 0).mul(255).round().to(torch.uint8)).numpy()
     h, w = x.shape[2], x.shape[3]
     cells = tuple(((i % columns) * (w + padding) + padding, (i // columns) * (h + padding) + padding,
