@@ -59,6 +59,74 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_arguments(parser: argparse.ArgumentParser, default: str | None = "digits") -> None:
+    parser.add_argument("--dataset", default=default, metavar="NAME",
+                        help="digits (bundled), mnist, fashion-mnist, cifar10 or folder:PATH"
+                             + (f" (default: {default})" if default else ""))
+    parser.add_argument("--data-root", type=Path, metavar="DIR",
+                        help="folder holding torchvision datasets (default: $NETEXPLORER_DATA "
+                             "or ~/.local/share/netexplorer/datasets)")
+    parser.add_argument("--download", action="store_true",
+                        help="download a torchvision dataset if it is missing")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N "
+                                                         "(default: auto)")
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from netexplorer.core.training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--epochs", type=int, default=d.epochs,
+                        help=f"total epochs of the run, counting resumed ones (default: "
+                             f"{d.epochs})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size,
+                        help=f"default: {d.batch_size}")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+                        help=f"default: {d.optimizer}")
+    parser.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default: {d.lr})")
+    parser.add_argument("--momentum", type=float, default=d.momentum,
+                        help=f"for sgd, nesterov and rmsprop (default: {d.momentum})")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                        help=f"default: {d.weight_decay}")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                        help=f"learning-rate schedule (default: {d.schedule})")
+    parser.add_argument("--loss", choices=LOSSES, default=d.loss, help=f"default: {d.loss}")
+    parser.add_argument("--augment-shift", type=int, default=d.augment_shift, metavar="PIXELS",
+                        help=f"random translation of training images, 0 for none (default: "
+                             f"{d.augment_shift})")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
+    parser.add_argument("--report-every", type=int, default=d.report_every, metavar="STEPS",
+                        help=f"print the running loss every STEPS batches "
+                             f"(default: {d.report_every})")
+
+
+def _config_from(args: argparse.Namespace):
+    from netexplorer.core.training import TrainConfig
+
+    config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay,
+                         schedule=args.schedule, batch_size=args.batch_size, epochs=args.epochs,
+                         augment_shift=args.augment_shift, seed=args.seed, device=args.device, report_every=args.report_every)
+    config.validate()
+    return config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.headless import run_training
+
+    apply_thread_policy(interactive=False)
+    return run_training(args, _config_from(args), load_spec_argument)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.headless import run_evaluation
+
+    apply_thread_policy(interactive=False)
+    return run_evaluation(args)
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from netexplorer.ui.app import main as gui_main
@@ -84,11 +152,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = commands.add_parser("presets", help="list the shipped model presets")
     presets.set_defaults(handler=cmd_presets)
+
+    train = commands.add_parser("train", help="train a model headless, printing the "
+                                              "tutorial's running loss")
+    _add_model_arguments(train)
+    _add_data_arguments(train)
+    _add_train_arguments(train)
+    train.add_argument("--save", type=Path, metavar="CKPT", help="write a checkpoint at the end "
+                                                                  "(and when stopped)")
+    train.add_argument("--resume", type=Path, metavar="CKPT",
+                       help="continue the run saved in CKPT (its model; its dataset unless "
+                            "--dataset is given)")
+    train.add_argument("--metrics-json", type=Path, metavar="FILE",
+                       help="write accuracy, per-class accuracy, confusion matrix, epochs and "
+                            "speed as JSON")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test "
+                                                    "split")
+    evaluate.add_argument("checkpoint", type=Path, metavar="CKPT")
+    _add_data_arguments(evaluate, default=None)
+    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument("--metrics-json", type=Path, metavar="FILE")
+    evaluate.set_defaults(handler=cmd_evaluate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from netexplorer.core.errors import DatasetError
+    from netexplorer.core.errors import (
+        CheckpointError, DatasetError, DeviceError, TrainingError,
+    )
     from netexplorer.core.specs import SpecError
 
     parser = build_parser()
@@ -96,9 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (SpecError, DatasetError, CommandError) as exc:
+    except (SpecError, DatasetError, DeviceError, TrainingError, CheckpointError,
+            CommandError) as exc:
         print(f"netexplorer: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("netexplorer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `netexplorer … | head`: the reader left; say nothing
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

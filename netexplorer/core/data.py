@@ -24,7 +24,7 @@ from netexplorer.core.errors import DatasetError, DatasetUnavailable
 
 __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
            "Normalization", "Split", "batches", "dataset_choices", "default_data_root",
-           "image_grid", "load_dataset", "missing_files"]
+           "image_grid", "load_dataset", "missing_files", "random_shift"]
 
 DIGITS = "digits"
 MNIST = "mnist"
@@ -41,6 +41,10 @@ _CHUNK = 4096
 # Side of the thumbnails kept as "originals" for image folders (sizes vary there).
 FOLDER_THUMBNAIL = 64
 FOLDER_DEFAULT_SHAPE = (3, 32, 32)
+# The model-ready float32 copy of a dataset lives in memory (and briefly a second
+# one while it is normalised): a larger input size than this allows would exhaust
+# the memory of the machine instead of failing with a message.
+MAX_DATASET_BYTES = 4 * 1024**3
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                   ".pgm")
 
@@ -169,8 +173,12 @@ def dataset_choices() -> list[DatasetInfo]:
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None,
-                 input_shape: Sequence[int] | None = None, download: bool = False) -> Dataset:
+                 input_shape: Sequence[int] | None = None, download: bool = False,
+                 normalization: Normalization | None = None) -> Dataset:
     """Load a dataset and adapt it to `input_shape` (C, H, W); native shape if None.
+
+    The normalisation is measured on the training images unless given — a
+    checkpoint passes the one its model was trained with.
 
     Raises DatasetUnavailable when the files are missing or unreadable, with the
     folder searched, the files expected and how to get them; DatasetError when the
@@ -178,7 +186,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None,
     """
     if name.startswith(FOLDER_PREFIX):
         path = Path(name[len(FOLDER_PREFIX):]).expanduser()
-        return _load_folder(path, input_shape)
+        return _load_folder(path, input_shape, normalization)
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, "
                            f"or folder:PATH for a folder of images")
@@ -188,7 +196,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None,
     else:
         raw = _read_torchvision(DATASETS[name], root_path, download)
     shape = tuple(input_shape) if input_shape is not None else DATASETS[name].native_shape
-    return _assemble(name, raw, shape, source=raw.source)
+    return _assemble(name, raw, shape, source=raw.source, normalization=normalization)
 
 
 @dataclass
@@ -305,11 +313,13 @@ def _read_torchvision(info: DatasetInfo, root: Path, download: bool) -> _Raw:
                 str(root / info.folder))
 
 
-def _load_folder(path: Path, input_shape: Sequence[int] | None) -> Dataset:
+def _load_folder(path: Path, input_shape: Sequence[int] | None,
+                 normalization: Normalization | None) -> Dataset:
     shape = tuple(input_shape) if input_shape is not None else FOLDER_DEFAULT_SHAPE
     raw = _read_folder(path, shape)
     return _assemble(f"{FOLDER_PREFIX}{path}", raw, shape, source=str(path),
-                     native=(raw.train_images.shape[1], FOLDER_THUMBNAIL, FOLDER_THUMBNAIL))
+                     native=(raw.train_images.shape[1], FOLDER_THUMBNAIL, FOLDER_THUMBNAIL),
+                     normalization=normalization)
 
 
 def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
@@ -335,6 +345,7 @@ def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
     else:
         samples, classes = _scan_classes(path)
         is_test = None
+    _check_memory(len(samples), shape, f"the image folder {path}")
     grey = shape[0] == 1
     pixels, thumbs, kept_labels, kept_test, skipped = [], [], [], [], []
     for index, (file, label) in enumerate(samples):
@@ -390,6 +401,15 @@ def _decode(file: Path, shape: tuple[int, ...], grey: bool) -> tuple[np.ndarray,
     return model.transpose(2, 0, 1), thumb.transpose(2, 0, 1)
 
 
+def _check_memory(n: int, shape: Sequence[int], what: str) -> None:
+    needed = 4 * n * math.prod(shape)
+    if needed > MAX_DATASET_BYTES:
+        raise DatasetError(f"{what} at {'×'.join(str(s) for s in shape)} would need "
+                           f"{needed / 1e9:.1f} GB of memory for its {n:,} images (at most "
+                           f"{MAX_DATASET_BYTES / 1e9:.1f} GB): choose a smaller model "
+                           f"input size")
+
+
 def _stratified_test_mask(labels: np.ndarray) -> torch.Tensor:
     rng = np.random.default_rng(SPLIT_SEED)
     mask = np.zeros(len(labels), dtype=bool)
@@ -429,14 +449,21 @@ def adapt_images(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 
 
 def _assemble(name: str, raw: _Raw, shape: tuple[int, ...], source: str,
-              native: tuple[int, int, int] | None = None) -> Dataset:
+              native: tuple[int, int, int] | None = None,
+              normalization: Normalization | None = None) -> Dataset:
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
         raise DatasetError(f"the input shape must be three positive integers (C, H, W), "
                            f"got {tuple(shape)!r}")
+    _check_memory(raw.train_images.shape[0] + raw.test_images.shape[0], shape,
+                  f"the dataset {name}")
     _check_labels(raw)
     train01 = _adapt_chunked(raw.train_images, shape)
     test01 = _adapt_chunked(raw.test_images, shape)
-    normalization = _measure(train01)
+    if normalization is None:
+        normalization = _measure(train01)
+    elif len(normalization.mean) != shape[0] or len(normalization.std) != shape[0]:
+        raise DatasetError(f"the given normalisation has {len(normalization.mean)} channels "
+                           f"but the images have {shape[0]}")
     train = Split(normalization.apply(train01), raw.train_labels,
                   raw.train_images if raw.train_originals is None else raw.train_originals)
     test = Split(normalization.apply(test01), raw.test_labels,
@@ -496,6 +523,26 @@ def batches(split: Split, batch_size: int, generator: torch.Generator | None = N
     for start in range(0, stop, batch_size):
         idx = order[start:start + batch_size]
         yield split.images.index_select(0, idx), split.labels.index_select(0, idx)
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator
+                 ) -> torch.Tensor:
+    """Translate each image by up to `max_shift` pixels in x and y (edges repeated).
+
+    The cheapest augmentation that helps small image sets: one pad and one gather
+    for the whole batch, offsets drawn from `generator` so that a seed fixes them.
+    """
+    if max_shift <= 0:
+        return images
+    n, c, h, w = images.shape
+    s = max_shift
+    padded = F.pad(images, (s, s, s, s), mode="replicate")
+    offsets = torch.randint(0, 2 * s + 1, (2, n), generator=generator).to(images.device)
+    rows = offsets[0, :, None] + torch.arange(h, device=images.device)
+    cols = offsets[1, :, None] + torch.arange(w, device=images.device)
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def batches_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:

@@ -11,3 +11,16 @@ class DatasetError(ValueError):
 
 class DatasetUnavailable(DatasetError):
     """The dataset's files are not there (or not readable) and cannot be fetched."""
+
+
+class DeviceError(ValueError):
+    """A device that was asked for and cannot be used, said plainly."""
+
+
+class TrainingError(ValueError):
+    """A training request that cannot run: a bad setting, or a model and dataset
+    that do not fit together (e.g. 5 outputs for 10 classes)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or used: truncated, corrupt, foreign or hostile."""

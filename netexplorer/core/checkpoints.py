@@ -1,0 +1,279 @@
+"""Checkpoints: everything needed to evaluate a model later or resume its training.
+
+A checkpoint is data, never code. It holds the ModelSpec as JSON (not a pickled
+module), the weights, the optimizer and schedule state, the training config, the
+report history, the dataset's name, classes and normalisation, and library
+versions. It is written atomically (temporary file in the same folder, fsync,
+os.replace), so a crash mid-save leaves the previous checkpoint intact, and read
+with torch.load(weights_only=True), so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from netexplorer import __version__
+from netexplorer.core.data import Dataset, Normalization
+from netexplorer.core.errors import CheckpointError, TrainingError
+from netexplorer.core.specs import ModelSpec, SpecError, build_model
+from netexplorer.core.training import TrainConfig, Trainer
+
+__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "resume_trainer",
+           "save_checkpoint"]
+
+FORMAT = "netexplorer-checkpoint"
+FORMAT_VERSION = 1
+SUFFIX = ".ckpt"
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A loaded checkpoint. `trainer_state` is None for weights-only checkpoints."""
+
+    spec: ModelSpec
+    model_state: dict[str, torch.Tensor]
+    config: TrainConfig | None = None
+    trainer_state: dict[str, Any] | None = None
+    dataset_name: str | None = None
+    classes: tuple[str, ...] = ()
+    normalization: Normalization | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    saved_at: str = ""
+
+    @property
+    def history(self) -> dict[str, list]:
+        if self.trainer_state is None:
+            return {"epochs": [], "step_losses": []}
+        return self.trainer_state["history"]
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.trainer_state["position"]["epoch"]) if self.trainer_state else 0
+
+    def build_model(self) -> nn.Module:
+        """The spec's module with the saved weights; CheckpointError on a mismatch."""
+        try:
+            model = build_model(self.spec)
+        except SpecError as exc:
+            raise CheckpointError(f"the checkpoint's model spec is invalid: {exc}") from None
+        try:
+            model.load_state_dict(self.model_state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            detail = first[1].strip() if len(first) > 1 else first[0] if first else ""
+            raise CheckpointError(f"the checkpoint's weights do not fit its model "
+                                  f"'{self.spec.name}': {detail}") from None
+        return model
+
+
+def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
+                    spec: ModelSpec | None = None, model: nn.Module | None = None,
+                    dataset: Dataset | None = None, config: TrainConfig | None = None) -> Path:
+    """Write a checkpoint atomically and return its path.
+
+    Pass a Trainer to save everything needed to resume; or spec and model (and
+    optionally the dataset and config) for a weights-only checkpoint.
+    """
+    if trainer is not None:
+        spec = spec or trainer.spec
+        model = model or trainer.model
+        dataset = dataset or trainer.dataset
+        config = config or trainer.config
+    if spec is None or model is None:
+        raise CheckpointError("a checkpoint needs the model spec and the model "
+                              "(train from a spec, or pass spec=)")
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "spec": spec.to_json(indent=None),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": config.to_dict() if config is not None else None,
+        "trainer": _to_cpu(trainer.state()) if trainer is not None else None,
+        "dataset": None if dataset is None else {
+            "name": dataset.name,
+            "classes": list(dataset.classes),
+            "mean": list(dataset.normalization.mean),
+            "std": list(dataset.normalization.std),
+            "input_shape": list(dataset.input_shape),
+        },
+        "versions": {"netexplorer": __version__, "torch": str(torch.__version__),
+                     "python": platform.python_version(), **_torchvision_version()},
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return _write_atomically(Path(path), payload)
+
+
+def _torchvision_version() -> dict[str, str]:
+    try:
+        import torchvision
+
+        return {"torchvision": str(torchvision.__version__)}
+    except ImportError:  # pragma: no cover
+        return {}
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+def _write_atomically(path: Path, payload: dict[str, Any]) -> Path:
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise CheckpointError(f"cannot save to {path}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"cannot save to {path}: {exc.strerror or exc}") from None
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); harmless where unsupported."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint; CheckpointError for anything truncated, corrupt, foreign or
+    hostile. Only plain data is unpickled (weights_only=True): nothing in the file
+    can run."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"there is no checkpoint at {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the loader raises many types for damaged files
+        raise CheckpointError(_load_failure(path, exc)) from None
+    return _parse(path, data)
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    text = str(exc)
+    if "weights_only" in text.lower() or "unsupported global" in text.lower():
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (f"{path.name} was refused: it contains Python objects or code{what}, not just "
+                f"data. A netexplorer checkpoint is plain data; this file may come from "
+                f"another program or be hostile")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return (f"{path.name} is not a readable checkpoint (truncated or corrupt?): "
+            f"{type(exc).__name__}: {first[:200]}")
+
+
+def _parse(path: Path, data: Any) -> Checkpoint:
+    def bad(message: str) -> CheckpointError:
+        return CheckpointError(f"{path.name}: {message}")
+
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise bad("this is a PyTorch file but not a netexplorer checkpoint (a bare "
+                  "state_dict or another program's file?)")
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        raise bad(f"checkpoint format version {version!r}; this netexplorer reads version "
+                  f"{FORMAT_VERSION}")
+    try:
+        spec = ModelSpec.from_json(data["spec"])
+    except (KeyError, TypeError, SpecError) as exc:
+        raise bad(f"its model spec is unusable: {exc}") from None
+    state = data.get("model")
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise bad("its weights are missing or malformed")
+    config = None
+    if data.get("config") is not None:
+        try:
+            config = TrainConfig.from_dict(dict(data["config"]))
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise bad(f"its training settings are invalid: {exc}") from None
+    trainer_state = data.get("trainer")
+    if trainer_state is not None and not _valid_trainer_state(trainer_state):
+        raise bad("its training state is malformed")
+    dataset = data.get("dataset") or {}
+    normalization = None
+    classes: tuple[str, ...] = ()
+    try:
+        if dataset:
+            classes = tuple(str(c) for c in dataset["classes"])
+            normalization = Normalization(tuple(float(m) for m in dataset["mean"]),
+                                          tuple(float(s) for s in dataset["std"]))
+    except (KeyError, TypeError, ValueError):
+        raise bad("its dataset description is malformed") from None
+    versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
+    checkpoint = Checkpoint(spec, state, config, trainer_state, dataset.get("name"), classes,
+                            normalization, {str(k): str(v) for k, v in versions.items()},
+                            str(data.get("saved_at", "")))
+    checkpoint.build_model()  # fail now, with a clear message, if the weights don't fit
+    return checkpoint
+
+
+def _valid_trainer_state(state: Any) -> bool:
+    try:
+        position = state["position"]
+        return (isinstance(state["optimizer"], dict)
+                and all(isinstance(position[k], int) for k in ("epoch", "batch", "step"))
+                and isinstance(state["epoch_rng"], torch.Tensor)
+                and isinstance(state["rng"], torch.Tensor)
+                and isinstance(state["history"]["epochs"], list)
+                and isinstance(state["history"]["step_losses"], list))
+    except (KeyError, TypeError):
+        return False
+
+
+def resume_trainer(checkpoint: Checkpoint, dataset: Dataset,
+                   config: TrainConfig | None = None, **trainer_options: Any) -> Trainer:
+    """A Trainer that continues the checkpoint's run on `dataset`.
+
+    `config` (e.g. with more epochs, or another device) replaces the saved one; the
+    optimizer, schedule position, data order and RNG continue where they stopped.
+    """
+    if checkpoint.classes and tuple(dataset.classes) != tuple(checkpoint.classes):
+        raise TrainingError(f"the checkpoint was trained on {checkpoint.dataset_name} with "
+                            f"{len(checkpoint.classes)} classes ({', '.join(checkpoint.classes[:5])}"
+                            f"{', …' if len(checkpoint.classes) > 5 else ''}); "
+                            f"{dataset.name} has other classes")
+    config = config or checkpoint.config or TrainConfig()
+    trainer = Trainer(checkpoint.build_model(), dataset, config, spec=checkpoint.spec,
+                      **trainer_options)
+    if checkpoint.trainer_state is not None:
+        try:
+            trainer.load_state(checkpoint.trainer_state)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"cannot resume from this checkpoint: {exc}") from None
+    return trainer

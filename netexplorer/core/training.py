@@ -1,0 +1,706 @@
+"""The training engine: one generator that the GUI's thread, the CLI and the tests
+all drive.
+
+`Trainer.steps()` trains and yields plain-number reports (superqt's
+GeneratorWorker pattern): a StepReport per reporting interval, an EpochReport per
+epoch, a PausedReport when it stops to wait, and one FinishedReport at the end.
+Control — pause, resume, single step, stop, a new learning rate — comes from any
+thread through `Trainer.control` and is checked between batches.
+
+Per-step numbers (losses, correct counts) stay on the device and are copied out
+once per report. That leaves a non-finite loss unseen until the report, so the
+trainer keeps a snapshot of the model and optimizer at every report boundary; on
+divergence it restores the snapshot and replays the finite steps, and the model
+ends with exactly the weights of the last finite step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterator, Protocol, Union
+
+import torch
+from torch import nn
+
+from netexplorer.core import losses
+from netexplorer.core.data import Dataset, Split, random_shift
+from netexplorer.core.devices import resolve_device
+from netexplorer.core.errors import TrainingError
+from netexplorer.core.evaluation import EvalReport, evaluate
+from netexplorer.core.specs import ModelSpec, build_model, summarize
+
+__all__ = ["TrainConfig", "Trainer", "TrainingControl", "StepReport", "EpochReport",
+           "PausedReport", "FinishedReport", "Report", "evaluate", "EvalReport",
+           "OPTIMIZERS", "SCHEDULES", "LOSSES", "schedule_factor"]
+
+LOSSES = losses.LOSSES
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+
+# OneCycle's shape, as in torch.optim.lr_scheduler.OneCycleLR's defaults.
+ONECYCLE_WARMUP = 0.3
+ONECYCLE_DIV = 25.0
+ONECYCLE_FINAL_DIV = 1e4
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs besides the model and the data.
+
+    The defaults are the measured recipe for the bundled digits with LeNet: SGD
+    with momentum at lr 0.05, batch 64, cosine decay over 30 epochs and random
+    shifts of up to 2 pixels (benchmarks/bench_training.py measures what it
+    reaches; without the shifts LeNet overfits the 1,438 training digits and ends
+    anywhere from 95.5 to 98.3 % depending on the seed).
+    """
+
+    loss: str = "cross-entropy"
+    optimizer: str = "sgd"  # "sgd" uses momentum when momentum > 0
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    step_size: int = 5  # epochs between decays, for the "step" schedule
+    gamma: float = 0.1  # decay factor, for the "step" schedule
+    batch_size: int = 64
+    epochs: int = 30
+    augment_shift: int = 2  # pixels of random translation per training image (0: off)
+    seed: int = 0
+    device: str = "auto"
+    report_every: int = 10  # steps per StepReport
+
+    def validate(self) -> None:
+        """Raise TrainingError naming the first bad setting."""
+        def bad(message: str) -> TrainingError:
+            return TrainingError(message)
+
+        if self.loss not in LOSSES:
+            raise bad(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad(f"unknown optimizer {self.optimizer!r}: choose one of "
+                      f"{', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise bad(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= 100):
+            raise bad(f"learning rate must be above 0 and at most 100, got {self.lr}")
+        if not (0 <= self.momentum < 1):
+            raise bad(f"momentum must be from 0 to below 1, got {self.momentum}")
+        if self.optimizer == "nesterov" and self.momentum <= 0:
+            raise bad("nesterov needs momentum above 0 (e.g. 0.9)")
+        if not (0 <= self.weight_decay < 1):
+            raise bad(f"weight decay must be from 0 to below 1, got {self.weight_decay}")
+        if not (1 <= self.batch_size <= 65_536):
+            raise bad(f"batch size must be from 1 to 65536, got {self.batch_size}")
+        if not (1 <= self.epochs <= 100_000):
+            raise bad(f"epochs must be from 1 to 100000, got {self.epochs}")
+        if self.step_size < 1 or not (0 < self.gamma <= 1):
+            raise bad("the step schedule needs step_size ≥ 1 and 0 < gamma ≤ 1")
+        if not (0 <= self.augment_shift <= 64):
+            raise bad(f"augment_shift must be from 0 to 64 pixels, got {self.augment_shift}")
+        if self.report_every < 1:
+            raise bad(f"report_every must be at least 1, got {self.report_every}")
+        if not (0 <= self.seed < 2**63):
+            raise bad(f"seed must be a non-negative integer, got {self.seed}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def schedule_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """The multiplier of the base learning rate at `step` (0-based, global)."""
+    total = max(1, config.epochs * steps_per_epoch)
+    t = min(step, total)
+    if config.schedule == "step":
+        return config.gamma ** ((step // max(1, steps_per_epoch)) // config.step_size)
+    if config.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t / total))
+    if config.schedule == "onecycle":
+        warm = max(1, int(ONECYCLE_WARMUP * total))
+        start, peak, end = 1 / ONECYCLE_DIV, 1.0, 1 / (ONECYCLE_DIV * ONECYCLE_FINAL_DIV)
+        if t < warm:
+            return _cos_between(start, peak, t / warm)
+        return _cos_between(peak, end, (t - warm) / max(1, total - warm))
+    return 1.0
+
+
+def _cos_between(a: float, b: float, fraction: float) -> float:
+    return b + (a - b) * 0.5 * (1 + math.cos(math.pi * min(max(fraction, 0.0), 1.0)))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One reporting interval. `losses` holds every step's loss in the interval,
+    so plots get each batch while the device is synchronised once."""
+
+    epoch: int  # 1-based
+    step: int  # global steps completed
+    batch: int  # batches completed in this epoch
+    batches_per_epoch: int
+    batch_loss: float  # the last step's loss
+    running_loss: float  # mean over the interval (the tutorial's running loss)
+    lr: float
+    images_per_second: float
+    elapsed: float  # training seconds, pauses excluded
+    losses: tuple[float, ...] = ()
+    first_step: int = 0  # global step number of losses[0] (1-based)
+    probe: Any = None  # the probe's statistics for the interval, plain numbers
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    per_class_accuracy: tuple[float, ...]
+    lr: float
+    elapsed: float
+    epoch_seconds: float
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class PausedReport:
+    step: int
+    epoch: int
+    reason: str  # "requested", "step", or what the probe saw
+
+
+@dataclass(frozen=True)
+class FinishedReport:
+    status: str  # "completed", "stopped" or "diverged"
+    message: str
+    epoch: int  # epochs completed
+    step: int
+    elapsed: float
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    diverged_step: int | None = None
+    diverged_loss: float | None = None
+    diverged_lr: float | None = None
+
+
+Report = Union[StepReport, EpochReport, PausedReport, FinishedReport]
+
+
+class StepProbe(Protocol):
+    """What the trainer asks of an optional probe (netexplorer.core.inspection).
+
+    Hooks are attached only for sampled steps: begin_step attaches them and
+    end_step removes them, so an unsampled step runs the bare model.
+    """
+
+    def sampling(self, step: int) -> bool: ...
+    def begin_step(self, step: int) -> None: ...
+    def after_backward(self) -> None: ...
+    def end_step(self) -> None: ...
+    def flush(self) -> Any: ...
+
+
+# --------------------------------------------------------------------------- control
+
+
+class TrainingControl:
+    """Pause, resume, single step, stop and a new learning rate, from any thread.
+
+    The training thread calls `gate()` between batches; it blocks there while
+    paused and returns whether to run the next batch.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._paused = False
+        self._stopping = False
+        self._steps_allowed = 0
+        self._pending_lr: float | None = None
+        self._reason = "requested"
+
+    # -- called from any thread
+    def pause(self, reason: str = "requested") -> None:
+        with self._cond:
+            self._paused = True
+            self._reason = reason
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._steps_allowed = 0
+            self._cond.notify_all()
+
+    def step(self, count: int = 1) -> None:
+        """While paused, let `count` more batches run, then pause again."""
+        with self._cond:
+            self._steps_allowed += count
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def set_learning_rate(self, lr: float) -> None:
+        if not (math.isfinite(lr) and lr > 0):
+            raise TrainingError(f"learning rate must be a positive number, got {lr}")
+        with self._cond:
+            self._pending_lr = float(lr)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- called by the training thread
+    def must_wait(self) -> bool:
+        with self._cond:
+            return self._paused and not self._stopping and self._steps_allowed == 0
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def gate(self) -> bool:
+        """Block while paused; True to run one batch, False to stop."""
+        with self._cond:
+            while self._paused and not self._stopping and self._steps_allowed == 0:
+                self._cond.wait()
+            if self._stopping:
+                return False
+            if self._paused:
+                self._steps_allowed -= 1
+            return True
+
+    @property
+    def stepping(self) -> bool:
+        """True while single-stepping (paused, running an allowed batch)."""
+        return self._paused
+
+    def take_learning_rate(self) -> float | None:
+        with self._cond:
+            lr, self._pending_lr = self._pending_lr, None
+            return lr
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+@dataclass
+class _Position:
+    """Where training stands, enough to resume exactly (also mid-epoch)."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in the current epoch
+    step: int = 0  # global steps completed
+    epoch_rng: torch.Tensor | None = None  # data-order generator state at epoch start
+
+
+@dataclass
+class _Snapshot:
+    position: _Position
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
+    rng_state: torch.Tensor
+    cuda_rng_state: Any
+    base_lr: float
+
+
+@dataclass
+class _EpochTotals:
+    loss_sum: float = 0.0  # sum over samples
+    correct: int = 0
+    seen: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Interval:
+    """Steps since the last report: device-side losses and counts, and the
+    snapshot to return to if one of them turns out non-finite."""
+
+    snapshot: _Snapshot
+    started: float
+    losses: list[torch.Tensor] = field(default_factory=list)
+    correct: list[torch.Tensor] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int) -> None:
+        self.losses.append(loss)
+        self.correct.append(correct)
+        self.sizes.append(size)
+
+
+class Trainer:
+    """Trains a model (or a ModelSpec, built with the config's seed) on a dataset.
+
+    Continuing a run: pass the trained module instead of the spec (with `spec=`
+    for checkpoints), or restore a checkpoint with `load_state`. `history` keeps
+    every epoch report and every step's loss for checkpoints and run overlays.
+    """
+
+    def __init__(self, model: ModelSpec | nn.Module, dataset: Dataset,
+                 config: TrainConfig | None = None, *, probe: StepProbe | None = None,
+                 spec: ModelSpec | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.config.validate()
+        self.device = resolve_device(self.config.device)
+        self.dataset = dataset
+        torch.manual_seed(self.config.seed)  # weights of a new model, then dropout masks
+        if isinstance(model, ModelSpec):
+            self.spec: ModelSpec | None = model
+            self.model = build_model(model)
+        else:
+            self.spec = spec
+            self.model = model
+        self._check_fit()
+        self.model.to(self.device)
+        self.train_split: Split = dataset.train.to(self.device)
+        self.test_split: Split = dataset.test.to(self.device)
+        self.optimizer = self._make_optimizer()
+        self.base_lr = self.config.lr
+        self.control = TrainingControl()
+        self.probe = probe
+        self.position = _Position()
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.history: dict[str, list] = {"epochs": [], "step_losses": []}
+        self.last_eval: EvalReport | None = None
+        self.elapsed = 0.0
+        self._last_lr = self.config.lr
+        # The global RNG (dropout) as seeded here, restored when steps() starts, so
+        # whatever ran in between cannot change the run.
+        self._rng_restore: tuple[torch.Tensor, Any] | None = (torch.get_rng_state(), None)
+
+    # -- setup
+    def _check_fit(self) -> None:
+        """Refuse model/dataset mismatches before any step (an out-of-range label on
+        CUDA is a sticky device error that only a restart clears)."""
+        k = self.dataset.num_classes
+        for name, split in (("training", self.dataset.train), ("test", self.dataset.test)):
+            if len(split) and (int(split.labels.min()) < 0 or int(split.labels.max()) >= k):
+                raise TrainingError(f"the {name} labels run from {int(split.labels.min())} to "
+                                    f"{int(split.labels.max())} but {self.dataset.name} has "
+                                    f"{k} classes")
+        if len(self.dataset.train) == 0:
+            raise TrainingError(f"{self.dataset.name} has no training images")
+        if self.spec is not None:
+            summary = summarize(self.spec)
+            if tuple(summary.input_shape) != tuple(self.dataset.input_shape):
+                raise TrainingError(
+                    f"the model takes {_shape(summary.input_shape)} input but the dataset was "
+                    f"prepared for {_shape(self.dataset.input_shape)}: reload the dataset for "
+                    f"this model")
+            out = summary.output_shape
+            last = summary.rows[-1]
+            if len(out) != 1 or out[0] != k:
+                fix = (f"set out_features of '{last.name}' to {k}" if last.kind == "linear"
+                       else f"end the model with a linear layer of {k} outputs")
+                raise TrainingError(f"the model outputs {_shape(out)} values per image but "
+                                    f"{self.dataset.name} has {k} classes: {fix}")
+            if self.config.loss == "nll" and last.kind != "logsoftmax":
+                raise TrainingError("the nll loss expects log-probabilities: add a logsoftmax "
+                                    "layer at the end of the model, or use cross-entropy")
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        params = self.model.parameters()
+        if c.optimizer in ("sgd", "nesterov"):
+            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum,
+                                   nesterov=c.optimizer == "nesterov", weight_decay=c.weight_decay)
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum,
+                                   weight_decay=c.weight_decay)
+
+    # -- geometry
+    @property
+    def batches_per_epoch(self) -> int:
+        n, b = len(self.train_split), self.config.batch_size
+        full, rest = divmod(n, b)
+        # A last batch of one sample breaks batch norm in training mode: drop it.
+        return full + (1 if rest > 1 else 0)
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches_per_epoch
+
+    def current_lr(self) -> float:
+        return self.base_lr * schedule_factor(self.config, self.position.step,
+                                              self.batches_per_epoch)
+
+    def set_base_lr_for(self, lr: float) -> None:
+        """Make the learning rate at the current step `lr`, keeping the schedule's
+        shape: later steps scale from the new value."""
+        factor = schedule_factor(self.config, self.position.step, self.batches_per_epoch)
+        self.base_lr = lr / factor if factor > 1e-12 else lr
+
+    # -- the loop
+    def steps(self) -> Iterator[Report]:
+        """Train to config.epochs, yielding reports; see the module docstring."""
+        c = self.config
+        pos = self.position
+        with torch.enable_grad():  # grad mode is per thread: set it in the training thread
+            self.model.train()
+            if self._rng_restore is not None:
+                _set_rng(*self._rng_restore, self.device)
+                self._rng_restore = None
+            while pos.epoch < c.epochs:
+                if pos.batch == 0 or pos.epoch_rng is None:
+                    pos.epoch_rng = self.generator.get_state()
+                else:
+                    self.generator.set_state(pos.epoch_rng)
+                order = torch.randperm(len(self.train_split), generator=self.generator)
+                order = order.to(self.device)
+                totals = _EpochTotals()
+                outcome = yield from self._epoch(order, totals)
+                if outcome is not None:
+                    yield outcome
+                    return
+                yield self._finish_epoch(totals)
+        yield self._finished("completed", f"finished {c.epochs} epochs")
+
+    def _epoch(self, order: torch.Tensor, totals: _EpochTotals
+               ) -> Iterator[Report]:
+        """One epoch from the current position; returns a FinishedReport if the run
+        ends inside it (stop or divergence), None when the epoch completes."""
+        c = self.config
+        pos = self.position
+        nb = self.batches_per_epoch
+        interval = self._new_interval()
+        while pos.batch < nb:
+            if self.control.must_wait():
+                if interval.losses:
+                    ended = yield from self._flush(interval, totals)
+                    if ended is not None:
+                        return ended
+                    interval = self._new_interval()
+                yield PausedReport(pos.step, pos.epoch + 1, self.control.reason)
+                paused_at = time.perf_counter()
+                proceed = self.control.gate()
+                interval.started += time.perf_counter() - paused_at
+            else:
+                proceed = self.control.gate()
+            if not proceed:
+                if interval.losses:
+                    ended = yield from self._flush(interval, totals)
+                    if ended is not None:
+                        return ended
+                return self._finished("stopped", "stopped by request")
+            new_lr = self.control.take_learning_rate()
+            if new_lr is not None:
+                self.set_base_lr_for(new_lr)
+            stepping = self.control.stepping
+            idx = order[pos.batch * c.batch_size:(pos.batch + 1) * c.batch_size]
+            loss, correct = self._train_step(idx, sample=True)
+            interval.add(loss, correct, int(idx.shape[0]))
+            pos.batch += 1
+            pos.step += 1
+            if len(interval.losses) >= c.report_every or pos.batch == nb or stepping:
+                ended = yield from self._flush(interval, totals)
+                if ended is not None:
+                    return ended
+                interval = self._new_interval()
+        return None
+
+    def _new_interval(self) -> _Interval:
+        started = time.perf_counter()  # the snapshot's cost counts as training time
+        return _Interval(self._snapshot(), started)
+
+    def _train_step(self, idx: torch.Tensor, sample: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = self.position
+        lr = self.current_lr()
+        self._last_lr = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x = self.train_split.images.index_select(0, idx)
+        y = self.train_split.labels.index_select(0, idx)
+        if self.config.augment_shift:
+            # Seeded by the step, so resumed and replayed steps see the same shifts.
+            g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + pos.step)
+            x = random_shift(x, self.config.augment_shift, g)
+        probe = self.probe if sample else None
+        sampled = probe is not None and probe.sampling(pos.step)
+        if sampled:
+            probe.begin_step(pos.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.model(x)
+        loss = losses.batch_loss(self.config.loss, out, y)
+        loss.backward()
+        if sampled:
+            probe.after_backward()
+        self.optimizer.step()
+        if sampled:
+            probe.end_step()
+        return loss.detach(), (out.detach().argmax(dim=1) == y).sum()
+
+    def _flush(self, interval: _Interval, totals: _EpochTotals
+               ) -> Iterator[Report]:
+        """Yield the interval's StepReport; return a FinishedReport if it diverged."""
+        report, diverged = self._report(interval, totals)
+        yield report
+        return diverged
+
+    def _report(self, interval: _Interval, totals: _EpochTotals
+                ) -> tuple[StepReport, FinishedReport | None]:
+        """One host copy for the interval; divergence is found (and undone) here."""
+        pos = self.position
+        snapshot = interval.snapshot
+        values = torch.stack(interval.losses).float().cpu()  # the one synchronisation
+        seconds = max(time.perf_counter() - interval.started, 1e-9)
+        self.elapsed += seconds
+        finite = torch.isfinite(values)
+        kept = len(interval.losses)
+        diverged: FinishedReport | None = None
+        if not bool(finite.all()):
+            kept = int((~finite).nonzero()[0, 0])
+            bad_loss = float(values[kept])
+            bad_step = snapshot.position.step + kept + 1
+            bad_lr = self._restore_and_replay(snapshot, kept)
+            diverged = self._finished(
+                "diverged",
+                f"the loss became {bad_loss} at step {bad_step} (learning rate {bad_lr:.3g}); "
+                f"the model keeps the weights of step {bad_step - 1}. Lower the learning rate "
+                f"and train again.",
+                diverged_step=bad_step, diverged_loss=bad_loss, diverged_lr=bad_lr)
+        loss_list = tuple(float(v) for v in values[:kept])
+        sizes = interval.sizes[:kept]
+        if kept:
+            totals.loss_sum += sum(v * n for v, n in zip(loss_list, sizes))
+            totals.correct += int(torch.stack(interval.correct[:kept]).sum())
+            totals.seen += sum(sizes)
+        self.history["step_losses"].extend(loss_list)
+        probe_stats = self.probe.flush() if self.probe is not None else None
+        report = StepReport(
+            epoch=pos.epoch + 1, step=pos.step, batch=pos.batch,
+            batches_per_epoch=self.batches_per_epoch,
+            batch_loss=loss_list[-1] if loss_list else float("nan"),
+            running_loss=sum(loss_list) / kept if kept else float("nan"),
+            lr=self._last_lr, images_per_second=sum(interval.sizes) / seconds,
+            elapsed=self.elapsed, losses=loss_list, first_step=snapshot.position.step + 1,
+            probe=probe_stats)
+        pause_reason = getattr(probe_stats, "pause_reason", None)
+        if pause_reason and diverged is None:
+            self.control.pause(pause_reason)
+        return report, diverged
+
+    def _finish_epoch(self, totals: _EpochTotals) -> EpochReport:
+        pos = self.position
+        report = evaluate(self.model, self.test_split, loss=self.config.loss,
+                          classes=self.dataset.classes)
+        self.model.train()
+        self.last_eval = report
+        seen = max(totals.seen, 1)
+        epoch_seconds = time.perf_counter() - totals.started
+        pos.epoch += 1
+        pos.batch = 0
+        pos.epoch_rng = None
+        epoch = EpochReport(
+            epoch=pos.epoch, step=pos.step, train_loss=totals.loss_sum / seen,
+            train_accuracy=totals.correct / seen, test_loss=report.loss,
+            test_accuracy=report.accuracy,
+            per_class_accuracy=tuple(float(a) for a in report.per_class_accuracy),
+            lr=self.current_lr(), elapsed=self.elapsed, epoch_seconds=epoch_seconds,
+            images_per_second=totals.seen / max(epoch_seconds, 1e-9))
+        self.history["epochs"].append(asdict(epoch))
+        return epoch
+
+    def _finished(self, status: str, message: str, **extra: Any) -> FinishedReport:
+        last = self.history["epochs"][-1] if self.history["epochs"] else None
+        return FinishedReport(status, message, self.position.epoch, self.position.step,
+                              self.elapsed,
+                              test_accuracy=last["test_accuracy"] if last else None,
+                              test_loss=last["test_loss"] if last else None, **extra)
+
+    # -- divergence
+    def _snapshot(self) -> _Snapshot:
+        cuda_state = (torch.cuda.get_rng_state(self.device) if self.device.type == "cuda"
+                      else None)
+        return _Snapshot(
+            position=copy.copy(self.position),
+            model_state={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            optimizer_state=copy.deepcopy(self.optimizer.state_dict()),
+            rng_state=torch.get_rng_state(), cuda_rng_state=cuda_state, base_lr=self.base_lr)
+
+    def _restore_and_replay(self, snapshot: _Snapshot, steps: int) -> float:
+        """Back to the snapshot, then re-run `steps` finite steps exactly as before.
+        Returns the learning rate of the step that diverged."""
+        self.model.load_state_dict(snapshot.model_state)
+        self.optimizer.load_state_dict(snapshot.optimizer_state)
+        _set_rng(snapshot.rng_state, snapshot.cuda_rng_state, self.device)
+        self.base_lr = snapshot.base_lr
+        pos = self.position
+        pos.__dict__.update(copy.copy(snapshot.position).__dict__)
+        self.generator.set_state(pos.epoch_rng)
+        order = torch.randperm(len(self.train_split), generator=self.generator).to(self.device)
+        b = self.config.batch_size
+        for _ in range(steps):
+            self._train_step(order[pos.batch * b:(pos.batch + 1) * b], sample=False)
+            pos.batch += 1
+            pos.step += 1
+        return self.current_lr()
+
+    # -- checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: for checkpoints.save_checkpoint."""
+        pos = self.position
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "base_lr": self.base_lr,
+            "position": {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step},
+            "epoch_rng": pos.epoch_rng if pos.epoch_rng is not None else self.generator.get_state(),
+            "rng": torch.get_rng_state(),
+            "elapsed": self.elapsed,
+            "history": self.history,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from Trainer.state() (the weights are loaded separately)."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.base_lr = float(state["base_lr"])
+        p = state["position"]
+        self.position = _Position(int(p["epoch"]), int(p["batch"]), int(p["step"]),
+                                  state["epoch_rng"])
+        self.generator.set_state(state["epoch_rng"])
+        self._rng_restore = (state["rng"], None)
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.history = {"epochs": list(state["history"]["epochs"]),
+                        "step_losses": list(state["history"]["step_losses"])}
+
+    def evaluate(self) -> EvalReport:
+        """The model on the test split, now."""
+        self.last_eval = evaluate(self.model, self.test_split, loss=self.config.loss,
+                                  classes=self.dataset.classes)
+        return self.last_eval
+
+
+def _set_rng(cpu_state: torch.Tensor, cuda_state: Any, device: torch.device | None = None
+             ) -> None:
+    torch.set_rng_state(cpu_state)
+    if cuda_state is not None and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda_state, device)
+
+
+def _shape(shape) -> str:
+    return "×".join(str(s) for s in shape)

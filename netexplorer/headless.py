@@ -1,0 +1,210 @@
+"""Headless training and evaluation for the CLI: the Trainer's reports printed the
+way the tutorial prints them, a progress line on a terminal, metrics as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import torch
+
+from netexplorer.core.checkpoints import load_checkpoint, resume_trainer, save_checkpoint
+from netexplorer.core.data import Dataset, load_dataset
+from netexplorer.core.devices import describe
+from netexplorer.core.evaluation import EvalReport, evaluate
+from netexplorer.core.training import (
+    EpochReport, FinishedReport, PausedReport, StepReport, TrainConfig, Trainer,
+)
+
+
+class ProgressLine:
+    """One self-overwriting status line on a terminal; silent when not a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write("\r" + text.ljust(self._width))
+            self.stream.flush()
+            self._width = len(text)
+
+    def clear(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+
+def progress_text(report: StepReport, total_steps: int, run_steps: int, run_seconds: float
+                  ) -> str:
+    done = report.step
+    fraction = min(done / max(total_steps, 1), 1.0)
+    bar = "#" * int(fraction * 24)
+    rate = run_steps / run_seconds if run_seconds > 0 else 0.0
+    eta = (total_steps - done) / rate if rate > 0 else float("nan")
+    return (f"epoch {report.epoch} [{bar:<24}] {100 * fraction:5.1f}%  "
+            f"{report.images_per_second:,.0f} img/s  ETA {format_seconds(eta)}")
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _load_data(args: argparse.Namespace, name: str, input_shape, normalization=None) -> Dataset:
+    return load_dataset(name, root=args.data_root, input_shape=input_shape,
+                        download=args.download, normalization=normalization)
+
+
+def run_training(args: argparse.Namespace, config: TrainConfig,
+                 load_spec: Callable[[argparse.Namespace], Any],
+                 out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    if args.resume is not None:
+        checkpoint = load_checkpoint(args.resume)
+        dataset_name = args.dataset if args.dataset != "digits" or not checkpoint.dataset_name \
+            else checkpoint.dataset_name
+        dataset = _load_data(args, dataset_name, checkpoint.spec.input_shape,
+                             checkpoint.normalization)
+        trainer = resume_trainer(checkpoint, dataset, config)
+        print(f"Resuming {checkpoint.spec.name} from epoch {checkpoint.epochs_done} "
+              f"({args.resume})", file=out)
+    else:
+        spec = load_spec(args)
+        dataset = _load_data(args, args.dataset, spec.input_shape)
+        trainer = Trainer(spec, dataset, config)
+    print(f"Training {trainer.spec.name if trainer.spec else 'model'} on {dataset.name} "
+          f"({len(dataset.train):,} train / {len(dataset.test):,} test images) on "
+          f"{describe(trainer.device)}", file=out)
+    finished = _drive(trainer, out, err)
+    if finished.status == "diverged":
+        print(f"Diverged: {finished.message}", file=out)
+    elif finished.status == "stopped":
+        print(f"Stopped after {finished.step} steps.", file=out)
+    report = trainer.last_eval or trainer.evaluate()
+    _print_evaluation(report, out)
+    if args.save is not None:
+        path = save_checkpoint(args.save, trainer)
+        print(f"Saved checkpoint to {path}", file=out)
+    if args.metrics_json is not None:
+        _write_metrics(args.metrics_json, report, trainer)
+    return 0 if finished.status != "diverged" else 1
+
+
+def _drive(trainer: Trainer, out: TextIO, err: TextIO) -> FinishedReport:
+    """Run the generator, printing tutorial lines; Ctrl-C stops gracefully (twice: abort)."""
+    progress = ProgressLine(err)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum, frame):
+        trainer.control.stop()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts
+
+    in_main_thread = _in_main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGINT, on_interrupt)
+    started = time.perf_counter()
+    first_step = trainer.position.step
+    finished = None
+    try:
+        for report in trainer.steps():
+            if isinstance(report, StepReport):
+                progress.clear()
+                print(f"[{report.epoch}, {report.batch:5d}] loss: {report.running_loss:.3f}",
+                      file=out)
+                progress.show(progress_text(report, trainer.total_steps,
+                                            report.step - first_step,
+                                            time.perf_counter() - started))
+            elif isinstance(report, EpochReport):
+                progress.clear()
+                print(f"epoch {report.epoch}: train loss {report.train_loss:.4f}, "
+                      f"test loss {report.test_loss:.4f}, test accuracy "
+                      f"{100 * report.test_accuracy:.2f} %  ({report.epoch_seconds:.1f} s, "
+                      f"{report.images_per_second:,.0f} img/s)", file=out)
+            elif isinstance(report, PausedReport):  # nothing pauses a headless run but a probe
+                trainer.control.resume()
+            elif isinstance(report, FinishedReport):
+                finished = report
+    finally:
+        progress.clear()
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    assert finished is not None
+    return finished
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _print_evaluation(report: EvalReport, out: TextIO) -> None:
+    print(f"Accuracy of the network on the {report.count:,} test images: "
+          f"{100 * report.accuracy:.2f} %  (loss {report.loss:.4f})", file=out)
+    for line in report.per_class_lines():
+        print(line, file=out)
+    print("Confusion matrix (rows: true class):", file=out)
+    for line in report.confusion_lines():
+        print(line, file=out)
+
+
+def metrics(report: EvalReport, trainer: Trainer | None = None) -> dict[str, Any]:
+    """The --metrics-json document."""
+    data: dict[str, Any] = {
+        "test_accuracy": report.accuracy,
+        "test_loss": report.loss,
+        "per_class_accuracy": {c: (None if a != a else float(a))
+                               for c, a in zip(report.classes, report.per_class_accuracy)},
+        "confusion_matrix": report.confusion.tolist(),
+    }
+    if trainer is not None:
+        epochs = trainer.history["epochs"]
+        images = sum(e["images_per_second"] * e["epoch_seconds"] for e in epochs)
+        seconds = trainer.elapsed
+        data.update({
+            "epochs": [{k: e[k] for k in ("epoch", "train_loss", "test_loss", "test_accuracy")}
+                       for e in epochs],
+            "images_per_second": images / seconds if seconds > 0 else 0.0,
+            "train_seconds": seconds,
+            "device": str(trainer.device),
+            "threads": torch.get_num_threads(),
+        })
+    return data
+
+
+def _write_metrics(path: Path, report: EvalReport, trainer: Trainer | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics(report, trainer), indent=2), encoding="utf-8")
+
+
+def run_evaluation(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from netexplorer.core.devices import resolve_device
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    name = args.dataset or checkpoint.dataset_name or "digits"
+    dataset = _load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
+    if checkpoint.classes and tuple(checkpoint.classes) != tuple(dataset.classes):
+        print(f"warning: the checkpoint was trained on {checkpoint.dataset_name}, whose classes "
+              f"differ from {dataset.name}'s", file=sys.stderr)
+    device = resolve_device(args.device)
+    model = checkpoint.build_model().to(device)
+    loss = checkpoint.config.loss if checkpoint.config else "cross-entropy"
+    report = evaluate(model, dataset.split(args.split), loss=loss, classes=dataset.classes,
+                      device=device)
+    print(f"{checkpoint.spec.name} on {dataset.name} ({args.split} split), {describe(device)}",
+          file=out)
+    _print_evaluation(report, out)
+    if args.metrics_json is not None:
+        _write_metrics(args.metrics_json, report, None)
+    return 0
