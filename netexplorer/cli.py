@@ -7,6 +7,7 @@ SpecError, DatasetError or a bad argument never reaches the user as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -127,6 +128,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluation(args)
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.headless import run_inspection
+
+    apply_thread_policy(interactive=False)
+    if args.steps < 1 or args.batch_size < 1 or args.every < 1:
+        raise CommandError("--steps, --batch-size and --every must be at least 1")
+    return run_inspection(args, load_spec_argument(args))
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from netexplorer.ui.app import main as gui_main
@@ -175,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("test", "train"), default="test")
     evaluate.add_argument("--metrics-json", type=Path, metavar="FILE")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    inspect = commands.add_parser("inspect", help="train a few steps with hooks on every layer "
+                                                  "and print what each layer does")
+    _add_model_arguments(inspect)
+    _add_data_arguments(inspect)
+    inspect.add_argument("--steps", type=int, default=5, help="training steps (default: 5)")
+    inspect.add_argument("--batch-size", type=int, default=1,
+                         help="images per step; 1 prints the tutorial's shapes (default: 1)")
+    inspect.add_argument("--every", type=int, default=1, metavar="N",
+                         help="sample every N steps (default: 1)")
+    inspect.add_argument("--lr", type=float, default=0.05, help="learning rate (default: 0.05)")
+    inspect.add_argument("--seed", type=int, default=0)
+    inspect.set_defaults(handler=cmd_inspect)
     return parser
 
 
@@ -193,11 +217,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             CommandError) as exc:
         print(f"netexplorer: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except RuntimeError as exc:  # from torch while running: one line, unless debugging
+        if os.environ.get("NETEXPLORER_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"netexplorer: error: {first} (set NETEXPLORER_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("netexplorer: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `netexplorer … | head`: the reader left; say nothing
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

@@ -69,7 +69,10 @@ def _load_data(args: argparse.Namespace, name: str, input_shape, normalization=N
 
 def run_training(args: argparse.Namespace, config: TrainConfig,
                  load_spec: Callable[[argparse.Namespace], Any],
-                 out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+                 out: TextIO | None = None, err: TextIO | None = None) -> int:
+    # The streams are looked up now, not when this module was imported, so that
+    # redirect_stdout and pytest's capsys see the output.
+    out, err = out or sys.stdout, err or sys.stderr
     if args.resume is not None:
         checkpoint = load_checkpoint(args.resume)
         dataset_name = args.dataset if args.dataset != "digits" or not checkpoint.dataset_name \
@@ -188,7 +191,8 @@ def _write_metrics(path: Path, report: EvalReport, trainer: Trainer | None) -> N
     path.write_text(json.dumps(metrics(report, trainer), indent=2), encoding="utf-8")
 
 
-def run_evaluation(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     from netexplorer.core.devices import resolve_device
 
     checkpoint = load_checkpoint(args.checkpoint)
@@ -208,3 +212,67 @@ def run_evaluation(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if args.metrics_json is not None:
         _write_metrics(args.metrics_json, report, None)
     return 0
+
+
+def run_inspection(args: argparse.Namespace, spec, out: TextIO = sys.stdout) -> int:
+    """The tutorial's hook printout for every layer after a few training steps,
+    with the probe's further statistics and the doctor's alerts."""
+    from netexplorer.core.inspection import Probe
+    from netexplorer.core.specs import build_model
+
+    dataset = _load_data(args, args.dataset, spec.input_shape)
+    config = TrainConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         device=args.device, report_every=1, schedule="none",
+                         epochs=max(1, -(-args.steps * args.batch_size // len(dataset.train))))
+    config.validate()
+    torch.manual_seed(config.seed)
+    model = build_model(spec)
+    alerts = []
+    with Probe(model, every=args.every) as probe:
+        trainer = Trainer(model, dataset, config, probe=probe, spec=spec)
+        for report in trainer.steps():
+            if isinstance(report, StepReport):
+                alerts.extend(report.probe.alerts)
+                if report.step >= args.steps:
+                    trainer.control.stop()
+            elif isinstance(report, PausedReport):
+                trainer.control.stop()  # a non-finite value: show what we have
+    print(f"{spec.name} on {dataset.name}: {trainer.position.step} training step(s) of "
+          f"{config.batch_size} image(s), lr {config.lr}, {describe(trainer.device)}", file=out)
+    print(format_probe_table(probe), file=out)
+    if alerts:
+        print("Alerts:", file=out)
+        for alert in alerts:
+            print(f"  {alert}", file=out)
+    else:
+        print("No alerts: every layer looks healthy.", file=out)
+    return 0
+
+
+def format_probe_table(probe) -> str:
+    """One row per layer from the probe's last sampled step."""
+    from netexplorer.core.formatting import engineering, percent
+    from netexplorer.core.inspection import STATS
+
+    steps, values = probe.history_buffer.ordered()
+    last = values[-1] if len(values) else None
+    headers = ("layer", "kind", "input size", "output size", "output norm", "grad norm",
+               "mean", "std", "zeros", "dead", "weight norm", "weight grad", "update")
+    columns = ("act_norm", "grad_norm", "act_mean", "act_std", "act_zeros", "dead",
+               "weight_norm", "weight_grad_norm", "update_ratio")
+    rows = []
+    for info in probe.layers:
+        cells = [info.name, info.kind, "×".join(map(str, info.input_shape)),
+                 "×".join(map(str, info.output_shape))]
+        for stat in columns:
+            value = float(last[STATS.index(stat), info.index]) if last is not None else None
+            cells.append(percent(value) if stat in ("act_zeros", "dead") else engineering(value))
+        rows.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) if i < 4 else h.rjust(w)
+                       for i, (h, w) in enumerate(zip(headers, widths)))]
+    lines.append("─" * len(lines[0]))
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(lines)

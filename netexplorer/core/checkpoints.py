@@ -185,15 +185,31 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def _load_failure(path: Path, exc: Exception) -> str:
     text = str(exc)
-    if "weights_only" in text.lower() or "unsupported global" in text.lower():
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    # The safe unpickler names the global it refused ("Unsupported global: GLOBAL x.y"
+    # in older torch, "unsupported GLOBAL x.y whose module …" in newer). A pickle it
+    # cannot even parse is refused too; other bytes are just damaged, not hostile.
+    found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", text, re.IGNORECASE)
+    safe_loader = "weights only load failed" in text.lower()
+    if found or (safe_loader and _starts_like_pickle(path)):
         what = f" ({found.group(1)})" if found else ""
         return (f"{path.name} was refused: it contains Python objects or code{what}, not just "
                 f"data. A netexplorer checkpoint is plain data; this file may come from "
                 f"another program or be hostile")
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text) if safe_loader else None
+    first = (detail.group(1) if detail else text.strip().splitlines()[0] if text.strip()
+             else type(exc).__name__)
     return (f"{path.name} is not a readable checkpoint (truncated or corrupt?): "
             f"{type(exc).__name__}: {first[:200]}")
+
+
+def _starts_like_pickle(path: Path) -> bool:
+    """A Python pickle of protocol 2 or later begins with PROTO and its number."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _parse(path: Path, data: Any) -> Checkpoint:
@@ -274,6 +290,6 @@ def resume_trainer(checkpoint: Checkpoint, dataset: Dataset,
     if checkpoint.trainer_state is not None:
         try:
             trainer.load_state(checkpoint.trainer_state)
-        except (KeyError, ValueError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"cannot resume from this checkpoint: {exc}") from None
     return trainer

@@ -385,6 +385,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.history: dict[str, list] = {"epochs": [], "step_losses": []}
         self.last_eval: EvalReport | None = None
+        # The current epoch's running totals, kept across a stop / save / resume
+        # mid-epoch so that its EpochReport covers the whole epoch.
+        self._totals: _EpochTotals | None = None
         self.elapsed = 0.0
         self._last_lr = self.config.lr
         # The global RNG (dropout) as seeded here, restored when steps() starts, so
@@ -443,6 +446,10 @@ class Trainer:
         return full + (1 if rest > 1 else 0)
 
     @property
+    def images_per_epoch(self) -> int:
+        return min(len(self.train_split), self.batches_per_epoch * self.config.batch_size)
+
+    @property
     def total_steps(self) -> int:
         return self.config.epochs * self.batches_per_epoch
 
@@ -473,7 +480,9 @@ class Trainer:
                     self.generator.set_state(pos.epoch_rng)
                 order = torch.randperm(len(self.train_split), generator=self.generator)
                 order = order.to(self.device)
-                totals = _EpochTotals()
+                if pos.batch == 0 or self._totals is None:
+                    self._totals = _EpochTotals()
+                totals = self._totals
                 outcome = yield from self._epoch(order, totals)
                 if outcome is not None:
                     yield outcome
@@ -673,6 +682,10 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "elapsed": self.elapsed,
             "history": self.history,
+            "epoch_totals": None if pos.batch == 0 or self._totals is None else {
+                "loss_sum": self._totals.loss_sum, "correct": self._totals.correct,
+                "seen": self._totals.seen,
+                "seconds": time.perf_counter() - self._totals.started},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -685,6 +698,10 @@ class Trainer:
         self.generator.set_state(state["epoch_rng"])
         self._rng_restore = (state["rng"], None)
         self.elapsed = float(state.get("elapsed", 0.0))
+        totals = state.get("epoch_totals")
+        self._totals = None if not totals else _EpochTotals(
+            float(totals["loss_sum"]), int(totals["correct"]), int(totals["seen"]),
+            time.perf_counter() - float(totals["seconds"]))
         self.history = {"epochs": list(state["history"]["epochs"]),
                         "step_losses": list(state["history"]["step_losses"])}
 

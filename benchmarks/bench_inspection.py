@@ -1,0 +1,95 @@
+"""Cost of the layer probe: training LeNet (batch 64, CPU) bare, with the probe
+sampling every step, and every 10 steps; and its memory over a long run.
+
+    .venv/bin/python benchmarks/bench_inspection.py [--runs 5] [--epochs 3]
+        [--memory-steps 20000]
+
+Throughput is the engine's own (with and without a probe), medians of several
+alternating runs, by CPU time (robust to other load; see common.Clock) and by wall
+time. Targets: every step ≥ 0.90 × bare, every 10 steps ≥ 0.97 × bare. Memory:
+resident memory after 20,000 probed steps within 50 MB of that after 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from bench_training import report_ratio
+from common import Clock, median, rss_mb, verdict
+
+from netexplorer.core.data import load_dataset
+from netexplorer.core.devices import apply_thread_policy
+from netexplorer.core.inspection import Probe
+from netexplorer.core.presets import get_preset
+from netexplorer.core.specs import build_model
+from netexplorer.core.training import StepReport, TrainConfig, Trainer
+
+TARGETS = {"every step": 0.90, "every 10 steps": 0.97}
+MEMORY_LIMIT_MB = 50.0
+
+
+def run(spec, dataset, config: TrainConfig, every: int | None):
+    torch.manual_seed(config.seed)
+    model = build_model(spec)
+    probe = Probe(model, every=every) if every else None
+    trainer = Trainer(model, dataset, config, probe=probe, spec=spec)
+    clock = Clock()
+    for _ in trainer.steps():
+        pass
+    timing = clock.stop()
+    if probe is not None:
+        probe.detach()
+    return timing, trainer.position.epoch * trainer.images_per_epoch
+
+
+def memory_growth(spec, dataset, steps: int, early: int = 1000) -> tuple[float, float]:
+    """RSS after `early` and after `steps` probed steps of one run."""
+    config = TrainConfig(device="cpu", batch_size=16, schedule="none", augment_shift=0,
+                         epochs=steps * 16 // len(dataset.train) + 2, report_every=10)
+    torch.manual_seed(0)
+    model = build_model(spec)
+    with Probe(model, every=1) as probe:
+        trainer = Trainer(model, dataset, config, probe=probe, spec=spec)
+        at_early = None
+        for report in trainer.steps():
+            if isinstance(report, StepReport):
+                if at_early is None and report.step >= early:
+                    at_early = rss_mb()
+                if report.step >= steps:
+                    trainer.control.stop()
+        return at_early, rss_mb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--memory-steps", type=int, default=20_000)
+    args = parser.parse_args()
+    threads = apply_thread_policy(interactive=False)
+    spec = get_preset("lenet")
+    dataset = load_dataset("digits", input_shape=spec.input_shape)
+    config = TrainConfig(device="cpu", epochs=args.epochs, schedule="none", augment_shift=0)
+    print(f"LeNet on digits, batch {config.batch_size}, {threads} thread(s), {args.runs} runs "
+          f"of {args.epochs} epochs each")
+    variants = {"bare": None, "every step": 1, "every 10 steps": 10}
+    rates = {name: {"wall": [], "cpu": []} for name in variants}
+    for _ in range(args.runs):
+        for name, every in variants.items():
+            timing, images = run(spec, dataset, config, every)
+            rates[name]["wall"].append(images / timing.wall)
+            rates[name]["cpu"].append(images / timing.cpu)
+    for name, target in TARGETS.items():
+        print(f"probe {name}:")
+        report_ratio(rates, name, "bare", target)
+    if args.memory_steps:
+        early, late = memory_growth(spec, dataset, args.memory_steps)
+        growth = late - early
+        print(f"memory: {early:.1f} MB after 1,000 probed steps, {late:.1f} MB after "
+              f"{args.memory_steps:,}: +{growth:.1f} MB (limit {MEMORY_LIMIT_MB:.0f} MB)  "
+              f"{verdict(growth, MEMORY_LIMIT_MB, higher_is_better=False)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Shared pieces of the benchmarks: the bare PyTorch loop every ratio is measured
+against, medians, and resident memory. Timings on shared machines are noisy, so
+every figure is a median of several runs, and every target is a ratio against a
+baseline measured in the same run."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from netexplorer.core.data import Dataset  # noqa: E402
+from netexplorer.core.specs import ModelSpec, build_model  # noqa: E402
+
+
+def bare_loop(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
+              momentum: float, seed: int = 0, device: str = "cpu") -> tuple[float, int]:
+    """The plain loop a person would write: in-memory tensors, index a shuffled
+    permutation, SGD with momentum, test accuracy after each epoch.
+    Returns (Timing, training images seen)."""
+    torch.manual_seed(seed)
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = dataset.train.images.to(device), dataset.train.labels.to(device)
+    tx, ty = dataset.test.images.to(device), dataset.test.labels.to(device)
+    seen = 0
+    clock = Clock()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(y), generator=generator).to(device)
+        for i in range(0, len(y), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            optimizer.step()
+            seen += len(idx)
+        model.eval()
+        with torch.no_grad():
+            float((model(tx).argmax(1) == ty).float().mean())
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return clock.stop(), seen
+
+
+class Clock:
+    """Wall time and this process's CPU time of a stretch of work.
+
+    On a shared machine the wall clock also counts other processes' load; CPU
+    time counts only our own work, so ratios of CPU time measure the engine's
+    overhead robustly (with one intra-op thread they are the same quantity).
+    """
+
+    def __init__(self) -> None:
+        self.wall0 = time.perf_counter()
+        self.cpu0 = time.process_time()
+
+    def stop(self) -> "Timing":
+        return Timing(time.perf_counter() - self.wall0, time.process_time() - self.cpu0)
+
+
+class Timing:
+    def __init__(self, wall: float, cpu: float) -> None:
+        self.wall = wall
+        self.cpu = cpu
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    return "OK" if ok else "BELOW TARGET" if higher_is_better else "ABOVE TARGET"

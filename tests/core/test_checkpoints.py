@@ -1,0 +1,442 @@
+"""Checkpoints: what they hold, exact resumption, atomic saving (even under
+SIGKILL), and refusing damaged, foreign and hostile files with a clear message."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import random
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from netexplorer.core import checkpoints
+from netexplorer.core.checkpoints import (
+    FORMAT_VERSION, CheckpointError, load_checkpoint, resume_trainer, save_checkpoint,
+)
+from netexplorer.core.errors import TrainingError
+from netexplorer.core.specs import build_model
+from netexplorer.core.training import EpochReport, Trainer
+from tests.core.trainkit import (
+    TINY, TINY_DROPOUT, WAIT, assert_same_weights, config, drive, epochs_of, finished,
+    steps_of, stop_at, tiny_spec, train,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stop_after_epoch(epoch: int):
+    def hook(trainer, report):
+        if isinstance(report, EpochReport) and report.epoch == epoch:
+            trainer.control.stop()
+    return hook
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(digits8):
+    """Three epochs in one go: what every resumed run must end with."""
+    trainer, _ = train(TINY_DROPOUT, digits8, epochs=3)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def saved(digits8, tmp_path_factory):
+    """Two epochs of a three-epoch run, stopped and saved."""
+    trainer, reports = train(TINY_DROPOUT, digits8, epochs=3, on_report=stop_after_epoch(2))
+    assert finished(reports).status == "stopped"
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "run.ckpt", trainer)
+    return trainer, path
+
+
+# ------------------------------------------------------------------- round trip
+
+
+def test_round_trip_keeps_everything(saved, digits8):
+    trainer, path = saved
+    assert path.suffix == checkpoints.SUFFIX
+    ckpt = load_checkpoint(path)
+    assert ckpt.spec == TINY_DROPOUT
+    assert_same_weights(ckpt.model_state, trainer.model)
+    assert ckpt.config == trainer.config
+    assert ckpt.history == trainer.history
+    assert ckpt.epochs_done == 2
+    assert ckpt.dataset_name == "digits"
+    assert ckpt.classes == digits8.classes
+    assert ckpt.normalization == digits8.normalization
+    assert ckpt.versions["torch"] == str(torch.__version__)
+    assert {"netexplorer", "python"} <= set(ckpt.versions)
+    assert ckpt.saved_at
+    assert ckpt.trainer_state["position"] == {"epoch": 2, "batch": 0, "step": 46}
+    model = ckpt.build_model()
+    assert_same_weights(model, trainer.model)
+
+
+def test_resume_after_two_of_three_epochs_equals_one_run(saved, uninterrupted, digits8):
+    _, path = saved
+    resumed = resume_trainer(load_checkpoint(path), digits8)
+    assert resumed.config.epochs == 3 and resumed.position.epoch == 2
+    reports = drive(resumed)
+    assert finished(reports).status == "completed"
+    assert steps_of(reports)[0].first_step == 47
+    assert [e.epoch for e in epochs_of(reports)] == [3]
+    assert_same_weights(resumed.model, uninterrupted.model)
+    assert resumed.history["step_losses"] == uninterrupted.history["step_losses"]
+    assert [e["test_accuracy"] for e in resumed.history["epochs"]] == \
+        [e["test_accuracy"] for e in uninterrupted.history["epochs"]]
+
+
+def test_resume_mid_epoch_equals_one_run(uninterrupted, digits8, tmp_path):
+    trainer, reports = train(TINY_DROPOUT, digits8, epochs=3, on_report=stop_at(30))
+    done = finished(reports)
+    assert done.status == "stopped" and trainer.position.batch not in (0, 23)
+    path = save_checkpoint(tmp_path / "mid.ckpt", trainer)
+    resumed = resume_trainer(load_checkpoint(path), digits8)
+    assert resumed.position.step == done.step
+    reports = drive(resumed)
+    assert finished(reports).status == "completed"
+    assert steps_of(reports)[0].first_step == done.step + 1
+    assert_same_weights(resumed.model, uninterrupted.model)
+    assert resumed.history["step_losses"] == uninterrupted.history["step_losses"]
+
+
+def test_resumed_epoch_reports_cover_the_whole_epoch(uninterrupted, digits8, tmp_path):
+    """An epoch split by a save and a resume reports the same training loss and
+    accuracy as the same epoch run in one go."""
+    trainer, _ = train(TINY_DROPOUT, digits8, epochs=3, on_report=stop_at(30))
+    resumed = resume_trainer(load_checkpoint(save_checkpoint(tmp_path / "m.ckpt", trainer)),
+                             digits8)
+    drive(resumed)
+    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+        got = [e[key] for e in resumed.history["epochs"]]
+        want = [e[key] for e in uninterrupted.history["epochs"]]
+        assert got == pytest.approx(want, rel=1e-9), key
+
+
+def test_resume_with_more_epochs_continues(saved, digits8):
+    _, path = saved
+    ckpt = load_checkpoint(path)
+    resumed = resume_trainer(ckpt, digits8, ckpt.config.replace(epochs=4))
+    reports = drive(resumed)
+    assert [e.epoch for e in epochs_of(reports)] == [3, 4]
+    assert finished(reports).step == 4 * 23
+
+
+def test_resume_on_other_classes_is_refused(saved, digits8):
+    _, path = saved
+    other = dataclasses.replace(digits8, name="letters",
+                                classes=tuple("abcdefghij"))
+    with pytest.raises(TrainingError, match="other classes"):
+        resume_trainer(load_checkpoint(path), other)
+
+
+def test_weights_only_checkpoint(tmp_path, digits8):
+    torch.manual_seed(3)
+    model = build_model(TINY)
+    path = save_checkpoint(tmp_path / "weights.ckpt", spec=TINY, model=model)
+    ckpt = load_checkpoint(path)
+    assert ckpt.spec == TINY and ckpt.config is None and ckpt.trainer_state is None
+    assert ckpt.epochs_done == 0 and ckpt.history == {"epochs": [], "step_losses": []}
+    assert ckpt.classes == () and ckpt.normalization is None and ckpt.dataset_name is None
+    assert_same_weights(ckpt.build_model(), model)
+    trainer = resume_trainer(ckpt, digits8, config(epochs=1))  # training can start from it
+    assert trainer.position.step == 0
+    assert_same_weights(trainer.model, model)
+
+
+def test_checkpoint_needs_a_spec(tmp_path, digits8):
+    trainer = Trainer(build_model(TINY), digits8, config())
+    with pytest.raises(CheckpointError, match="needs the model spec"):
+        save_checkpoint(tmp_path / "x.ckpt", trainer)
+    with pytest.raises(CheckpointError, match="needs the model spec"):
+        save_checkpoint(tmp_path / "x.ckpt")
+    save_checkpoint(tmp_path / "x.ckpt", trainer, spec=TINY)
+    assert load_checkpoint(tmp_path / "x.ckpt").spec == TINY
+    assert not (tmp_path / "y.ckpt").exists()
+
+
+def test_save_creates_the_folder(tmp_path):
+    path = save_checkpoint(tmp_path / "a" / "b" / "w.ckpt", spec=TINY, model=build_model(TINY))
+    assert load_checkpoint(path).spec == TINY
+
+
+def test_save_where_the_folder_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="cannot save to"):
+        save_checkpoint(tmp_path / "file" / "w.ckpt", spec=TINY, model=build_model(TINY))
+
+
+# --------------------------------------------------------------- atomic saving
+
+
+def only_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("error, raised", [
+    (OSError(28, "No space left on device"), CheckpointError),
+    (RuntimeError("serialisation failed"), RuntimeError),
+    (KeyboardInterrupt(), KeyboardInterrupt),
+])
+def test_failed_save_keeps_the_previous_checkpoint(error, raised, tmp_path, monkeypatch):
+    model = build_model(TINY)
+    path = save_checkpoint(tmp_path / "run.ckpt", spec=TINY, model=model)
+    before = path.read_bytes()
+
+    def broken_save(obj, handle, *args, **kwargs):
+        handle.write(b"PK\x03\x04 half a zip")
+        handle.flush()
+        raise error
+
+    monkeypatch.setattr(checkpoints.torch, "save", broken_save)
+    other = build_model(tiny_spec(hidden=8))
+    with pytest.raises(raised) as caught:
+        save_checkpoint(path, spec=tiny_spec(hidden=8), model=other)
+    if raised is CheckpointError:
+        assert "cannot save to" in str(caught.value) and "No space left" in str(caught.value)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert_same_weights(load_checkpoint(path).build_model(), model)
+    assert only_files(tmp_path) == ["run.ckpt"]  # no temporary file left behind
+
+
+KILLED_CHILD = r"""
+import sys, time, torch
+from netexplorer.core import checkpoints
+from netexplorer.core.checkpoints import save_checkpoint
+from netexplorer.core.specs import build_model
+from tests.core.trainkit import TINY
+
+checkpoints._torchvision_version = lambda: {}  # importing torchvision takes seconds
+path = sys.argv[1]
+model = build_model(TINY)
+with torch.no_grad():
+    for p in model.parameters():
+        p.fill_(1.0)
+save_checkpoint(path, spec=TINY, model=model)
+print("saved A", flush=True)
+
+def slow_save(obj, handle, *args, **kwargs):
+    for i in range(100_000):
+        handle.write(b"\0" * 4096)
+        handle.flush()
+        if i == 3:
+            print("writing B", flush=True)
+        time.sleep(0.005)
+
+torch.save = slow_save
+with torch.no_grad():
+    for p in model.parameters():
+        p.fill_(2.0)
+save_checkpoint(path, spec=TINY, model=model)
+print("saved B", flush=True)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+@pytest.mark.timeout(60)
+def test_killed_mid_save_leaves_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "run.ckpt"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(path)], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in child.stdout:
+            lines.append(line.strip())
+            if line.strip() == "writing B":
+                break
+        assert lines == ["saved A", "writing B"], (lines, child.stderr.read())
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(WAIT) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(WAIT)
+        child.stdout.close()
+        child.stderr.close()
+    ckpt = load_checkpoint(path)  # A, whole
+    assert all(bool((v == 1.0).all()) for v in ckpt.model_state.values())
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "run.ckpt"]
+    assert leftovers and all(p.name.startswith(".run.ckpt.") and p.suffix == ".tmp"
+                             for p in leftovers)
+    assert leftovers[0].stat().st_size >= 4 * 4096  # it really was killed mid-write
+
+
+# ---------------------------------------------------------- damaged and foreign
+
+
+@pytest.fixture(scope="module")
+def good(saved) -> Path:
+    return saved[1]
+
+
+def raw(good: Path) -> dict:
+    return torch.load(good, map_location="cpu", weights_only=True)
+
+
+def edited(change):
+    """A builder writing the good checkpoint's payload after `change(payload)`."""
+    def build(path: Path, good: Path) -> None:
+        payload = raw(good)
+        change(payload)
+        torch.save(payload, path)
+    return build
+
+
+def set_path(keys: tuple, value):
+    def change(payload):
+        target = payload
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+    return change
+
+
+DAMAGED = {
+    "truncated": (lambda p, g: p.write_bytes(g.read_bytes()[:g.stat().st_size // 2]),
+                  "not a readable checkpoint"),
+    "tail-cut": (lambda p, g: p.write_bytes(g.read_bytes()[:-100]),
+                 "not a readable checkpoint"),
+    "random": (lambda p, g: p.write_bytes(random.Random(0).randbytes(5000)),
+               "not a readable checkpoint"),
+    "empty": (lambda p, g: p.write_bytes(b""), "not a readable checkpoint"),
+    "text": (lambda p, g: p.write_text("{\"format\": \"netexplorer-checkpoint\"}"),
+             "not a readable checkpoint"),
+    "state-dict": (lambda p, g: torch.save(build_model(TINY).state_dict(), p),
+                   "not a netexplorer checkpoint"),
+    "plain-dict": (lambda p, g: torch.save({"a": 1}, p), "not a netexplorer checkpoint"),
+    "list": (lambda p, g: torch.save([1, 2, 3], p), "not a netexplorer checkpoint"),
+    "tensor": (lambda p, g: torch.save(torch.zeros(3), p), "not a netexplorer checkpoint"),
+    "version": (edited(set_path(("version",), FORMAT_VERSION + 98)),
+                f"format version {FORMAT_VERSION + 98}"),
+    "no-version": (edited(lambda d: d.pop("version")), "format version None"),
+    "spec-json": (edited(set_path(("spec",), '{"format": "netexplorer-model", "layers": 5')),
+                  "model spec is unusable"),
+    "spec-type": (edited(set_path(("spec",), 5)), "model spec is unusable"),
+    "spec-layer": (edited(set_path(("spec",), tiny_spec().to_json().replace("linear", "lineer"))),
+                   "model spec is unusable"),
+    "no-spec": (edited(lambda d: d.pop("spec")), "model spec is unusable"),
+    "weights-type": (edited(set_path(("model",), [1, 2])), "weights are missing or malformed"),
+    "weights-values": (edited(set_path(("model", "fc1.weight"), "zeros")),
+                       "weights are missing or malformed"),
+    "no-weights": (edited(lambda d: d.pop("model")), "weights are missing or malformed"),
+    "config-lr": (edited(set_path(("config", "lr"), -1.0)), "training settings are invalid"),
+    "config-type": (edited(set_path(("config", "lr"), "fast")), "training settings are invalid"),
+    "config-list": (edited(set_path(("config",), [1])), "training settings are invalid"),
+    "trainer-position": (edited(set_path(("trainer", "position"), {"epoch": "two"})),
+                         "training state is malformed"),
+    "trainer-type": (edited(set_path(("trainer",), "state")), "training state is malformed"),
+    "trainer-rng": (edited(set_path(("trainer", "rng"), 5)), "training state is malformed"),
+    "dataset-mean": (edited(set_path(("dataset", "mean"), "grey")),
+                     "dataset description is malformed"),
+    "dataset-keys": (edited(set_path(("dataset",), {"name": "digits"})),
+                     "dataset description is malformed"),
+    "weights-misfit": (edited(set_path(("spec",), tiny_spec(hidden=16).to_json())),
+                       "weights do not fit its model 'tiny'"),
+}
+
+
+@pytest.mark.parametrize("kind", DAMAGED)
+def test_damaged_or_foreign_file_is_refused(kind, good, tmp_path):
+    build, words = DAMAGED[kind]
+    path = tmp_path / f"{kind}.ckpt"
+    build(path, good)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert words in message
+    if kind != "weights-misfit":  # found by building the model, after reading the file
+        assert path.name in message
+    assert "refused" not in message  # damaged is not hostile
+    assert "\n" not in message and "Traceback" not in message
+    assert "weights_only" not in message  # not torch's advice to load it unsafely
+
+
+def test_weights_that_do_not_fit_the_spec(tmp_path):
+    model = build_model(tiny_spec(hidden=16))
+    path = save_checkpoint(tmp_path / "misfit.ckpt", spec=TINY, model=model)
+    with pytest.raises(CheckpointError, match=r"do not fit its model 'tiny': .*fc1.weight"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("where", ["missing.ckpt", "."])
+def test_no_checkpoint_there(where, tmp_path):
+    with pytest.raises(CheckpointError, match="there is no checkpoint at"):
+        load_checkpoint(tmp_path / where)
+
+
+# ---------------------------------------------------------------------- hostile
+
+
+class Payload:
+    """Unpickling this calls `function(argument)`."""
+
+    def __init__(self, function, argument):
+        self.function, self.argument = function, argument
+
+    def __reduce__(self):
+        return self.function, (self.argument,)
+
+
+def hostile_payloads(marker: Path) -> dict[str, Payload]:
+    return {
+        "os.system": Payload(os.system, f"touch {shlex.quote(str(marker))}"),
+        "exec": Payload(exec, f"open({str(marker)!r}, 'w').write('ran')"),
+        "eval": Payload(eval, f"open({str(marker)!r}, 'w').write('ran')"),
+    }
+
+
+def write_hostile(path: Path, how: str, payload: Payload, good: Path) -> None:
+    if how.startswith("pickle-"):
+        protocol = how.removeprefix("pickle-")
+        path.write_bytes(pickle.dumps(payload, protocol=None if protocol == "default"
+                                      else int(protocol)))
+    elif how == "torch-zip":
+        torch.save({"format": "netexplorer-checkpoint", "version": 1, "x": payload}, path)
+    else:  # inside an otherwise valid checkpoint
+        data = raw(good)
+        data["versions"] = {"torch": payload}
+        torch.save(data, path)
+
+
+def is_live(path: Path, how: str) -> None:
+    """Prove the file really would run code when loaded without protection."""
+    if how.startswith("pickle-"):
+        pickle.loads(path.read_bytes())
+    else:
+        torch.load(path, weights_only=False)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("how", ["pickle-0", "pickle-2", "pickle-default", "torch-zip",
+                                 "inside-checkpoint"])
+@pytest.mark.parametrize("function", ["os.system", "exec", "eval"])
+def test_hostile_file_is_refused_and_runs_nothing(how, function, good, tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.ckpt"
+    write_hostile(path, how, hostile_payloads(marker)[function], good)
+    is_live(path, how)
+    assert marker.exists(), "the payload is not live: the test would prove nothing"
+    marker.unlink()
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "refused" in message and "evil.ckpt" in message, message
+    assert "\n" not in message
+    if how not in ("pickle-default",):  # the refused global is named where torch names it
+        assert f"{function.rsplit('.', 1)[-1]})" in message, message
+    assert not marker.exists()
+
+
+def test_unreadable_resume_state_is_a_checkpoint_error(saved, digits8):
+    _, path = saved
+    ckpt = load_checkpoint(path)
+    state = dict(ckpt.trainer_state, base_lr=None)
+    broken = dataclasses.replace(ckpt, trainer_state=state)
+    with pytest.raises(CheckpointError, match="cannot resume from this checkpoint"):
+        resume_trainer(broken, digits8)

@@ -1,0 +1,341 @@
+"""The headless commands: train, evaluate, resume, summary — and every bad input
+ending in one clear line and a non-zero exit, never a traceback.
+
+Most calls run netexplorer.cli.main in this process (fast); a few run
+`python -m netexplorer` for real exit codes and stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from netexplorer.cli import main
+from netexplorer.core.checkpoints import load_checkpoint
+from tests.core.trainkit import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+HAS_CUDA = torch.cuda.is_available()
+TUTORIAL_LINE = re.compile(r"^\[(\d+), +(\d+)\] loss: \d\.\d{3}$")
+METRIC_KEYS = {"test_accuracy", "test_loss", "per_class_accuracy", "confusion_matrix", "epochs",
+               "images_per_second", "train_seconds", "device", "threads"}
+EVAL_KEYS = {"test_accuracy", "test_loss", "per_class_accuracy", "confusion_matrix"}
+EPOCH_KEYS = {"epoch", "train_loss", "test_loss", "test_accuracy"}
+DIGITS = [str(i) for i in range(10)]
+N_TEST, N_TRAIN = 359, 1438
+
+
+def run_main(*argv) -> tuple[int, str, str]:
+    """main(argv) in this process; its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()  # train and evaluate apply the thread policy
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in argv])
+    finally:
+        torch.set_num_threads(threads)
+    return code, out.getvalue(), err.getvalue()
+
+
+def tutorial_lines(stdout: str) -> list[re.Match]:
+    lines = [line for line in stdout.splitlines() if line.startswith("[")]
+    matches = [TUTORIAL_LINE.match(line) for line in lines]
+    assert lines and all(matches), lines
+    return matches
+
+
+def assert_metrics(data: dict, epochs: list[int]) -> None:
+    assert set(data) == METRIC_KEYS
+    assert 0.0 <= data["test_accuracy"] <= 1.0 and data["test_loss"] > 0
+    assert list(data["per_class_accuracy"]) == DIGITS
+    assert all(isinstance(v, float) and 0 <= v <= 1 for v in data["per_class_accuracy"].values())
+    matrix = data["confusion_matrix"]
+    assert len(matrix) == 10 and all(len(row) == 10 for row in matrix)
+    assert all(isinstance(v, int) and v >= 0 for row in matrix for v in row)
+    assert sum(map(sum, matrix)) == N_TEST
+    assert sum(matrix[i][i] for i in range(10)) == round(data["test_accuracy"] * N_TEST)
+    assert [e["epoch"] for e in data["epochs"]] == epochs
+    for e in data["epochs"]:
+        assert set(e) == EPOCH_KEYS
+        assert e["train_loss"] > 0 and e["test_loss"] > 0 and 0 <= e["test_accuracy"] <= 1
+    assert data["epochs"][-1]["test_accuracy"] == data["test_accuracy"]
+    assert data["images_per_second"] > 0 and data["train_seconds"] > 0
+    assert data["device"] == "cpu"
+    assert isinstance(data["threads"], int) and data["threads"] >= 1
+
+
+# --------------------------------------------------------------- train, evaluate
+
+
+@pytest.fixture(scope="module")
+def lenet_run(tmp_path_factory):
+    """One epoch of LeNet on the digits, with a checkpoint and metrics."""
+    folder = tmp_path_factory.mktemp("cli")
+    ckpt, metrics = folder / "lenet.ckpt", folder / "metrics.json"
+    code, out, err = run_main("train", "--model", "lenet", "--dataset", "digits", "--epochs", 1,
+                              "--device", "cpu", "--metrics-json", metrics, "--save", ckpt)
+    assert code == 0, err
+    return {"folder": folder, "ckpt": ckpt, "metrics": json.loads(metrics.read_text()),
+            "out": out, "err": err}
+
+
+def test_train_prints_the_tutorial_lines(lenet_run):
+    out = lenet_run["out"]
+    matches = tutorial_lines(out)
+    assert {m.group(1) for m in matches} == {"1"}
+    assert [int(m.group(2)) for m in matches] == [10, 20, 23]  # every 10 batches, and the last
+    assert f"Training lenet on digits ({N_TRAIN:,} train / {N_TEST:,} test images) on cpu" in out
+    assert re.search(r"^epoch 1: train loss \d+\.\d{4}, test loss \d+\.\d{4}, test accuracy",
+                     out, re.M)
+    assert f"Accuracy of the network on the {N_TEST} test images:" in out
+    assert "Accuracy of 0" in out and "Confusion matrix (rows: true class):" in out
+    assert f"Saved checkpoint to {lenet_run['ckpt']}" in out
+    assert "Traceback" not in lenet_run["err"]
+
+
+def test_train_writes_the_documented_metrics(lenet_run):
+    assert_metrics(lenet_run["metrics"], epochs=[1])
+
+
+def test_train_saves_a_loadable_checkpoint(lenet_run):
+    ckpt = load_checkpoint(lenet_run["ckpt"])
+    assert ckpt.spec.name == "lenet" and ckpt.epochs_done == 1
+    assert ckpt.dataset_name == "digits" and list(ckpt.classes) == DIGITS
+    assert ckpt.config.epochs == 1 and ckpt.config.device == "cpu"
+
+
+def test_evaluate_prints_accuracy_table_and_matrix(lenet_run):
+    metrics = lenet_run["folder"] / "eval.json"
+    code, out, err = run_main("evaluate", lenet_run["ckpt"], "--device", "cpu",
+                              "--metrics-json", metrics)
+    assert code == 0, err
+    trained = lenet_run["metrics"]
+    assert out.startswith("lenet on digits (test split), cpu")
+    assert (f"Accuracy of the network on the {N_TEST} test images: "
+            f"{100 * trained['test_accuracy']:.2f} %") in out
+    assert sum(line.startswith("Accuracy of ") for line in out.splitlines()) == 11
+    lines = out.splitlines()
+    start = lines.index("Confusion matrix (rows: true class):")
+    rows = [line.split() for line in lines[start + 2:start + 12]]
+    assert [row[0] for row in rows] == DIGITS
+    assert [[int(v) for v in row[1:]] for row in rows] == trained["confusion_matrix"]
+    data = json.loads(metrics.read_text())
+    assert set(data) == EVAL_KEYS
+    assert {k: data[k] for k in EVAL_KEYS} == {k: trained[k] for k in EVAL_KEYS}
+
+
+def test_evaluate_the_training_split(lenet_run):
+    code, out, err = run_main("evaluate", lenet_run["ckpt"], "--split", "train")
+    assert code == 0, err
+    assert "(train split)" in out and f"on the {N_TRAIN:,} " in out
+
+
+def test_train_resume_continues_from_the_checkpoint(lenet_run):
+    metrics = lenet_run["folder"] / "resumed.json"
+    code, out, err = run_main("train", "--resume", lenet_run["ckpt"], "--epochs", 2,
+                              "--device", "cpu", "--metrics-json", metrics)
+    assert code == 0, err
+    assert f"Resuming lenet from epoch 1 ({lenet_run['ckpt']})" in out
+    assert {m.group(1) for m in tutorial_lines(out)} == {"2"}
+    assert re.search(r"^epoch 2: ", out, re.M) and not re.search(r"^epoch 1: ", out, re.M)
+    data = json.loads(metrics.read_text())
+    assert_metrics(data, epochs=[1, 2])
+    assert data["epochs"][0] == lenet_run["metrics"]["epochs"][0]  # epoch 1 from the checkpoint
+
+
+def test_summary_of_lenet():
+    code, out, _ = run_main("summary", "--model", "lenet")
+    assert code == 0
+    assert "Total params: 61,706" in out
+
+
+def test_train_from_a_spec_file_and_divergence_exit_code(tmp_path):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(TINY.to_json())
+    code, out, err = run_main("train", "--spec", spec, "--epochs", 3, "--lr", 50, "--schedule",
+                              "none", "--device", "cpu", "--report-every", 5)
+    assert code == 1
+    assert re.search(r"^Diverged: the loss became (nan|inf) at step \d+ \(learning rate 50\)",
+                     out, re.M), out
+    assert f"Accuracy of the network on the {N_TEST} test images" in out  # last finite weights
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------- bad input
+
+
+TRAIN = ["train", "--epochs", 1, "--device", "cpu"]
+BAD_INPUTS = {  # name → (tmp folder → argv, words the one error line must contain)
+    "preset": (lambda t: TRAIN + ["--model", "nosuch"], lambda t: "there is no preset 'nosuch'"),
+    "dataset": (lambda t: TRAIN + ["--dataset", "nosuch"], lambda t: "unknown dataset 'nosuch'"),
+    "mnist-missing": (lambda t: TRAIN + ["--model", "mlp", "--dataset", "mnist", "--data-root", t],
+                      lambda t: f"Looked in {t / 'MNIST'}"),
+    "mnist-default-folder": (
+        lambda t: TRAIN + ["--model", "mlp", "--dataset", "mnist"],
+        lambda t: f"Looked in {Path(os.environ['NETEXPLORER_DATA']) / 'MNIST'}"),
+    "lr": (lambda t: TRAIN + ["--lr", -1], lambda t: "learning rate must be above 0"),
+    "batch": (lambda t: TRAIN + ["--batch-size", 0], lambda t: "batch size must be from 1"),
+    "epochs": (lambda t: ["train", "--epochs", 0], lambda t: "epochs must be from 1"),
+    "momentum": (lambda t: TRAIN + ["--momentum", 1.5], lambda t: "momentum"),
+    "device": (lambda t: ["train", "--device", "gpu"], lambda t: "unknown device 'gpu'"),
+    "cuda": (lambda t: ["train", "--device", "cuda"],
+             lambda t: "device 'cuda' was requested but"),
+    "spec-missing": (lambda t: TRAIN + ["--spec", t / "nonexistent.json"],
+                     lambda t: "cannot read"),
+    "spec-json": (lambda t: TRAIN + ["--spec", t / "bad.json"], lambda t: "not valid JSON"),
+    "nll-without-logsoftmax": (lambda t: TRAIN + ["--loss", "nll"],
+                               lambda t: "add a logsoftmax"),
+    "evaluate-garbage": (lambda t: ["evaluate", t / "garbage.ckpt"],
+                         lambda t: "garbage.ckpt is not a readable checkpoint"),
+    "evaluate-missing": (lambda t: ["evaluate", t / "none.ckpt"],
+                         lambda t: "there is no checkpoint at"),
+    "resume-garbage": (lambda t: TRAIN + ["--resume", t / "garbage.ckpt"],
+                       lambda t: "not a readable checkpoint"),
+    "summary-preset": (lambda t: ["summary", "--model", "nosuch"],
+                       lambda t: "there is no preset"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_is_one_clear_line(name, tmp_path):
+    if name == "cuda" and HAS_CUDA:
+        pytest.skip("CUDA is available here")
+    (tmp_path / "garbage.ckpt").write_bytes(b"this is not a checkpoint at all \x00\xff" * 10)
+    (tmp_path / "bad.json").write_text("{ not json")
+    argv, words = (make(tmp_path) for make in BAD_INPUTS[name])
+    code, out, err = run_main(*argv)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netexplorer: error: "), err
+    assert words in lines[0]
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    (["train", "--epochs", "many"], "invalid int value: 'many'"),
+    (["train", "--model", "lenet", "--spec", "x.json"], "not allowed with argument"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_arguments_are_usage_errors(argv, words, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ subprocesses
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory):
+    """Real `python -m netexplorer` runs, started together to share the wait: a
+    LeNet epoch, an evaluation of a garbage file, and a long run stopped by Ctrl-C
+    (SIGINT) after its first report."""
+    folder = tmp_path_factory.mktemp("proc")
+    garbage = folder / "garbage.ckpt"
+    garbage.write_bytes(os.urandom(3000))
+    spec = folder / "tiny.json"
+    spec.write_text(TINY.to_json())
+    env = {**os.environ, "NETEXPLORER_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    argvs = {
+        "train": ["train", "--model", "lenet", "--dataset", "digits", "--epochs", "1",
+                  "--device", "cpu", "--metrics-json", str(folder / "m.json"),
+                  "--save", str(folder / "c.ckpt")],
+        "garbage": ["evaluate", str(garbage)],
+        "interrupted": ["train", "--spec", str(spec), "--epochs", "5000", "--device", "cpu",
+                        "--report-every", "1", "--save", str(folder / "stopped.ckpt")],
+    }
+    running = {name: subprocess.Popen([sys.executable, "-m", "netexplorer", *argv], cwd=REPO,
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+               for name, argv in argvs.items()}
+    results = {}
+    try:
+        first = []
+        if os.name == "posix":
+            stopping = running["interrupted"]
+            for line in stopping.stdout:
+                first.append(line)
+                if line.startswith("[1,"):
+                    stopping.send_signal(signal.SIGINT)
+                    break
+        for name, proc in running.items():
+            out, err = proc.communicate(timeout=240)
+            if name == "interrupted":
+                out = "".join(first) + out
+            results[name] = (proc.returncode, out, err)
+    finally:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return folder, results
+
+
+def test_module_train_exits_zero(processes):
+    folder, results = processes
+    code, out, err = results["train"]
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert tutorial_lines(out)
+    assert_metrics(json.loads((folder / "m.json").read_text()), epochs=[1])
+    assert load_checkpoint(folder / "c.ckpt").epochs_done == 1
+
+
+def test_module_bad_checkpoint_exits_one(processes):
+    _, results = processes
+    code, out, err = results["garbage"]
+    assert code == 1
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "garbage.ckpt is not a readable checkpoint" in lines[0], err
+
+
+# ------------------------------------------------------------------- the recipe
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_default_recipe_reaches_98_percent(tmp_path):
+    metrics = tmp_path / "m.json"
+    code, out, err = run_main("train", "--model", "lenet", "--dataset", "digits", "--device",
+                              "cpu", "--metrics-json", metrics)
+    assert code == 0, err
+    data = json.loads(metrics.read_text())
+    assert_metrics(data, epochs=list(range(1, 31)))
+    assert data["test_accuracy"] >= 0.98, data["test_accuracy"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child is POSIX")
+def test_ctrl_c_stops_saves_and_the_run_resumes(processes, tmp_path):
+    folder, results = processes
+    code, out, err = results["interrupted"]
+    assert code == 0, err
+    assert "Traceback" not in err
+    stopped = re.search(r"^Stopped after (\d+) steps\.$", out, re.M)
+    assert stopped, out[-2000:]
+    assert f"Saved checkpoint to {folder / 'stopped.ckpt'}" in out
+    ckpt = load_checkpoint(folder / "stopped.ckpt")
+    position = ckpt.trainer_state["position"]
+    assert position["step"] == int(stopped.group(1)) == len(ckpt.history["step_losses"])
+    assert position["epoch"] < 5000
+    # and it continues from there, with one more epoch than it finished
+    more = position["epoch"] + 1
+    code, out, err = run_main("train", "--resume", folder / "stopped.ckpt", "--epochs", more,
+                              "--device", "cpu", "--metrics-json", tmp_path / "m.json")
+    assert code == 0, err
+    assert f"Resuming tiny from epoch {position['epoch']}" in out
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert [e["epoch"] for e in data["epochs"]] == list(range(1, more + 1))
