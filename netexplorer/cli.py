@@ -139,11 +139,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    try:
-        from netexplorer.ui.app import main as gui_main
-    except ImportError:
-        print("The desktop window is not built yet; try `netexplorer summary --model lenet`.")
-        return 0
+    from netexplorer.ui.app import main as gui_main
+
     return gui_main()
 
 

@@ -214,12 +214,13 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-def run_inspection(args: argparse.Namespace, spec, out: TextIO = sys.stdout) -> int:
+def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) -> int:
     """The tutorial's hook printout for every layer after a few training steps,
     with the probe's further statistics and the doctor's alerts."""
     from netexplorer.core.inspection import Probe
     from netexplorer.core.specs import build_model
 
+    out = out or sys.stdout  # looked up now (not at import), as in run_training
     dataset = _load_data(args, args.dataset, spec.input_shape)
     config = TrainConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          device=args.device, report_every=1, schedule="none",

@@ -14,7 +14,7 @@ def engineering(value: float | None, digits: int = 3) -> str:
     Beyond the prefixes (below 1e-12 or from 1e15) it falls back to e-notation;
     NaN and None read as '–' (not measured), infinities as '∞'.
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or math.isnan(value):  # also numpy's NaN (np.float32 is no float)
         return "–"
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
@@ -30,6 +30,6 @@ def engineering(value: float | None, digits: int = 3) -> str:
 
 
 def percent(fraction: float | None, decimals: int = 1) -> str:
-    if fraction is None or (isinstance(fraction, float) and math.isnan(fraction)):
+    if fraction is None or math.isnan(fraction):
         return "–"
     return f"{100 * fraction:.{decimals}f} %"

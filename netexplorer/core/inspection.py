@@ -501,7 +501,9 @@ class Probe:
         def keep(name: str):
             def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
                 if isinstance(output, torch.Tensor) and output.dim() == 4:
-                    maps[name] = output.detach().float().cpu().numpy()
+                    # A copy: on the CPU .numpy() shares the tensor's memory, which a
+                    # following in-place layer (ReLU(inplace=True)) overwrites.
+                    maps[name] = output.detach().float().cpu().numpy().copy()
             return hook
 
         for name, module in self._modules:
@@ -519,7 +521,8 @@ class Probe:
         first = convs[0] if convs else None
         filters = None
         if first is not None:
-            filters = dict(self._modules)[first].weight.detach().float().cpu().numpy()
+            # A copy, not a view of the live weights that training keeps changing.
+            filters = dict(self._modules)[first].weight.detach().float().cpu().numpy().copy()
         return Snapshot(maps, convs, filters, first, output.detach().float().cpu().numpy())
 
 
@@ -596,7 +599,12 @@ class Doctor:
         if not bad.any():
             return []
         row = int(np.flatnonzero(bad.any(axis=1))[0])
-        layer = int(np.flatnonzero(bad[row])[0])
+        # The layer where it started: activations go bad in forward order, and a bad
+        # activation makes every earlier layer's gradient bad too, so the first bad
+        # activation names it; with finite activations the gradients went bad in
+        # backward order, so the last layer with a bad gradient is the first to.
+        bad_act = np.flatnonzero(~np.isfinite(act[row]))
+        layer = int(bad_act[0]) if len(bad_act) else int(np.flatnonzero(bad[row])[-1])
         name = self.probe.layers[layer].name
         where = "activation" if not np.isfinite(act[row, layer]) else "gradient"
         return [Alert("nonfinite", name, int(steps[row]),

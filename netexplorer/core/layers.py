@@ -39,6 +39,7 @@ class ParamDef:
     required: bool = False
     inferred: bool = False
     optional: bool = False
+    default_from: str | None = None  # an optional parameter's fallback: another parameter
     help: str = ""
 
 
@@ -75,9 +76,10 @@ _INPLACE = ParamDef("inplace", BOOL, False, help="overwrite the input to save me
 
 
 def _size(name: str, default: Any = None, *, required: bool = False, minimum: int = 1,
-          maximum: int = MAX_KERNEL, optional: bool = False, help: str = "") -> ParamDef:
+          maximum: int = MAX_KERNEL, optional: bool = False, default_from: str | None = None,
+          help: str = "") -> ParamDef:
     return ParamDef(name, SIZE, default, minimum, maximum, required=required,
-                    optional=optional, help=help)
+                    optional=optional, default_from=default_from, help=help)
 
 
 LAYER_KINDS: dict[str, LayerKind] = {
@@ -103,7 +105,8 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "maxpool2d", "MaxPool2d", "Pooling",
             (
                 _size("kernel_size", required=True),
-                _size("stride", None, optional=True, help="defaults to kernel_size"),
+                _size("stride", None, optional=True, default_from="kernel_size",
+                      help="defaults to kernel_size"),
                 _size("padding", 0, minimum=0),
                 ParamDef("ceil_mode", BOOL, False),
             ),
@@ -113,7 +116,8 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "avgpool2d", "AvgPool2d", "Pooling",
             (
                 _size("kernel_size", required=True),
-                _size("stride", None, optional=True, help="defaults to kernel_size"),
+                _size("stride", None, optional=True, default_from="kernel_size",
+                      help="defaults to kernel_size"),
                 _size("padding", 0, minimum=0),
                 ParamDef("ceil_mode", BOOL, False),
             ),

@@ -445,7 +445,7 @@ def summarize(spec: ModelSpec, *, strict: bool = True) -> Summary:
             if total > MAX_PARAMETERS:
                 raise SpecError(
                     f"{layer.kind} '{layer.name}' brings the model to {total:,} parameters "
-                    f"({_bytes(4 * total)} of weights): the limit is {MAX_PARAMETERS:,}; "
+                    f"({format_bytes(4 * total)} of weights): the limit is {MAX_PARAMETERS:,}; "
                     f"use fewer units or channels", layer=layer.name, index=i)
             values = math.prod(row.output_shape)
             if values > MAX_ACTIVATION_VALUES:
@@ -466,7 +466,8 @@ def validate(spec: ModelSpec) -> None:
     summarize(spec, strict=True)
 
 
-def _bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
+    """'246.8 KB' — decimal units, as summaries print sizes."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
@@ -809,8 +810,8 @@ def format_summary(summary: Summary) -> str:
     out.append(rule)
     out.append(f"Total params: {summary.total_params:,}")
     out.append(f"Mult-adds per sample: {summary.total_macs:,} ({summary.total_macs / 1e6:.2f} M)")
-    out.append(f"Weights: {_bytes(summary.param_bytes)}; activations per sample: "
-               f"{_bytes(4 * summary.activation_values)}")
+    out.append(f"Weights: {format_bytes(summary.param_bytes)}; activations per sample: "
+               f"{format_bytes(4 * summary.activation_values)}")
     if summary.error is not None:
         out.append(f"Error: {summary.error}")
     return "\n".join(out)

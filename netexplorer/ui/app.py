@@ -1,0 +1,39 @@
+"""The application: what `netexplorer` (no arguments) and `make run` start."""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from PySide6.QtWidgets import QApplication
+
+from netexplorer import __version__
+from netexplorer.ui.settings import APPLICATION, ORGANIZATION
+
+
+def create_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The QApplication, named so that QSettings and the desktop know the app."""
+    from netexplorer.ui.icons import icon
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else sys.argv)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("netexplorer")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("netexplorer")
+    app.setWindowIcon(icon("netexplorer"))
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the main window and run until it is closed."""
+    app = create_application(argv)
+    from netexplorer.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    code = app.exec()
+    window.shutdown()  # idempotent: already done if the window was closed
+    return int(code)

@@ -1,0 +1,217 @@
+"""Work that must not run on the GUI thread. The only module that touches QThread.
+
+A TaskRunner owns one worker thread and runs plain functions on it, one at a
+time, in the spirit of Orange's concurrent helpers: the task is an ordinary
+function of plain arguments, and what comes back is plain data. When a newer
+task is submitted the older result no longer matters, so only the newest
+task's outcome is reported (a person flipping through datasets sees the last
+one they chose, never a late answer to an earlier click).
+
+Rules from DESIGN.md kept here: results cross threads through signals received
+by @Slot methods of QObjects (never lambdas); every thread is referenced until
+it has finished, and shutdown() quits and waits for it, because destroying a
+running QThread aborts the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+
+class _ThreadKeeper(QObject):
+    """Holds every started worker thread (and its executor) until it has finished.
+
+    A runner's owner may be destroyed without being closed (a window dropped
+    by a script); the runner then asks its thread to quit, and this keeper
+    keeps the thread alive until it has ended, so that it is never destroyed
+    while running.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kept: list[tuple[QThread, QObject]] = []
+
+    def keep(self, thread: QThread, executor: QObject) -> None:
+        self._kept.append((thread, executor))
+        thread.finished.connect(self._on_thread_finished)
+
+    def running(self) -> list[QThread]:
+        return [thread for thread, _ in self._kept if thread.isRunning()]
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        still = []
+        for thread, executor in self._kept:
+            if thread.isFinished():
+                thread.wait()  # past the finished signal: returns at once
+            else:
+                still.append((thread, executor))
+        self._kept = still
+
+
+_keeper: _ThreadKeeper | None = None
+
+
+def _thread_keeper() -> _ThreadKeeper:
+    global _keeper
+    if _keeper is None:
+        _keeper = _ThreadKeeper()
+    return _keeper
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task's exception, sent to the GUI thread without its stack frames.
+
+    The frames could keep large tensors alive; `details` keeps the traceback
+    as text for logs and "details" boxes.
+    """
+
+    error: BaseException
+    details: str
+
+    @property
+    def message(self) -> str:
+        return str(self.error) or type(self.error).__name__
+
+
+@dataclass(frozen=True)
+class _Job:
+    ticket: int
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ticket: int
+    value: Any
+    failed: bool
+
+
+class _Executor(QObject):
+    """Lives in the worker thread and runs one job per request."""
+
+    done = Signal(object)
+
+    @Slot(object)
+    def run(self, job: _Job) -> None:
+        try:
+            value = job.function(*job.args)
+        except Exception as exc:  # reported to the GUI, which decides what to tell the person
+            details = traceback.format_exc()
+            exc.__traceback__ = None
+            self.done.emit(_Outcome(job.ticket, TaskFailure(exc, details), True))
+        else:
+            self.done.emit(_Outcome(job.ticket, value, False))
+
+
+class TaskRunner(QObject):
+    """Runs functions on its own worker thread; reports the newest one's outcome.
+
+    finished(object) carries the function's return value, failed(object) a
+    TaskFailure; busyChanged(bool) says whether a task is running or waiting.
+    At most one task runs and one waits: submitting while another waits
+    replaces the waiting one.
+    """
+
+    finished = Signal(object)
+    failed = Signal(object)
+    busyChanged = Signal(bool)
+    _dispatch = Signal(object)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._name = name
+        self._thread: QThread | None = None
+        self._executor: _Executor | None = None
+        self._ticket = 0
+        self._running = False
+        self._waiting: _Job | None = None
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        return self._running or self._waiting is not None
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> int:
+        """Run function(*args) on the worker thread; earlier tasks stop counting."""
+        if self._closed:
+            raise RuntimeError(f"the {self._name} has been shut down")
+        self._ticket += 1
+        job = _Job(self._ticket, function, args)
+        was_busy = self.busy
+        if self._running:
+            self._waiting = job
+        else:
+            self._start(job)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        return job.ticket
+
+    def cancel(self) -> None:
+        """Drop the waiting task and ignore the running one's outcome."""
+        self._ticket += 1
+        self._waiting = None
+
+    def _start(self, job: _Job) -> None:
+        if self._thread is None:
+            self._thread = QThread()
+            self._thread.setObjectName(self._name)
+            self._executor = _Executor()
+            self._executor.moveToThread(self._thread)
+            self._dispatch.connect(self._executor.run)
+            self._executor.done.connect(self._on_done)
+            _thread_keeper().keep(self._thread, self._executor)
+            # Destroyed without shutdown(): at least let the thread end.
+            self.destroyed.connect(self._thread.quit)
+            self._thread.start()
+        self._running = True
+        self._dispatch.emit(job)
+
+    @Slot(object)
+    def _on_done(self, outcome: _Outcome) -> None:
+        self._running = False
+        if self._waiting is not None and not self._closed:
+            job, self._waiting = self._waiting, None
+            self._start(job)
+        if not self.busy:
+            self.busyChanged.emit(False)
+        if outcome.ticket != self._ticket or self._closed:
+            return  # superseded by a newer task
+        if outcome.failed:
+            log.debug("%s task failed:\n%s", self._name, outcome.value.details)
+            self.failed.emit(outcome.value)
+        else:
+            self.finished.emit(outcome.value)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop accepting work, let the running task end, and stop the thread.
+
+        Returns False if the task did not end within timeout_ms; the thread is
+        then kept referenced until it ends, so it is never destroyed running.
+        Called by the owner when it closes; a runner destroyed without it still
+        asks its thread to quit.
+        """
+        self._closed = True
+        self._waiting = None
+        self._ticket += 1
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        self._executor = None
+        thread.quit()
+        if thread.wait(timeout_ms):
+            return True
+        # The keeper holds the thread until its task ends (a download on a slow link).
+        log.warning("the %s is still busy after %d ms; leaving it to finish", self._name,
+                    timeout_ms)
+        return False

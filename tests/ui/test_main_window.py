@@ -1,0 +1,184 @@
+"""The main window as `netexplorer` opens it: layout, menus, status, settings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMessageBox, QWidget
+
+from netexplorer.core.presets import get_preset
+from netexplorer.ui.main_window import MainWindow
+from tests.ui.conftest import wait_for_data
+
+
+def test_opens_with_lenet_and_digits(window):
+    assert window.model_panel.spec == get_preset("lenet")
+    assert window.data_view.dataset_name == "digits"
+    assert window.data_view.dataset.input_shape == (1, 32, 32)
+    assert window.data_view.grid.image_count() == window.data_view.page_size
+    assert window.findChild(QWidget, "modelPanel") is window.model_panel
+    assert window.findChild(QWidget, "imageGrid") is window.data_view.grid
+    assert window.windowTitle() == "lenet[*] — netexplorer"
+    assert not window.isWindowModified()
+
+
+def test_layout_has_the_model_dock_and_only_real_tabs(window):
+    dock = window.findChild(QDockWidget, "modelDock")
+    assert dock.widget() is window.model_panel
+    assert window.dockWidgetArea(dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Data"]  # Training, Inspector, Evaluation come with their issues
+    index = window.add_tab(QLabel("later"), "Training")
+    assert window.tabs.tabText(index) == "Training"
+
+
+def test_status_bar_shows_device_threads_and_state(window, qtbot):
+    qtbot.waitUntil(lambda: "…" not in window.device_label.text(), timeout=30_000)
+    assert window.device_label.text() in ("Device: CPU",) or "CUDA" in window.device_label.text()
+    assert window.threads_label.text().startswith("CPU threads: ")
+    assert int(window.threads_label.text().split(": ")[1]) >= 1
+    state = window.state_label.text()
+    assert "61,706 parameters" in state and "digits" in state.lower()
+    window.model_panel.remove_layer(6)
+    assert "error" in window.state_label.text()
+
+
+def test_menus_use_standard_shortcuts(window):
+    K = QKeySequence.StandardKey
+    expected = {"newModelAction": K.New, "openSpecAction": K.Open, "saveSpecAction": K.Save,
+                "saveSpecAsAction": K.SaveAs, "quitAction": K.Quit, "undoAction": K.Undo,
+                "redoAction": K.Redo}
+    for name, key in expected.items():
+        action = window.findChild(QAction, name)
+        assert action is not None, name
+        assert action.shortcut() == QKeySequence(key), name
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "Edit", "View", "Help"]
+    toggle = window.findChild(QAction, "toggleModelDockAction")
+    assert toggle is not None and toggle in window.view_menu.actions()
+    toggle.trigger()
+    assert window.model_dock.isHidden()
+    toggle.trigger()
+    assert not window.model_dock.isHidden()
+
+
+def test_checkpoint_actions_wait_for_training(window):
+    for name in ("openCheckpointAction", "saveCheckpointAction"):
+        action = window.findChild(QAction, name)
+        assert not action.isEnabled()
+        assert action.toolTip() == "available once training exists"
+
+
+def test_edits_mark_the_window_modified_and_undo_clears_it(window):
+    window.model_panel.add_layer("relu")
+    assert window.isWindowModified()
+    window.findChild(QAction, "undoAction").trigger()
+    assert not window.isWindowModified()
+    window.findChild(QAction, "redoAction").trigger()
+    assert window.isWindowModified()
+
+
+def test_new_model_is_empty_and_undoable(window):
+    window.findChild(QAction, "newModelAction").trigger()
+    assert window.model_panel.spec.layers == ()
+    assert window.model_panel.spec.input_shape == (1, 32, 32)
+    assert not window.model_panel.is_valid
+    assert window.windowTitle().startswith("untitled")
+    window.model_panel.undo_stack.undo()
+    assert window.model_panel.spec == get_preset("lenet")
+
+
+def test_about_names_the_versions(window, monkeypatch, qtbot):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
+    qtbot.waitUntil(lambda: window._environment is not None, timeout=30_000)
+    window.findChild(QAction, "aboutAction").trigger()
+    import torch
+    from PySide6.QtCore import qVersion
+
+    from netexplorer import __version__
+
+    (text,) = shown
+    assert __version__ in text and torch.__version__ in text and qVersion() in text
+    assert "CPU" in text or "CUDA" in text
+
+
+def test_settings_remember_model_dataset_and_geometry(qtbot, tmp_path):
+    path = str(tmp_path / "remember.ini")
+    first = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.show()
+    wait_for_data(qtbot, first)
+    first.model_panel.load_preset("mlp")
+    first.resize(1000, 650)
+    first.close()
+    assert first.data_view.busy is False
+
+    second = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    assert second.model_panel.spec == get_preset("mlp")
+    # The offscreen screen is 800 px wide, so Qt fits the restored width to it.
+    assert second.height() == 650
+    second.show()
+    wait_for_data(qtbot, second)
+    assert second.data_view.dataset_name == "digits"
+    assert second.data_view.dataset.input_shape == (1, 28, 28)
+
+
+def test_damaged_settings_fall_back_to_lenet(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "bad.ini"), QSettings.Format.IniFormat)
+    settings.setValue("model/spec", "{not json")
+    settings.setValue("window/geometry", "garbage")
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    assert win.model_panel.spec == get_preset("lenet")
+
+
+def test_unshown_window_still_loads_and_closes_cleanly(qtbot, settings):
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    wait_for_data(qtbot, win)  # no paint: the fallback timer starts the load
+    assert win.data_view.dataset_name == "digits"
+
+
+def test_closing_while_loading_waits_for_the_loader(qtbot, settings):
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.data_view.busy, timeout=10_000)
+    win.close()  # must not abort with "QThread: Destroyed while thread is still running"
+    assert not win.data_view.busy or win.data_view._runner._thread is None
+
+
+def test_app_main_runs_the_window(monkeypatch, qapp):
+    from PySide6.QtWidgets import QApplication
+
+    from netexplorer.ui import app as app_module
+
+    shown = []
+    monkeypatch.setattr(QApplication, "exec", lambda self=None: shown.append(True) or 0)
+    assert app_module.main([]) == 0
+    assert shown == [True]
+    assert qapp.applicationName() == "netexplorer"
+    assert qapp.organizationName() == "netexplorer"
+    assert not qapp.windowIcon().isNull()
+
+
+def test_window_is_built_without_importing_torch(tmp_path):
+    """The first paint must not wait for torch (~2.5 s here): it loads in the background."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+            "from PySide6.QtCore import QSettings; "
+            "from netexplorer.ui.main_window import MainWindow; "
+            f"w = MainWindow(settings=QSettings({str(tmp_path / 's.ini')!r}, "
+            "QSettings.Format.IniFormat)); "
+            "w.show(); app.processEvents(); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'torchvision', 'netexplorer.core.data')"
+            " if m in sys.modules)); w.shutdown()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**__import__("os").environ,
+                                           "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
