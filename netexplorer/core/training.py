@@ -20,8 +20,10 @@ import copy
 import math
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterator, Protocol, Union
+from typing import Any, Callable, Iterator, Protocol, Union
 
 import torch
 from torch import nn
@@ -223,7 +225,10 @@ class TrainingControl:
     """Pause, resume, single step, stop and a new learning rate, from any thread.
 
     The training thread calls `gate()` between batches; it blocks there while
-    paused and returns whether to run the next batch.
+    paused and returns whether to run the next batch. `call(fn)` runs fn on the
+    training thread at the next gate — also while paused — so other threads can
+    read or use the model (evaluate it, take feature maps, save a checkpoint)
+    without ever racing a training step.
     """
 
     def __init__(self) -> None:
@@ -233,6 +238,37 @@ class TrainingControl:
         self._steps_allowed = 0
         self._pending_lr: float | None = None
         self._reason = "requested"
+        self._calls: deque[tuple[Callable[[], Any], Future]] = deque()
+        self._closed = False
+
+    def call(self, fn: Callable[[], Any]) -> Future | None:
+        """Run fn() on the training thread between batches; its Future carries the
+        result. None once training has ended (run it elsewhere then)."""
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                return None
+            self._calls.append((fn, future))
+            self._cond.notify_all()
+        return future
+
+    def close(self) -> None:
+        """Training has ended: run what is queued, accept no more calls."""
+        with self._cond:
+            self._closed = True
+        self._run_calls()
+
+    def _run_calls(self) -> None:
+        while True:
+            with self._cond:
+                if not self._calls:
+                    return
+                fn, future = self._calls.popleft()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to whoever waits on the future
+                    future.set_exception(exc)
 
     # -- called from any thread
     def pause(self, reason: str = "requested") -> None:
@@ -282,15 +318,21 @@ class TrainingControl:
         return self._reason
 
     def gate(self) -> bool:
-        """Block while paused; True to run one batch, False to stop."""
-        with self._cond:
-            while self._paused and not self._stopping and self._steps_allowed == 0:
+        """Run queued calls; block while paused (still serving calls); True to run
+        one batch, False to stop."""
+        while True:
+            self._run_calls()
+            with self._cond:
+                if self._calls:
+                    continue
+                if self._stopping:
+                    return False
+                if not self._paused:
+                    return True
+                if self._steps_allowed > 0:
+                    self._steps_allowed -= 1
+                    return True
                 self._cond.wait()
-            if self._stopping:
-                return False
-            if self._paused:
-                self._steps_allowed -= 1
-            return True
 
     @property
     def stepping(self) -> bool:
@@ -361,7 +403,8 @@ class Trainer:
 
     def __init__(self, model: ModelSpec | nn.Module, dataset: Dataset,
                  config: TrainConfig | None = None, *, probe: StepProbe | None = None,
-                 spec: ModelSpec | None = None) -> None:
+                 spec: ModelSpec | None = None, control: TrainingControl | None = None
+                 ) -> None:
         self.config = config or TrainConfig()
         self.config.validate()
         self.device = resolve_device(self.config.device)
@@ -379,7 +422,7 @@ class Trainer:
         self.test_split: Split = dataset.test.to(self.device)
         self.optimizer = self._make_optimizer()
         self.base_lr = self.config.lr
-        self.control = TrainingControl()
+        self.control = control or TrainingControl()
         self.probe = probe
         self.position = _Position()
         self.generator = torch.Generator().manual_seed(self.config.seed)

@@ -28,7 +28,9 @@ from netexplorer.ui.data_view import DataView, dataset_title
 from netexplorer.ui.environment import Environment, probe_environment
 from netexplorer.ui.icons import icon
 from netexplorer.ui.model_panel import ModelPanel
+from netexplorer.ui.plots import RedrawClock
 from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.training_session import TrainingSession
 from netexplorer.ui.workers import TaskFailure, TaskRunner
 
 APP_TITLE = "netexplorer"
@@ -95,6 +97,16 @@ class MainWindow(QMainWindow):
         self._startup_timer.setSingleShot(True)
         self._startup_timer.timeout.connect(self._on_startup_timer)
         self._startup_timer.start(_UNSHOWN_START_MS)
+
+        # The model being trained and its runs, shared by every panel below; one
+        # redraw timer for every live plot.
+        self.session = TrainingSession(self)
+        self.redraw_clock = RedrawClock(self)
+        self.model_panel.specChanged.connect(self._on_spec_for_session)
+        self._on_spec_for_session(self.model_panel.spec)
+        self.data_view.datasetLoaded.connect(self._on_dataset_for_session)
+
+        # Later panels install themselves here, one call each (tab, menus, status).
 
         self._restore_layout()
         self._update_title()
@@ -249,6 +261,8 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self._startup_timer.stop()
+        self.redraw_clock.stop()
+        self.session.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.spec_json = self.model_panel.spec.to_json(indent=None)
@@ -389,6 +403,15 @@ class MainWindow(QMainWindow):
         self.settings.spec_json = spec.to_json(indent=None)
         self._update_title()
         self._update_state()
+
+    @Slot(object)
+    def _on_spec_for_session(self, spec: ModelSpec) -> None:
+        if self.model_panel.is_valid:  # an invalid stack never reaches training
+            self.session.set_spec(spec)
+
+    @Slot(object)
+    def _on_dataset_for_session(self, dataset: object) -> None:
+        self.session.set_dataset(dataset)
 
     @Slot(bool)
     def _on_validity_changed(self, _valid: bool) -> None:

@@ -20,7 +20,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +215,161 @@ class TaskRunner(QObject):
         log.warning("the %s is still busy after %d ms; leaving it to finish", self._name,
                     timeout_ms)
         return False
+
+
+class JobQueue(QObject):
+    """Runs functions one after another on its own thread and reports every one.
+
+    Unlike TaskRunner (where a newer request makes older ones moot), each job
+    here matters — an evaluation, then a checkpoint save — so each outcome is
+    reported with the ticket submit() returned: finished(ticket, value) or
+    failed(ticket, TaskFailure).
+    """
+
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+    _dispatch = Signal(object)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._name = name
+        self._thread: QThread | None = None
+        self._executor: _Executor | None = None
+        self._ticket = 0
+        self._closed = False
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> int:
+        if self._closed:
+            raise RuntimeError(f"the {self._name} has been shut down")
+        if self._thread is None:
+            self._thread = QThread()
+            self._thread.setObjectName(self._name)
+            self._executor = _Executor()
+            self._executor.moveToThread(self._thread)
+            self._dispatch.connect(self._executor.run)
+            self._executor.done.connect(self._on_done)
+            _thread_keeper().keep(self._thread, self._executor)
+            self.destroyed.connect(self._thread.quit)
+            self._thread.start()
+        self._ticket += 1
+        self._dispatch.emit(_Job(self._ticket, function, args))
+        return self._ticket
+
+    @Slot(object)
+    def _on_done(self, outcome: _Outcome) -> None:
+        if self._closed:
+            return
+        if outcome.failed:
+            log.debug("%s job failed:\n%s", self._name, outcome.value.details)
+            self.failed.emit(outcome.ticket, outcome.value)
+        else:
+            self.finished.emit(outcome.ticket, outcome.value)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Finish the running job, drop the queued ones' outcomes, stop the thread."""
+        self._closed = True
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        self._executor = None
+        thread.quit()
+        return thread.wait(timeout_ms)
+
+
+# ------------------------------------------------------------------------- training
+
+# The worker sends reports at most this often (a second's worth of batches arrive
+# as one signal); the plots redraw on their own timer. Pauses, epochs and the end
+# are sent at once.
+REPORT_INTERVAL_S = 1 / 30
+
+
+class TrainingWorker(QObject):
+    """Drives Trainer.steps() on its own thread (superqt's GeneratorWorker idea).
+
+    The trainer is built on this thread too — creating the first optimizer of a
+    process imports torch's compiler stack for seconds, which must not freeze the
+    window. Reports are batched: reportsReady(list) at most every
+    REPORT_INTERVAL_S, immediately for anything but a StepReport. After the run
+    the model is evaluated here (evaluated(EvalReport)), and done(object) carries
+    the FinishedReport — or failed(TaskFailure) if training raised.
+    """
+
+    started = Signal(object)  # the Trainer, for the session's bookkeeping
+    reportsReady = Signal(object)
+    evaluated = Signal(object)
+    failed = Signal(object)
+    done = Signal(object)
+
+    def __init__(self, build_trainer: Callable[[], Any], interactive: bool = True) -> None:
+        super().__init__()
+        self._build = build_trainer
+        self._interactive = interactive
+
+    @Slot()
+    def run(self) -> None:
+        import time
+
+        from netexplorer.core.devices import apply_thread_policy
+        from netexplorer.core.training import FinishedReport, StepReport
+
+        apply_thread_policy(interactive=self._interactive)
+        trainer = None
+        finished = None
+        try:
+            trainer = self._build()
+            self.started.emit(trainer)
+            pending: list[Any] = []
+            last_emit = time.perf_counter()
+            for report in trainer.steps():
+                pending.append(report)
+                now = time.perf_counter()
+                if not isinstance(report, StepReport) or now - last_emit >= REPORT_INTERVAL_S:
+                    self.reportsReady.emit(pending)
+                    pending = []
+                    last_emit = now
+                if isinstance(report, FinishedReport):
+                    finished = report
+            if pending:
+                self.reportsReady.emit(pending)
+            trainer.control.close()
+            self.evaluated.emit(trainer.evaluate())
+        except Exception as exc:  # shown to the person; the app keeps running
+            details = traceback.format_exc()
+            exc.__traceback__ = None
+            if trainer is not None:
+                trainer.control.close()
+            self.failed.emit(TaskFailure(exc, details))
+        finally:
+            self.done.emit(finished)
+
+
+class TrainingThread(QObject):
+    """One training run's thread and worker, kept referenced until both are done.
+
+    stop() asks the trainer to stop between batches and waits for the thread:
+    closing the window during training ends cleanly, never with "QThread:
+    Destroyed while thread is still running".
+    """
+
+    def __init__(self, worker: TrainingWorker, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("training")
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        # Direct: the GUI thread may be blocked in wait() when training ends, so the
+        # quit must not wait for its event loop (QThread.quit is thread-safe).
+        worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        _thread_keeper().keep(self.thread, worker)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def wait(self, timeout_ms: int) -> bool:
+        return self.thread.wait(timeout_ms)
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()

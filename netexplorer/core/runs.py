@@ -1,0 +1,151 @@
+"""A training run's history as arrays: what the plots, the runs list, the metrics
+CSV export and run comparisons read.
+
+Reports arrive in order from Trainer.steps(); RunHistory appends them into
+growable numpy buffers (amortised O(1) per point, no per-point Python objects
+kept), so a plot can take a 100,000-point curve as one array without copying.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from netexplorer.core.training import (
+    EpochReport, FinishedReport, PausedReport, Report, StepReport, TrainConfig,
+)
+
+
+class GrowableArray:
+    """An append-only float64 array that doubles its storage when full."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._data = np.empty(capacity, dtype=np.float64)
+        self._size = 0
+
+    def extend(self, values: Iterable[float] | np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64).ravel()
+        needed = self._size + values.size
+        if needed > self._data.size:
+            grown = np.empty(max(needed, 2 * self._data.size), dtype=np.float64)
+            grown[:self._size] = self._data[:self._size]
+            self._data = grown
+        self._data[self._size:needed] = values
+        self._size = needed
+
+    def append(self, value: float) -> None:
+        self.extend((value,))
+
+    @property
+    def values(self) -> np.ndarray:
+        """A view of the filled part (valid until the next append)."""
+        return self._data[:self._size]
+
+    def __len__(self) -> int:
+        return self._size
+
+
+@dataclass
+class RunHistory:
+    """Everything one run reported, plus what a runs list shows about it."""
+
+    number: int
+    config: TrainConfig
+    model_name: str = ""
+    dataset_name: str = ""
+    started_at: float = field(default_factory=time.time)
+    steps: GrowableArray = field(default_factory=GrowableArray)  # global step of each loss
+    losses: GrowableArray = field(default_factory=GrowableArray)  # every step's batch loss
+    running_steps: GrowableArray = field(default_factory=GrowableArray)
+    running_losses: GrowableArray = field(default_factory=GrowableArray)  # per report
+    lr_steps: GrowableArray = field(default_factory=GrowableArray)
+    lrs: GrowableArray = field(default_factory=GrowableArray)
+    epochs: list[EpochReport] = field(default_factory=list)
+    finished: FinishedReport | None = None
+    last_step: StepReport | None = None
+    paused: bool = False
+
+    def add(self, report: Report) -> None:
+        if isinstance(report, StepReport):
+            n = len(report.losses)
+            if n:
+                self.steps.extend(np.arange(report.first_step, report.first_step + n))
+                self.losses.extend(report.losses)
+                self.running_steps.append(report.step)
+                self.running_losses.append(report.running_loss)
+            self.lr_steps.append(report.step)
+            self.lrs.append(report.lr)
+            self.last_step = report
+            self.paused = False
+        elif isinstance(report, EpochReport):
+            self.epochs.append(report)
+        elif isinstance(report, PausedReport):
+            self.paused = True
+        elif isinstance(report, FinishedReport):
+            self.finished = report
+            self.paused = False
+
+    def extend(self, reports: Iterable[Report]) -> None:
+        for report in reports:
+            self.add(report)
+
+    # -- what the runs list and plots read
+    @property
+    def status(self) -> str:
+        if self.finished is not None:
+            return self.finished.status
+        return "paused" if self.paused else "running"
+
+    @property
+    def duration(self) -> float:
+        """Training seconds, pauses excluded."""
+        if self.finished is not None:
+            return self.finished.elapsed
+        return self.last_step.elapsed if self.last_step is not None else 0.0
+
+    @property
+    def final_accuracy(self) -> float | None:
+        return self.epochs[-1].test_accuracy if self.epochs else None
+
+    def epoch_arrays(self) -> dict[str, np.ndarray]:
+        """Per-epoch curves keyed by field, plus the step at which each epoch ended."""
+        names = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+        return {n: np.array([getattr(e, n) for e in self.epochs], dtype=np.float64)
+                for n in names}
+
+    def label(self) -> str:
+        c = self.config
+        accuracy = self.final_accuracy
+        shown = f"{100 * accuracy:.1f} %" if accuracy is not None else "–"
+        return (f"Run {self.number}: {self.model_name} · {c.optimizer} lr {c.lr:g} · "
+                f"batch {c.batch_size} · {shown}")
+
+    def describe(self) -> dict[str, Any]:
+        """Config and outcome as plain data (tooltips, exports)."""
+        return {"run": self.number, "model": self.model_name, "dataset": self.dataset_name,
+                "status": self.status, "final_test_accuracy": self.final_accuracy,
+                "train_seconds": self.duration, **asdict(self.config)}
+
+    def to_csv(self) -> str:
+        """The run's metrics as CSV: one row per step (loss, learning rate) with the
+        epoch columns filled on the step that ended each epoch."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["step", "batch_loss", "learning_rate", "epoch", "train_loss",
+                         "train_accuracy", "test_loss", "test_accuracy"])
+        lr_at = dict(zip(self.lr_steps.values.astype(int), self.lrs.values))
+        epoch_at = {e.step: e for e in self.epochs}
+        last_lr = float("nan")
+        for step, loss in zip(self.steps.values.astype(int), self.losses.values):
+            last_lr = lr_at.get(step, last_lr)
+            row = [step, f"{loss:.6g}", f"{last_lr:.6g}"]
+            e = epoch_at.get(step)
+            row += ([e.epoch, f"{e.train_loss:.6g}", f"{e.train_accuracy:.6g}",
+                     f"{e.test_loss:.6g}", f"{e.test_accuracy:.6g}"] if e else [""] * 5)
+            writer.writerow(row)
+        return out.getvalue()
