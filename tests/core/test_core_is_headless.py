@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE_MODULES = ["assets", "checkpoints", "data", "devices", "errors", "evaluation",
-                "formatting", "inspection", "layers", "losses", "presets", "specs", "training"]
+CORE_MODULES = ["assets", "checkpoints", "data", "devices", "errors", "evaluation", "export",
+                "formatting", "inspection", "layers", "losses", "presets", "runs", "specs",
+                "train_config", "training"]
 
 
 def test_core_imports_no_qt():

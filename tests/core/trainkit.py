@@ -1,4 +1,4 @@
-"""Small helpers shared by the training, evaluation and checkpoint tests.
+"""Small helpers shared by the training, evaluation, checkpoint and inspection tests.
 
 Tiny specs for the bundled digits at their native 1×8×8 size train an epoch in
 a few milliseconds, so whole runs (pause, resume, divergence, checkpoints) can
@@ -179,3 +179,48 @@ class ThreadedRun:
 
 def is_paused(report: Report) -> bool:
     return isinstance(report, PausedReport)
+
+
+# ------------------------------------------------------------------ inspection
+
+
+def probed_trainer(model: ModelSpec | torch.nn.Module, dataset: Dataset, *,
+                   every: int = 1, probe_options: dict[str, Any] | None = None,
+                   **changes: Any):
+    """A Trainer with a Probe on its model: a spec is built the way the Trainer
+    builds it (seeded with the config's seed), so the run matches an unprobed one."""
+    from netexplorer.core.inspection import Probe
+
+    cfg = config(**changes)
+    trainer = Trainer(model, dataset, cfg)
+    trainer.probe = Probe(trainer.model, every=every, **(probe_options or {}))
+    return trainer, trainer.probe
+
+
+def alerts_of(reports: Iterable[Report]) -> list:
+    """Every alert the probe raised, in report order."""
+    return [a for r in steps_of(reports) if r.probe is not None for a in r.probe.alerts]
+
+
+def probe_step(probe, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None,
+               optimizer: torch.optim.Optimizer | None, step: int, *,
+               loss_fn: Callable | None = None, before_update: Callable[[], None] | None = None,
+               flush: bool = True):
+    """One training step driven by hand through the Trainer's StepProbe protocol
+    (begin_step → forward → backward → after_backward → [before_update] → optimizer
+    step → end_step); returns the probe's flush() (None with flush=False).
+
+    Without an optimizer the weights stay as they are; `loss_fn(output, y)`
+    defaults to cross-entropy."""
+    loss_fn = loss_fn or torch.nn.functional.cross_entropy
+    probe.begin_step(step)
+    model.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    probe.after_backward()
+    if before_update is not None:
+        before_update()
+    if optimizer is not None:
+        optimizer.step()
+    probe.end_step()
+    return probe.flush() if flush else None
