@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--dark", action="store_true")
     parser.add_argument("--train-steps", type=int, default=0,
                         help="train this many epochs first when a Training tab exists")
+    parser.add_argument("--train-epochs", type=int, default=0,
+                        help="train this many epochs on the CPU (probe on) before grabbing, so "
+                             "the Inspector and Evaluation tabs show a real run")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -56,8 +59,15 @@ def main() -> int:
                              (QPalette.ColorRole.Button, "#353535"),
                              (QPalette.ColorRole.ButtonText, "#e6e6e6"),
                              (QPalette.ColorRole.Highlight, "#3d6fb6"),
-                             (QPalette.ColorRole.HighlightedText, "#ffffff")):
+                             (QPalette.ColorRole.HighlightedText, "#ffffff"),
+                             (QPalette.ColorRole.PlaceholderText, "#9a9a9a"),
+                             (QPalette.ColorRole.Mid, "#5a5a5a"),
+                             (QPalette.ColorRole.Dark, "#1a1a1a"),
+                             (QPalette.ColorRole.Light, "#505050")):
             palette.setColor(role, QColor(colour))
+        for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
+                     QPalette.ColorRole.ButtonText):  # as a real dark theme greys them
+            palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#777777"))
         app.setPalette(palette)
     from netexplorer.ui.main_window import MainWindow
 
@@ -69,6 +79,14 @@ def main() -> int:
     window.show()
     wait(app, lambda: window.data_view.dataset is not None)
     wait(app, lambda: False, 1.0)
+    if args.train_epochs > 0:
+        from netexplorer.core.training import TrainConfig
+
+        finished = []
+        window.session.runFinished.connect(finished.append)
+        window.session.start(TrainConfig(device="cpu", epochs=args.train_epochs))
+        wait(app, lambda: bool(finished), 600.0)
+        wait(app, lambda: False, 2.0)  # the end-of-run evaluation and redraws
     suffix = "-dark" if args.dark else ""
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)

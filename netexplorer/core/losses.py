@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("cross-entropy", "nll", "mse")
+from netexplorer.core.train_config import LOSSES  # the names, importable without torch
 
 
 def batch_loss(name: str, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

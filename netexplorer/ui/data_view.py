@@ -12,10 +12,8 @@ functions: the window must paint before torch has finished importing.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton, QScrollArea, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
+from netexplorer.core import catalog
 from netexplorer.core.errors import DatasetError
 from netexplorer.ui.accessibility import hint_label, named
 from netexplorer.ui.dataset_facts import DatasetFacts
@@ -35,8 +34,8 @@ from netexplorer.ui.workers import TaskFailure, TaskRunner
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset
 
-DEFAULT_DATASET = "digits"  # bundled with scikit-learn: always there
-FOLDER_PREFIX = "folder:"  # as core.data names image folders
+DEFAULT_DATASET = catalog.DIGITS  # bundled with scikit-learn: always there
+FOLDER_PREFIX = catalog.FOLDER_PREFIX
 _CHOOSE_FOLDER = "\x00choose-folder"  # the "Image folder…" entry of the chooser
 PAGE_SIZES = (16, 32, 64, 128)
 DEFAULT_PAGE_SIZE = 32
@@ -70,30 +69,18 @@ def load_for_view(request: LoadRequest) -> Dataset:
     return dataset
 
 
-def _data_module() -> ModuleType | None:
-    """netexplorer.core.data if a load has imported it, else None.
-
-    The GUI thread must not import it itself: while the loader thread is
-    importing torch, an import here would wait on the import lock and freeze
-    the window for seconds.
-    """
-    return sys.modules.get("netexplorer.core.data")
-
-
 def dataset_title(name: str) -> str:
     """How a person knows the dataset: the chooser's words, or the folder's name."""
     if name.startswith(FOLDER_PREFIX):
         return f"image folder {Path(name[len(FOLDER_PREFIX):]).name or name}"
-    data = _data_module()
-    info = data.DATASETS.get(name) if data is not None else None
+    info = catalog.DATASETS.get(name)
     return info.title if info else name
 
 
 def _is_downloadable(name: str | None) -> bool:
-    data = _data_module()
-    if not name or name.startswith(FOLDER_PREFIX) or data is None:
+    if not name or name.startswith(FOLDER_PREFIX):
         return False
-    info = data.DATASETS.get(name)
+    info = catalog.DATASETS.get(name)
     return info is not None and not info.bundled
 
 
@@ -392,17 +379,11 @@ class DataView(QWidget):
         return text or None
 
     def _ensure_choices(self) -> None:
-        """Fill the chooser once core.data is imported (by the first load)."""
+        """Fill the chooser from the catalog (no torch needed) once."""
         if self.dataset_combo.count():
             return
-        data = _data_module()
-        if data is None:  # the loader could not import it: torch is missing or broken
-            self._show_message("Datasets cannot be loaded because PyTorch could not be "
-                               "imported: reinstall netexplorer with its dependencies "
-                               "(pip install netexplorer).")
-            return
         self.dataset_combo.blockSignals(True)
-        for info in data.dataset_choices():
+        for info in catalog.dataset_choices():
             self.dataset_combo.addItem(info.title, info.name)
             self.dataset_combo.setItemData(self.dataset_combo.count() - 1,
                                            f"{info.title} — {info.source}",
@@ -413,7 +394,7 @@ class DataView(QWidget):
                                        Qt.ItemDataRole.ToolTipRole)
         self.dataset_combo.blockSignals(False)
         self.dataset_combo.setEnabled(True)
-        default_root = str(data.default_data_root())
+        default_root = str(catalog.default_data_root())
         self.folder_edit.setPlaceholderText(default_root)
         if not self.folder_edit.text():
             self.folder_edit.setText(self._settings.data_root or default_root)

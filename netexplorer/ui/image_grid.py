@@ -171,7 +171,7 @@ class ImageGridView(QWidget):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         metrics = self.fontMetrics()
-        text = palette.color(QPalette.ColorRole.WindowText)
+        text_colour = palette.color(QPalette.ColorRole.WindowText)
         frame = palette.color(QPalette.ColorRole.Mid)  # edges of dark images on dark palettes
         for i, (image, caption) in enumerate(self._cell_rects()):
             x, y, w, h = self._cells[i]
@@ -179,7 +179,7 @@ class ImageGridView(QWidget):
                 painter.drawPixmap(image, self._pixmap, QRect(x, y, w, h))
             painter.setPen(frame)
             painter.drawRect(image.adjusted(-1, -1, 0, 0))
-            painter.setPen(text)
+            painter.setPen(text_colour)
             if i < len(self._captions):
                 text = metrics.elidedText(self._captions[i], Qt.TextElideMode.ElideRight,
                                           caption.width())

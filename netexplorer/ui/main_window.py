@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Slot, qVersion
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget,
@@ -31,6 +31,8 @@ from netexplorer.ui.model_panel import ModelPanel
 from netexplorer.ui.plots import RedrawClock
 from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.training_session import TrainingSession
+from netexplorer.ui.training_panel import install_training
+from netexplorer.ui.visual_debugging import install_visual_debugging
 from netexplorer.ui.workers import TaskFailure, TaskRunner
 
 APP_TITLE = "netexplorer"
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         self._startup_timer.setSingleShot(True)
         self._startup_timer.timeout.connect(self._on_startup_timer)
         self._startup_timer.start(_UNSHOWN_START_MS)
+        self.installEventFilter(self)  # the first paint starts the first load at once
 
         # The model being trained and its runs, shared by every panel below; one
         # redraw timer for every live plot.
@@ -107,6 +110,8 @@ class MainWindow(QMainWindow):
         self.data_view.datasetLoaded.connect(self._on_dataset_for_session)
 
         # Later panels install themselves here, one call each (tab, menus, status).
+        install_training(self)
+        install_visual_debugging(self)
 
         self._restore_layout()
         self._update_title()
@@ -239,14 +244,17 @@ class MainWindow(QMainWindow):
         if state is None or not self.restoreState(state):
             self.resizeDocks([self.model_dock], [_DOCK_WIDTH], Qt.Orientation.Horizontal)
 
-    def event(self, event: QEvent) -> bool:
-        # getattr: events also arrive while the window is being built or destroyed.
-        if event.type() == QEvent.Type.Paint and not getattr(self, "_painted", True):
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Watches the window's own events until its first paint, then stops: an
+        # event() override would run Python (holding the GIL) for every event of the
+        # window for its whole life, including the repaints of everything in it,
+        # which the training thread would wait for.
+        if watched is self and event.type() == QEvent.Type.Paint and not self._painted:
             self._painted = True
-            timer = getattr(self, "_startup_timer", None)
-            if timer is not None and timer.isActive():
-                timer.start(0)
-        return super().event(event)
+            self.removeEventFilter(self)
+            if self._startup_timer.isActive():
+                self._startup_timer.start(0)
+        return False
 
     @Slot()
     def _on_startup_timer(self) -> None:

@@ -6,6 +6,9 @@ value there is ignored (the default is used) rather than stopping the app.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from PySide6.QtCore import QByteArray, QSettings
 
 ORGANIZATION = "netexplorer"
@@ -17,6 +20,8 @@ _SPEC = "model/spec"
 _SPEC_FOLDER = "model/folder"
 _DATASET = "data/dataset"
 _DATA_ROOT = "data/root"
+_TRAINING_CONFIG = "training/config"
+_CHECKPOINT_FOLDER = "training/checkpointFolder"
 
 
 def open_settings() -> QSettings:
@@ -104,6 +109,33 @@ class AppSettings:
     @data_root.setter
     def data_root(self, value: str | None) -> None:
         self._set(_DATA_ROOT, value)
+
+    # -- training
+    @property
+    def training_config(self) -> dict[str, Any] | None:
+        """The last training settings (TrainConfig.to_dict()); unreadable JSON is None.
+        Values are checked field by field where they are used."""
+        text = self._text(_TRAINING_CONFIG)
+        if text is None:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    @training_config.setter
+    def training_config(self, value: dict[str, Any] | None) -> None:
+        self._set(_TRAINING_CONFIG, json.dumps(value, sort_keys=True) if value else None)
+
+    @property
+    def checkpoint_folder(self) -> str | None:
+        """Where the last checkpoint was opened from or saved to."""
+        return self._text(_CHECKPOINT_FOLDER)
+
+    @checkpoint_folder.setter
+    def checkpoint_folder(self, value: str | None) -> None:
+        self._set(_CHECKPOINT_FOLDER, value)
 
     def sync(self) -> None:
         self.qsettings.sync()

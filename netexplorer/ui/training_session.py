@@ -70,13 +70,14 @@ class TrainingSession(QObject):
     stateChanged = Signal(str)
     runStarted = Signal(object)  # RunHistory
     reportsReady = Signal(object)  # list of reports, already added to the current run
-    runFinished = Signal(object)  # RunHistory with .finished set (None if it failed)
+    runFinished = Signal(object)  # RunHistory with .finished set ("failed" if it raised)
     trainingFailed = Signal(object)  # TaskFailure
     evaluationReady = Signal(object)  # EvalReport of the current model on the test split
     modelReplaced = Signal()  # fresh weights, another spec, or a loaded checkpoint
     specLoaded = Signal(object)  # a checkpoint brought its ModelSpec
     jobFinished = Signal(int, object)  # ticket, result
     jobFailed = Signal(int, object)  # ticket, TaskFailure
+    closing = Signal()  # shutdown() began: panels end their own background work now
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -168,6 +169,7 @@ class TrainingSession(QObject):
         if model is None and self._model is not None:
             self.modelReplaced.emit()
         probe_every = self.probe_every
+        session = self
         control = TrainingControl()
         self._control = control
         self._config = config
@@ -184,7 +186,11 @@ class TrainingSession(QObject):
                 torch.manual_seed(config.seed)
                 net = build_model(spec)
             probe = Probe(net, every=probe_every) if probe_every else None
-            return Trainer(net, dataset, config, probe=probe, spec=spec, control=control)
+            trainer = Trainer(net, dataset, config, probe=probe, spec=spec, control=control)
+            # Jobs queued before the started signal reaches the GUI thread run at this
+            # trainer's first gate, on this thread: they must already see its model.
+            session._trainer = trainer
+            return trainer
 
         run = RunHistory(len(self.runs) + 1, config, spec.name, dataset.name)
         self.runs.append(run)
@@ -286,9 +292,6 @@ class TrainingSession(QObject):
     def load_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Use a loaded checkpoint's model: its spec goes to the model panel
         (specLoaded), its weights become the current model, its history a run."""
-        from netexplorer.core.runs import RunHistory
-        from netexplorer.core.training import EpochReport, StepReport, TrainConfig
-
         if self.active:
             raise RuntimeError("stop the run before opening a checkpoint")
         self._spec = checkpoint.spec
@@ -297,15 +300,7 @@ class TrainingSession(QObject):
         self._trained = True
         self._trainer = None
         self._config = checkpoint.config
-        run = RunHistory(len(self.runs) + 1, checkpoint.config or TrainConfig(),
-                         checkpoint.spec.name, checkpoint.dataset_name or "")
-        losses = checkpoint.history["step_losses"]
-        if losses:
-            run.add(StepReport(0, len(losses), 0, 0, losses[-1], losses[-1], float("nan"), 0.0,
-                               0.0, tuple(losses), 1))
-        for epoch in checkpoint.history["epochs"]:
-            run.add(EpochReport(**{k: (tuple(v) if isinstance(v, list) else v)
-                                   for k, v in epoch.items()}))
+        run = _run_from_checkpoint(len(self.runs) + 1, checkpoint)
         self.runs.append(run)
         self.modelReplaced.emit()
         self.runStarted.emit(run)
@@ -318,7 +313,10 @@ class TrainingSession(QObject):
         if self._closed:
             return True
         self._closed = True
+        self.closing.emit()
         ok = True
+        if self._thread is not None:
+            self._thread.worker.skip_final_evaluation()
         if self._control is not None:
             self._control.stop()
         if self._thread is not None and self._thread.is_running():
@@ -330,9 +328,12 @@ class TrainingSession(QObject):
 
     @Slot(object)
     def _on_worker_started(self, trainer: Trainer) -> None:
+        if self._closed:
+            return
         self._trainer = trainer
-        self._model = trainer.model
-        self._trained = True
+        if trainer.spec == self._spec:  # else the model was edited while the run started
+            self._model = trainer.model
+            self._trained = True
         if self._state == STARTING:
             self._set_state(RUNNING)
 
@@ -341,7 +342,7 @@ class TrainingSession(QObject):
         from netexplorer.core.training import PausedReport, StepReport
 
         run = self.current_run
-        if run is None:
+        if run is None or self._closed:  # after shutdown nobody is listening: drop late news
             return
         run.extend(reports)
         last = reports[-1]
@@ -354,10 +355,21 @@ class TrainingSession(QObject):
 
     @Slot(object)
     def _on_evaluated(self, report: Any) -> None:
-        self.evaluationReady.emit(report)
+        if not self._closed:
+            self.evaluationReady.emit(report)
 
     @Slot(object)
     def _on_failed(self, failure: TaskFailure) -> None:
+        from netexplorer.core.training import FinishedReport
+
+        if self._closed:
+            return
+        run = self.current_run
+        if run is not None and run.finished is None:  # else it ended before the error
+            report = run.last_step
+            run.add(FinishedReport("failed", failure.message,
+                                   len(run.epochs), report.step if report else 0,
+                                   run.duration, test_accuracy=run.final_accuracy))
         self.trainingFailed.emit(failure)
 
     @Slot(object)
@@ -365,12 +377,17 @@ class TrainingSession(QObject):
         run = self.current_run
         self._control = None
         self._thread = None
+        if self._closed:  # panels have shut down: no signals that would set them working
+            self._state = IDLE
+            return
         self._set_state(IDLE)
         if run is not None:
             self.runFinished.emit(run)
 
     @Slot(int, object, bool)
     def _on_job_outcome(self, ticket: int, value: Any, failed: bool) -> None:
+        if self._closed:
+            return
         if failed:
             self.jobFailed.emit(ticket, value)
         else:
@@ -389,6 +406,38 @@ class TrainingSession(QObject):
         ticket = self._job_tickets.pop(queue_ticket, None)
         if ticket is not None:
             self._on_job_outcome(ticket, failure, True)
+
+
+def _run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
+    """The history a checkpoint carries, as a finished run: every step's loss, its
+    running mean per reporting interval (as the live run showed it), the epochs."""
+    import numpy as np
+
+    from netexplorer.core.runs import RunHistory
+    from netexplorer.core.training import EpochReport, FinishedReport, TrainConfig
+
+    config = checkpoint.config or TrainConfig()
+    run = RunHistory(number, config, checkpoint.spec.name, checkpoint.dataset_name or "")
+    losses = np.asarray(checkpoint.history["step_losses"], dtype=np.float64)
+    if losses.size:
+        run.steps.extend(np.arange(1, losses.size + 1))
+        run.losses.extend(losses)
+        every = max(1, config.report_every)
+        ends = np.minimum(np.arange(every, losses.size + every, every), losses.size)
+        run.running_steps.extend(ends)
+        run.running_losses.extend([losses[max(0, end - every):end].mean() for end in ends])
+    for epoch in checkpoint.history["epochs"]:
+        run.add(EpochReport(**{k: (tuple(v) if isinstance(v, list) else v)
+                               for k, v in epoch.items()}))
+    state = checkpoint.trainer_state or {}
+    position = state.get("position", {})
+    saved = f" saved {checkpoint.saved_at}" if checkpoint.saved_at else ""
+    run.add(FinishedReport("checkpoint", f"opened from a checkpoint{saved}",
+                           int(position.get("epoch", len(run.epochs))),
+                           int(position.get("step", losses.size)),
+                           float(state.get("elapsed", 0.0)),
+                           test_accuracy=run.final_accuracy))
+    return run
 
 
 def _evaluate_job(context: ModelContext) -> Any:

@@ -15,7 +15,9 @@ running QThread aborts the process.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -58,12 +60,33 @@ class _ThreadKeeper(QObject):
 
 _keeper: _ThreadKeeper | None = None
 
+# At interpreter exit, how long to wait for threads that were asked to stop but
+# are still inside work they cannot leave (a test-set evaluation, a first
+# optimizer import). Waiting is slower than exiting, but destroying a running
+# QThread aborts the process.
+EXIT_WAIT_MS = 60_000
+
 
 def _thread_keeper() -> _ThreadKeeper:
     global _keeper
     if _keeper is None:
         _keeper = _ThreadKeeper()
+        atexit.register(_wait_for_kept_threads)
     return _keeper
+
+
+def _wait_for_kept_threads() -> None:
+    """Before Python tears down modules (and with them the QThread wrappers), let
+    every kept thread end: its owner has already asked it to."""
+    if _keeper is None:
+        return
+    for thread in _keeper.running():
+        try:
+            thread.quit()
+            if not thread.wait(EXIT_WAIT_MS):
+                log.error("thread %s did not end; exiting anyway", thread.objectName())
+        except RuntimeError:  # the C++ object is already gone
+            pass
 
 
 @dataclass(frozen=True)
@@ -306,6 +329,12 @@ class TrainingWorker(QObject):
         super().__init__()
         self._build = build_trainer
         self._interactive = interactive
+        self._closing = threading.Event()
+
+    def skip_final_evaluation(self) -> None:
+        """The window is closing: once training stops, end without evaluating the
+        model (on a large test set that takes seconds nobody will see). Any thread."""
+        self._closing.set()
 
     @Slot()
     def run(self) -> None:
@@ -334,7 +363,8 @@ class TrainingWorker(QObject):
             if pending:
                 self.reportsReady.emit(pending)
             trainer.control.close()
-            self.evaluated.emit(trainer.evaluate())
+            if not self._closing.is_set():
+                self.evaluated.emit(trainer.evaluate())
         except Exception as exc:  # shown to the person; the app keeps running
             details = traceback.format_exc()
             exc.__traceback__ = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE_MODULES = ["assets", "checkpoints", "data", "devices", "errors", "evaluation", "export",
-                "formatting", "inspection", "layers", "losses", "presets", "runs", "specs",
-                "train_config", "training"]
+CORE_MODULES = ["assets", "catalog", "checkpoints", "data", "devices", "errors",
+                "evaluation", "export", "formatting", "inspection", "layers", "losses",
+                "presets", "runs", "specs", "train_config", "training"]
 
 
 def test_core_imports_no_qt():

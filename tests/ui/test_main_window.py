@@ -27,7 +27,7 @@ def test_layout_has_the_model_dock_and_only_real_tabs(window):
     assert dock.widget() is window.model_panel
     assert window.dockWidgetArea(dock) == Qt.DockWidgetArea.LeftDockWidgetArea
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["Data"]  # Training, Inspector, Evaluation come with their issues
+    assert titles[:2] == ["Data", "Training"]  # then Inspector and Evaluation (issue 7)
     index = window.add_tab(QLabel("later"), "Training")
     assert window.tabs.tabText(index) == "Training"
 
@@ -53,7 +53,7 @@ def test_menus_use_standard_shortcuts(window):
         assert action is not None, name
         assert action.shortcut() == QKeySequence(key), name
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
-    assert menus == ["File", "Edit", "View", "Help"]
+    assert menus[:3] == ["File", "Edit", "View"] and menus[-1] == "Help"
     toggle = window.findChild(QAction, "toggleModelDockAction")
     assert toggle is not None and toggle in window.view_menu.actions()
     toggle.trigger()
@@ -62,11 +62,11 @@ def test_menus_use_standard_shortcuts(window):
     assert not window.model_dock.isHidden()
 
 
-def test_checkpoint_actions_wait_for_training(window):
+def test_checkpoint_actions_are_enabled_with_a_model(window):
     for name in ("openCheckpointAction", "saveCheckpointAction"):
         action = window.findChild(QAction, name)
-        assert not action.isEnabled()
-        assert action.toolTip() == "available once training exists"
+        assert action.isEnabled(), name
+        assert "checkpoint" in action.toolTip(), name
 
 
 def test_edits_mark_the_window_modified_and_undo_clears_it(window):

@@ -1,0 +1,170 @@
+"""What the Training tab and the status bar say about a run, in words.
+
+Plain functions of a RunHistory (no widgets), so the progress bar, the status
+bar, the runs list and the result banner word the same facts the same way, and
+tests can check the wording without a window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from netexplorer.core.formatting import percent
+
+if TYPE_CHECKING:  # pragma: no cover - runs imports torch; the GUI gets runs from the session
+    from netexplorer.core.runs import RunHistory
+
+# The session's states (training_session.py), as the status bar reads them.
+STARTING_TEXT = "Starting run {n}: building the model…"
+
+
+def format_duration(seconds: float | None) -> str:
+    """0:42, 3:05, 1:02:09; '–' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_rate(images_per_second: float | None) -> str:
+    if images_per_second is None or not math.isfinite(images_per_second):
+        return "– img/s"
+    return f"{images_per_second:,.0f} img/s"
+
+
+def steps_per_epoch(run: RunHistory) -> int:
+    """Batches per epoch of a run: from its reports, or from its epochs (a run read
+    from a checkpoint), else 1 (then a plot's epoch axis counts steps)."""
+    if run.last_step is not None and run.last_step.batches_per_epoch > 0:
+        return run.last_step.batches_per_epoch
+    if run.epochs and run.epochs[-1].epoch > 0:
+        return max(1, round(run.epochs[-1].step / run.epochs[-1].epoch))
+    return 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: what the progress bar shows."""
+
+    done: int  # steps done
+    total: int  # steps in the run
+    text: str
+
+
+def progress(run: RunHistory) -> Progress:
+    """'Epoch 3/30 · batch 12/23 · ETA 0:42'."""
+    config = run.config
+    report = run.last_step
+    if report is None:
+        return Progress(0, 0 if run.finished is None else 1, "Starting…"
+                        if run.finished is None else "")
+    per_epoch = max(report.batches_per_epoch, 1)
+    total = config.epochs * per_epoch
+    done = min(report.step, total)
+    epoch = min(report.epoch, config.epochs)
+    text = f"Epoch {epoch}/{config.epochs} · batch {report.batch}/{per_epoch}"
+    if run.finished is None:
+        text += f" · ETA {format_duration(eta_seconds(run))}"
+    return Progress(done, total, text)
+
+
+def eta_seconds(run: RunHistory) -> float | None:
+    """Seconds left: from whole epochs' times once there are any (they include the
+    test evaluation), else from the training time per step so far."""
+    report = run.last_step
+    if report is None or report.step <= 0:
+        return None
+    per_epoch = max(report.batches_per_epoch, 1)
+    remaining_steps = max(run.config.epochs * per_epoch - report.step, 0)
+    if run.epochs:
+        mean_epoch = sum(e.epoch_seconds for e in run.epochs) / len(run.epochs)
+        return mean_epoch * remaining_steps / per_epoch
+    return report.elapsed / report.step * remaining_steps
+
+
+def settings_text(run: RunHistory) -> str:
+    """'sgd lr 0.05 · batch 64 · 30 epochs'."""
+    c = run.config
+    return f"{c.optimizer} lr {c.lr:g} · batch {c.batch_size} · {c.epochs} epochs"
+
+
+def accuracy_text(run: RunHistory) -> str:
+    return percent(run.final_accuracy)
+
+
+def status_line(state: str, run: RunHistory | None, images_per_second: float | None) -> str:
+    """The status bar's training part: what is happening now, in one line."""
+    if run is None:
+        return ""
+    n = run.number
+    report = run.last_step
+    if state == "starting":
+        return STARTING_TEXT.format(n=n)
+    if state == "stopping":
+        return f"Stopping run {n}…"
+    if state == "paused":
+        where = (f"epoch {report.epoch}, batch {report.batch}/{report.batches_per_epoch}"
+                 if report is not None else "the start")
+        return f"Paused run {n} at {where}"
+    if state == "running":
+        epoch = f"epoch {report.epoch}/{run.config.epochs}" if report is not None else "epoch 1"
+        return f"Training run {n} · {epoch} · {format_rate(images_per_second)}"
+    return short_result(run)
+
+
+def no_better_than_guessing(run: RunHistory) -> bool:
+    """The last test accuracy is within chance (at most 1.5 × 1/classes)."""
+    if not run.epochs or not run.epochs[-1].per_class_accuracy:
+        return False
+    classes = len(run.epochs[-1].per_class_accuracy)
+    return classes > 1 and run.epochs[-1].test_accuracy <= 1.5 / classes
+
+
+def short_result(run: RunHistory) -> str:
+    """How a run ended in a few words, for the status bar (the banner says more)."""
+    finished = run.finished
+    if finished is None:
+        return ""
+    n = run.number
+    accuracy = f": {percent(run.final_accuracy)} test accuracy" \
+        if run.final_accuracy is not None else ""
+    if finished.status == "diverged":
+        return f"Run {n} diverged at step {finished.diverged_step}"
+    if finished.status == "failed":
+        return f"Run {n} failed"
+    if finished.status == "checkpoint":
+        return f"Run {n} opened from a checkpoint{accuracy}"
+    return f"Run {n} {finished.status}{accuracy}"
+
+
+def result_summary(run: RunHistory) -> str:
+    """One line on how a finished run ended ('' while it runs)."""
+    finished = run.finished
+    if finished is None:
+        return ""
+    n = run.number
+    accuracy = run.final_accuracy
+    shown = f"test accuracy {percent(accuracy)}" if accuracy is not None else \
+        "no epoch completed, so no test accuracy yet"
+    if finished.status == "completed":
+        text = f"Run {n} completed: {shown} after {finished.epoch} epochs " \
+               f"({format_duration(finished.elapsed)})"
+        if no_better_than_guessing(run):
+            classes = len(run.epochs[-1].per_class_accuracy)
+            text += (f" — no better than guessing one of {classes} classes: the model did not "
+                     f"learn. Try a smaller learning rate or another optimizer, and Reset "
+                     f"weights.")
+        return text
+    if finished.status == "stopped":
+        return f"Run {n} stopped after {finished.epoch} epochs and {finished.step} steps: {shown}"
+    if finished.status == "diverged":
+        return f"Run {n} diverged: {finished.message}"
+    if finished.status == "failed":
+        return f"Run {n} failed: {finished.message}"
+    if finished.status == "checkpoint":
+        return f"Run {n}: {finished.message}, after {finished.epoch} epochs; {shown}"
+    return f"Run {n} {finished.status}: {finished.message}"

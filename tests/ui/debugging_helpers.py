@@ -1,0 +1,73 @@
+"""Shared steps of the Inspector, Evaluation and Export tests: tiny runs through the
+window's training session, poisoned checkpoints, clicks on heatmap cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt
+
+from netexplorer.core.training import TrainConfig
+from netexplorer.ui.heatmap import HeatmapView
+from netexplorer.ui.main_window import MainWindow
+
+# Short and repeatable: LeNet on the bundled digits, one epoch on the CPU.
+QUICK = dict(epochs=1, device="cpu", augment_shift=0, schedule="none")
+
+
+def train(qtbot, window: MainWindow, timeout: int = 60_000, **changes: Any):
+    """Start a run on the session and wait for its end; returns the RunHistory."""
+    session = window.session
+    with qtbot.waitSignal(session.runFinished, timeout=timeout) as finished:
+        session.start(TrainConfig(**{**QUICK, **changes}))
+    qtbot.waitUntil(lambda: session.state == "idle", timeout=5_000)
+    return finished.args[0]
+
+
+def open_poisoned_checkpoint(window: MainWindow, folder: Path,
+                             poison: Callable[[Any], None]) -> None:
+    """Open, as a person would, a checkpoint of the current spec whose weights
+    `poison(model)` changed: the next run continues from them."""
+    import torch
+
+    from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
+    from netexplorer.core.specs import build_model
+
+    spec = window.model_panel.spec
+    torch.manual_seed(0)
+    model = build_model(spec)
+    with torch.no_grad():
+        poison(model)
+    path = save_checkpoint(folder / "poisoned.ckpt", spec=spec, model=model,
+                           dataset=window.data_view.dataset)
+    window.session.load_checkpoint(load_checkpoint(path))
+
+
+def click_cell(qtbot, heatmap: HeatmapView, row: int, column: int) -> None:
+    """A real mouse click on a heatmap cell."""
+    viewport = heatmap.plot.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=heatmap.cell_center(row, column))
+
+
+def model_outputs(qtbot, window: MainWindow, x) -> Any:  # noqa: ANN001 - a tensor
+    """The session model's outputs for `x`, computed where the model may be used."""
+    session = window.session
+
+    def job(context, batch):  # noqa: ANN001
+        import torch
+
+        model = context.model
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return model(batch).clone(), {k: v.clone() for k, v in
+                                              model.state_dict().items()}
+        finally:
+            model.train(was)
+
+    with qtbot.waitSignal(session.jobFinished, timeout=30_000,
+                          check_params_cb=lambda ticket, _r: ticket == expected[0]) as done:
+        expected = [session.submit(job, x)]
+    return done.args[1]
