@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 from netexplorer import __version__
 from netexplorer.core.data import Dataset, Normalization
 from netexplorer.core.errors import CheckpointError, TrainingError
+from netexplorer.core.files import write_atomically
 from netexplorer.core.specs import ModelSpec, SpecError, build_model
 from netexplorer.core.training import TrainConfig, Trainer
 
@@ -133,40 +133,11 @@ def _to_cpu(value: Any) -> Any:
 
 
 def _write_atomically(path: Path, payload: dict[str, Any]) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_atomically(path, lambda handle: torch.save(payload, handle))
     except OSError as exc:
         raise CheckpointError(f"cannot save to {path}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"cannot save to {path}: {exc.strerror or exc}") from None
-        raise
-    _fsync_folder(folder)
-    return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); harmless where unsupported."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

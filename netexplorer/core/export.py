@@ -16,12 +16,12 @@ import copy
 import inspect
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from netexplorer import __version__
+from netexplorer.core.files import write_atomically
 from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.core.specs import ModelSpec, format_shape, summarize
 
@@ -159,23 +159,8 @@ def save_torchscript(model: Any, path: str | os.PathLike) -> Path:
 
 
 def _write_atomically(path: Path, write: Callable[[Any], Any]) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        return write_atomically(path, write)
     except OSError as exc:
-        raise ExportError(f"cannot write to {folder}: {exc.strerror or exc} — choose another "
-                          f"folder") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {path}: {exc.strerror or exc} — choose another "
-                              f"folder or free some space") from None
-        raise
-    return path
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc} — choose another "
+                          f"folder or free some space") from None

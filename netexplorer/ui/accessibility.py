@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import (
+    QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget,
+)
 
 W = TypeVar("W", bound=QWidget)
 
@@ -47,3 +50,32 @@ def heading_label(text: str = "", object_name: str = "") -> QLabel:
     if object_name:
         label.setObjectName(object_name)
     return label
+
+
+def notice_frame(object_name: str, icon_name: str, label_name: str, accessible_name: str
+                 ) -> tuple[QFrame, QLabel, QHBoxLayout]:
+    """A framed message with an icon: a model error, a dataset that will not load.
+
+    Returns the frame, its selectable, wrapping label, and the row holding icon and
+    label; callers add their buttons to the row or below it (frame.layout()).
+    The style sheet colours frames by object name.
+    """
+    from netexplorer.ui.icons import icon
+
+    frame = QFrame()
+    frame.setObjectName(object_name)
+    frame.setFrameShape(QFrame.Shape.StyledPanel)
+    column = QVBoxLayout(frame)
+    column.setContentsMargins(8, 6, 8, 6)
+    row = QHBoxLayout()
+    badge = QLabel()
+    badge.setPixmap(icon(icon_name).pixmap(20, 20))
+    badge.setAlignment(Qt.AlignmentFlag.AlignTop)
+    row.addWidget(badge)
+    label = named(QLabel(), label_name, accessible_name)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    row.addWidget(label, 1)
+    column.addLayout(row)
+    return frame, label, row

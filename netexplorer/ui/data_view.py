@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-    QPushButton, QScrollArea, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QPushButton, QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from netexplorer.core import catalog
 from netexplorer.core.errors import DatasetError
-from netexplorer.ui.accessibility import hint_label, named
+from netexplorer.ui.accessibility import hint_label, named, notice_frame
 from netexplorer.ui.dataset_facts import DatasetFacts
 from netexplorer.ui.icons import icon
 from netexplorer.ui.image_grid import ImageGridView, display_scale
@@ -267,21 +267,8 @@ class DataView(QWidget):
         self._refresh_download_button()
 
     def _build_message(self) -> QFrame:
-        frame = QFrame()
-        frame.setObjectName("datasetMessage")
-        frame.setFrameShape(QFrame.Shape.StyledPanel)
-        row = QHBoxLayout(frame)
-        row.setContentsMargins(8, 6, 8, 6)
-        badge = QLabel()
-        badge.setPixmap(icon("warning").pixmap(20, 20))
-        badge.setAlignment(Qt.AlignmentFlag.AlignTop)
-        row.addWidget(badge)
-        self.message_label = named(QLabel(), "datasetMessageLabel", "Dataset problem")
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message_label.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                         QSizePolicy.Policy.Preferred)
-        row.addWidget(self.message_label, 1)
+        frame, self.message_label, row = notice_frame("datasetMessage", "warning",
+                                                      "datasetMessageLabel", "Dataset problem")
         buttons = QVBoxLayout()
         self.retry_button = named(QPushButton("Retry"), "retryButton", "Retry loading",
                                   "try loading the dataset again, e.g. after putting its "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from netexplorer import __version__
 from netexplorer.core.assets import read_text
+from netexplorer.core.files import write_text_atomically
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
 from netexplorer.core.specs import MAX_JSON_BYTES, ModelSpec, SpecError
 from netexplorer.ui.accessibility import named
@@ -338,16 +338,8 @@ class MainWindow(QMainWindow):
         return self._write_spec(path)
 
     def _write_spec(self, path: Path) -> bool:
-        text = self.model_panel.spec.to_json() + "\n"
-        try:  # write beside the target and rename: a failed save never truncates a file
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        try:  # a failed save never truncates the file that was there
+            write_text_atomically(path, self.model_panel.spec.to_json() + "\n")
         except OSError as exc:
             QMessageBox.warning(self, "Could not save the model",
                                 f"The model could not be saved to {path}: "

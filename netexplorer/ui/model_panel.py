@@ -16,7 +16,7 @@ from PySide6.QtCore import Property, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton,
-    QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from netexplorer.core.layers import CATEGORIES, LAYER_KINDS, default_params
@@ -25,7 +25,7 @@ from netexplorer.core.specs import (
     MAX_INPUT_CHANNELS, MAX_SPATIAL, LayerSpec, ModelSpec, Summary, format_shape, summarize,
 )
 from netexplorer.core.specs import format_bytes
-from netexplorer.ui.accessibility import heading_label, named
+from netexplorer.ui.accessibility import heading_label, named, notice_frame
 from netexplorer.ui.icons import category_icon, icon
 from netexplorer.ui.layer_form import LayerForm
 from netexplorer.ui.layer_list import LayerListWidget
@@ -326,28 +326,13 @@ class ModelPanel(QWidget):
         return menu
 
     def _build_error_frame(self) -> QFrame:
-        frame = QFrame()
-        frame.setObjectName("specErrorFrame")
-        frame.setFrameShape(QFrame.Shape.StyledPanel)
-        column = QVBoxLayout(frame)
-        column.setContentsMargins(8, 6, 8, 6)
-        row = QHBoxLayout()
-        badge = QLabel()
-        badge.setPixmap(icon("error").pixmap(20, 20))
-        badge.setAlignment(Qt.AlignmentFlag.AlignTop)
-        row.addWidget(badge)
-        self.error_label = named(QLabel(), "specErrorLabel", "Model error")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                       QSizePolicy.Policy.Preferred)
-        row.addWidget(self.error_label, 1)
-        column.addLayout(row)
+        frame, self.error_label, _ = notice_frame("specErrorFrame", "error", "specErrorLabel",
+                                                  "Model error")
         # Below the message rather than beside it: the message keeps the full width.
         self.fix_button = named(QPushButton("Fix"), "fixButton", "Fix the error")
         self.fix_button.setIcon(icon("fix"))
         self.fix_button.clicked.connect(self.apply_fix)
-        column.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
+        frame.layout().addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
         self.error_frame = frame
         return frame
 

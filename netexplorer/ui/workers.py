@@ -136,6 +136,23 @@ class _Executor(QObject):
             self.done.emit(_Outcome(job.ticket, value, False))
 
 
+def _start_executor(owner: QObject, name: str, dispatch: Signal, on_done: Callable
+                    ) -> tuple[QThread, _Executor]:
+    """A started thread with an _Executor in it: `dispatch` sends it jobs, its
+    outcomes go to `on_done` (an @Slot of `owner`). The keeper holds both until
+    the thread ends, and an owner destroyed without shutting down lets it end."""
+    thread = QThread()
+    thread.setObjectName(name)
+    executor = _Executor()
+    executor.moveToThread(thread)
+    dispatch.connect(executor.run)
+    executor.done.connect(on_done)
+    _thread_keeper().keep(thread, executor)
+    owner.destroyed.connect(thread.quit)
+    thread.start()
+    return thread, executor
+
+
 class TaskRunner(QObject):
     """Runs functions on its own worker thread; reports the newest one's outcome.
 
@@ -187,16 +204,8 @@ class TaskRunner(QObject):
 
     def _start(self, job: _Job) -> None:
         if self._thread is None:
-            self._thread = QThread()
-            self._thread.setObjectName(self._name)
-            self._executor = _Executor()
-            self._executor.moveToThread(self._thread)
-            self._dispatch.connect(self._executor.run)
-            self._executor.done.connect(self._on_done)
-            _thread_keeper().keep(self._thread, self._executor)
-            # Destroyed without shutdown(): at least let the thread end.
-            self.destroyed.connect(self._thread.quit)
-            self._thread.start()
+            self._thread, self._executor = _start_executor(self, self._name, self._dispatch,
+                                                           self._on_done)
         self._running = True
         self._dispatch.emit(job)
 
@@ -266,15 +275,8 @@ class JobQueue(QObject):
         if self._closed:
             raise RuntimeError(f"the {self._name} has been shut down")
         if self._thread is None:
-            self._thread = QThread()
-            self._thread.setObjectName(self._name)
-            self._executor = _Executor()
-            self._executor.moveToThread(self._thread)
-            self._dispatch.connect(self._executor.run)
-            self._executor.done.connect(self._on_done)
-            _thread_keeper().keep(self._thread, self._executor)
-            self.destroyed.connect(self._thread.quit)
-            self._thread.start()
+            self._thread, self._executor = _start_executor(self, self._name, self._dispatch,
+                                                           self._on_done)
         self._ticket += 1
         self._dispatch.emit(_Job(self._ticket, function, args))
         return self._ticket

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 CORE_MODULES = ["assets", "catalog", "checkpoints", "data", "devices", "errors",
-                "evaluation", "export", "formatting", "inspection", "layers", "losses",
+                "evaluation", "export", "files", "formatting", "inspection", "layers", "losses",
                 "presets", "runs", "specs", "train_config", "training"]
 
 
