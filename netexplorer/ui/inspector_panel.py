@@ -177,16 +177,7 @@ class InspectorPanel(QWidget):
             backdrop.setAlpha(210)
             legend.setBrush(pg.mkBrush(backdrop))
             legend.setPen(pg.mkPen(self.palette().color(QPalette.ColorRole.Mid)))
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Plot:"))
-        row.addWidget(self.series_combo)
-        row.addWidget(self.series_hint, 1)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(row)
-        layout.addWidget(self.series_plot, 1)
-        return page
+        return _chart_page("Plot:", self.series_combo, self.series_hint, self.series_plot)
 
     def _build_heatmap_page(self) -> QWidget:
         self.heatmap_combo = self._stat_combo("heatmapStatCombo", "Statistic in the heatmap",
@@ -199,16 +190,7 @@ class InspectorPanel(QWidget):
         self.heatmap.cellClicked.connect(self._on_heatmap_clicked)
         self.heatmap_detail = hint_label("Click a cell to select its layer and step.",
                                          "heatmapDetail")
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Colour by:"))
-        row.addWidget(self.heatmap_combo)
-        row.addWidget(self.heatmap_detail, 1)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(row)
-        layout.addWidget(self.heatmap, 1)
-        return page
+        return _chart_page("Colour by:", self.heatmap_combo, self.heatmap_detail, self.heatmap)
 
     # ------------------------------------------------------------------ interface
 
@@ -517,3 +499,17 @@ class InspectorPanel(QWidget):
     @Slot(int)
     def _on_view_changed(self, _index: int) -> None:
         self.mark_all_dirty()
+
+
+def _chart_page(caption: str, chooser: QWidget, hint: QWidget, chart: QWidget) -> QWidget:
+    """A page of the lower tabs: a labelled chooser with a hint above a chart."""
+    row = QHBoxLayout()
+    row.addWidget(QLabel(caption))
+    row.addWidget(chooser)
+    row.addWidget(hint, 1)
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addLayout(row)
+    layout.addWidget(chart, 1)
+    return page

@@ -136,24 +136,71 @@ class _Executor(QObject):
             self.done.emit(_Outcome(job.ticket, value, False))
 
 
-def _start_executor(owner: QObject, name: str, dispatch: Signal, on_done: Callable
-                    ) -> tuple[QThread, _Executor]:
-    """A started thread with an _Executor in it: `dispatch` sends it jobs, its
-    outcomes go to `on_done` (an @Slot of `owner`). The keeper holds both until
-    the thread ends, and an owner destroyed without shutting down lets it end."""
-    thread = QThread()
-    thread.setObjectName(name)
-    executor = _Executor()
-    executor.moveToThread(thread)
-    dispatch.connect(executor.run)
-    executor.done.connect(on_done)
-    _thread_keeper().keep(thread, executor)
-    owner.destroyed.connect(thread.quit)
-    thread.start()
-    return thread, executor
+class _ExecutorThread(QObject):
+    """What TaskRunner and JobQueue share: one lazily started thread with an
+    _Executor in it, jobs numbered by ticket, and a shutdown that quits and waits.
+
+    The keeper holds thread and executor until the thread ends, and an owner
+    destroyed without shutdown() still lets its thread end.
+    """
+
+    _dispatch = Signal(object)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._name = name
+        self._thread: QThread | None = None
+        self._executor: _Executor | None = None
+        self._ticket = 0
+        self._closed = False
+
+    def _send(self, job: _Job) -> None:
+        """Hand a job to the thread, starting it on first use."""
+        if self._thread is None:
+            self._thread = QThread()
+            self._thread.setObjectName(self._name)
+            self._executor = _Executor()
+            self._executor.moveToThread(self._thread)
+            self._dispatch.connect(self._executor.run)
+            self._executor.done.connect(self._on_done)
+            _thread_keeper().keep(self._thread, self._executor)
+            self.destroyed.connect(self._thread.quit)
+            self._thread.start()
+        self._dispatch.emit(job)
+
+    def _next_job(self, function: Callable[..., Any], args: tuple[Any, ...]) -> _Job:
+        if self._closed:
+            raise RuntimeError(f"the {self._name} has been shut down")
+        self._ticket += 1
+        return _Job(self._ticket, function, args)
+
+    @Slot(object)
+    def _on_done(self, outcome: _Outcome) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop accepting work, let the running job end, and stop the thread.
+
+        Returns False if the job did not end within timeout_ms; the thread is then
+        kept referenced until it ends, so it is never destroyed running.
+        """
+        self._closed = True
+        self._ticket += 1  # whatever is still running no longer counts
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        self._executor = None
+        thread.quit()
+        if thread.wait(timeout_ms):
+            return True
+        # The keeper holds the thread until its job ends (a download on a slow link).
+        log.warning("the %s is still busy after %d ms; leaving it to finish", self._name,
+                    timeout_ms)
+        return False
 
 
-class TaskRunner(QObject):
+class TaskRunner(_ExecutorThread):
     """Runs functions on its own worker thread; reports the newest one's outcome.
 
     finished(object) carries the function's return value, failed(object) a
@@ -165,18 +212,11 @@ class TaskRunner(QObject):
     finished = Signal(object)
     failed = Signal(object)
     busyChanged = Signal(bool)
-    _dispatch = Signal(object)
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self._name = name
-        self._thread: QThread | None = None
-        self._executor: _Executor | None = None
-        self._ticket = 0
+        super().__init__(name, parent)
         self._running = False
         self._waiting: _Job | None = None
-        self._closed = False
 
     @property
     def busy(self) -> bool:
@@ -184,10 +224,7 @@ class TaskRunner(QObject):
 
     def submit(self, function: Callable[..., Any], *args: Any) -> int:
         """Run function(*args) on the worker thread; earlier tasks stop counting."""
-        if self._closed:
-            raise RuntimeError(f"the {self._name} has been shut down")
-        self._ticket += 1
-        job = _Job(self._ticket, function, args)
+        job = self._next_job(function, args)
         was_busy = self.busy
         if self._running:
             self._waiting = job
@@ -203,11 +240,8 @@ class TaskRunner(QObject):
         self._waiting = None
 
     def _start(self, job: _Job) -> None:
-        if self._thread is None:
-            self._thread, self._executor = _start_executor(self, self._name, self._dispatch,
-                                                           self._on_done)
         self._running = True
-        self._dispatch.emit(job)
+        self._send(job)
 
     @Slot(object)
     def _on_done(self, outcome: _Outcome) -> None:
@@ -226,60 +260,28 @@ class TaskRunner(QObject):
             self.finished.emit(outcome.value)
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Stop accepting work, let the running task end, and stop the thread.
-
-        Returns False if the task did not end within timeout_ms; the thread is
-        then kept referenced until it ends, so it is never destroyed running.
-        Called by the owner when it closes; a runner destroyed without it still
-        asks its thread to quit.
-        """
-        self._closed = True
+        """As _ExecutorThread.shutdown; a waiting task is dropped. Called by the
+        owner when it closes."""
         self._waiting = None
-        self._ticket += 1
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return True
-        self._executor = None
-        thread.quit()
-        if thread.wait(timeout_ms):
-            return True
-        # The keeper holds the thread until its task ends (a download on a slow link).
-        log.warning("the %s is still busy after %d ms; leaving it to finish", self._name,
-                    timeout_ms)
-        return False
+        return super().shutdown(timeout_ms)
 
 
-class JobQueue(QObject):
+class JobQueue(_ExecutorThread):
     """Runs functions one after another on its own thread and reports every one.
 
     Unlike TaskRunner (where a newer request makes older ones moot), each job
     here matters — an evaluation, then a checkpoint save — so each outcome is
     reported with the ticket submit() returned: finished(ticket, value) or
-    failed(ticket, TaskFailure).
+    failed(ticket, TaskFailure). After shutdown() queued jobs report nothing.
     """
 
     finished = Signal(int, object)
     failed = Signal(int, object)
-    _dispatch = Signal(object)
-
-    def __init__(self, name: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self._name = name
-        self._thread: QThread | None = None
-        self._executor: _Executor | None = None
-        self._ticket = 0
-        self._closed = False
 
     def submit(self, function: Callable[..., Any], *args: Any) -> int:
-        if self._closed:
-            raise RuntimeError(f"the {self._name} has been shut down")
-        if self._thread is None:
-            self._thread, self._executor = _start_executor(self, self._name, self._dispatch,
-                                                           self._on_done)
-        self._ticket += 1
-        self._dispatch.emit(_Job(self._ticket, function, args))
-        return self._ticket
+        job = self._next_job(function, args)
+        self._send(job)
+        return job.ticket
 
     @Slot(object)
     def _on_done(self, outcome: _Outcome) -> None:
@@ -290,16 +292,6 @@ class JobQueue(QObject):
             self.failed.emit(outcome.ticket, outcome.value)
         else:
             self.finished.emit(outcome.ticket, outcome.value)
-
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Finish the running job, drop the queued ones' outcomes, stop the thread."""
-        self._closed = True
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return True
-        self._executor = None
-        thread.quit()
-        return thread.wait(timeout_ms)
 
 
 # ------------------------------------------------------------------------- training
