@@ -16,7 +16,7 @@ import argparse
 
 import torch
 from bench_training import report_ratio
-from common import Clock, median, rss_mb, verdict
+from common import Clock, rss_mb, verdict
 
 from netexplorer.core.data import load_dataset
 from netexplorer.core.devices import apply_thread_policy
