@@ -38,7 +38,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import Clock, Timing, bare_loop, median, verdict  # noqa: E402
+from common import Clock, Timing, bare_loop, comparable_config, median, verdict  # noqa: E402
 
 TARGET_RATIO = 0.90
 TARGET_P99_MS = 16.0
@@ -247,7 +247,6 @@ def main() -> None:
     from PySide6.QtCore import QSettings
 
     from netexplorer.core.devices import apply_thread_policy
-    from netexplorer.core.training import TrainConfig
     from netexplorer.ui.main_window import MainWindow
     from netexplorer.ui.training_panel import TrainingPanel
 
@@ -262,7 +261,7 @@ def main() -> None:
     threads = apply_thread_policy(interactive=True)  # what the training thread applies
     spec = window.model_panel.spec
     dataset = window.data_view.dataset
-    config = TrainConfig(device="cpu", epochs=args.epochs, schedule="none", augment_shift=0)
+    config = comparable_config(args.epochs)
     print(f"LeNet on digits, batch {config.batch_size}, SGD lr {config.lr} momentum "
           f"{config.momentum}, {threads} intra-op thread(s), {args.runs} runs of "
           f"{args.epochs} epochs; window 1280×800 offscreen, Training tab showing")

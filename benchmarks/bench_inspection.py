@@ -16,7 +16,7 @@ import argparse
 
 import torch
 from bench_training import report_ratio
-from common import Clock, rss_mb, verdict
+from common import Clock, comparable_config, rss_mb, verdict
 
 from netexplorer.core.data import load_dataset
 from netexplorer.core.devices import apply_thread_policy
@@ -45,8 +45,8 @@ def run(spec, dataset, config: TrainConfig, every: int | None):
 
 def memory_growth(spec, dataset, steps: int, early: int = 1000) -> tuple[float, float]:
     """RSS after `early` and after `steps` probed steps of one run."""
-    config = TrainConfig(device="cpu", batch_size=16, schedule="none", augment_shift=0,
-                         epochs=steps * 16 // len(dataset.train) + 2, report_every=10)
+    config = comparable_config(steps * 16 // len(dataset.train) + 2, batch_size=16,
+                               report_every=10)
     torch.manual_seed(0)
     model = build_model(spec)
     with Probe(model, every=1) as probe:
@@ -70,7 +70,7 @@ def main() -> None:
     threads = apply_thread_policy(interactive=False)
     spec = get_preset("lenet")
     dataset = load_dataset("digits", input_shape=spec.input_shape)
-    config = TrainConfig(device="cpu", epochs=args.epochs, schedule="none", augment_shift=0)
+    config = comparable_config(args.epochs)
     print(f"LeNet on digits, batch {config.batch_size}, {threads} thread(s), {args.runs} runs "
           f"of {args.epochs} epochs each")
     variants = {"bare": None, "every step": 1, "every 10 steps": 10}

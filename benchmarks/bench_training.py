@@ -15,7 +15,7 @@ import argparse
 import time
 
 import torch
-from common import Clock, Timing, bare_loop, median, verdict
+from common import Clock, Timing, bare_loop, comparable_config, median, verdict
 
 from netexplorer.core.data import load_dataset
 from netexplorer.core.devices import apply_thread_policy
@@ -100,7 +100,7 @@ def main() -> None:
     threads = apply_thread_policy(interactive=False)
     spec = get_preset("lenet")
     dataset = load_dataset("digits", input_shape=spec.input_shape)
-    base = TrainConfig(device="cpu", epochs=args.epochs, schedule="none", augment_shift=0)
+    base = comparable_config(args.epochs)
     print(f"LeNet on digits, batch {base.batch_size}, SGD lr {base.lr} momentum "
           f"{base.momentum}, {threads} thread(s), {args.runs} runs of {args.epochs} epochs")
     rates: dict[str, dict[str, list[float]]] = {

@@ -72,6 +72,15 @@ class Timing:
         self.cpu = cpu
 
 
+def comparable_config(epochs: int, **changes):
+    """The engine's TrainConfig that does what bare_loop does: SGD at a constant
+    learning rate, no augmentation, CPU — so a ratio compares like with like."""
+    from netexplorer.core.train_config import TrainConfig
+
+    return TrainConfig(device="cpu", epochs=epochs, schedule="none", augment_shift=0,
+                       **changes)
+
+
 def median(values) -> float:
     return statistics.median(values)
 
