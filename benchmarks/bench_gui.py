@@ -246,7 +246,7 @@ def main() -> None:
     app = _app()
     from PySide6.QtCore import QSettings
 
-    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.ui.main_window import MainWindow
     from netexplorer.ui.training_panel import TrainingPanel
 
@@ -258,7 +258,7 @@ def main() -> None:
     window.tabs.setCurrentWidget(panel)
     if not wait(app, lambda: panel.ready_reason == ""):
         raise SystemExit(f"the window never became ready to train: {panel.ready_reason}")
-    threads = apply_thread_policy(interactive=True)  # what the training thread applies
+    threads = apply_cpu_policy(interactive=True)  # what the training thread applies
     spec = window.model_panel.spec
     dataset = window.data_view.dataset
     config = comparable_config(args.epochs)

@@ -19,7 +19,7 @@ from bench_training import report_ratio
 from common import Clock, comparable_config, rss_mb, verdict
 
 from netexplorer.core.data import load_dataset
-from netexplorer.core.devices import apply_thread_policy
+from netexplorer.core.devices import apply_cpu_policy
 from netexplorer.core.inspection import Probe
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import build_model
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--memory-steps", type=int, default=20_000)
     args = parser.parse_args()
-    threads = apply_thread_policy(interactive=False)
+    threads = apply_cpu_policy(interactive=False)
     spec = get_preset("lenet")
     dataset = load_dataset("digits", input_shape=spec.input_shape)
     config = comparable_config(args.epochs)

@@ -18,7 +18,7 @@ import torch
 from common import Clock, Timing, bare_loop, comparable_config, median, verdict
 
 from netexplorer.core.data import load_dataset
-from netexplorer.core.devices import apply_thread_policy
+from netexplorer.core.devices import apply_cpu_policy
 from netexplorer.core.presets import get_preset
 from netexplorer.core.training import EpochReport, TrainConfig, Trainer
 
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=120.0,
                         help="seconds before giving up on reaching 97 %%")
     args = parser.parse_args()
-    threads = apply_thread_policy(interactive=False)
+    threads = apply_cpu_policy(interactive=False)
     spec = get_preset("lenet")
     dataset = load_dataset("digits", input_shape=spec.input_shape)
     base = comparable_config(args.epochs)

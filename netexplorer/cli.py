@@ -113,26 +113,26 @@ def _config_from(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.headless import run_training
 
-    apply_thread_policy(interactive=False)
+    apply_cpu_policy(interactive=False)
     return run_training(args, _config_from(args), load_spec_argument)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.headless import run_evaluation
 
-    apply_thread_policy(interactive=False)
+    apply_cpu_policy(interactive=False)
     return run_evaluation(args)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from netexplorer.core.devices import apply_thread_policy
+    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.headless import run_inspection
 
-    apply_thread_policy(interactive=False)
+    apply_cpu_policy(interactive=False)
     if args.steps < 1 or args.batch_size < 1 or args.every < 1:
         raise CommandError("--steps, --batch-size and --every must be at least 1")
     return run_inspection(args, load_spec_argument(args))

@@ -28,10 +28,25 @@ and costs 20× when anything else runs). NETEXPLORER_THREADS overrides it.
 
 Inter-op threads are set to 1: the models here are sequential, and a second pool
 only adds more spinning threads.
+
+Memory allocator
+----------------
+On the CPU every training step allocates and frees the same tensors (activations,
+gradients, optimizer temporaries). With glibc's defaults the larger ones are
+mapped and unmapped, or trimmed off the heap, on every step, so each step
+page-faults its working set back in: 700–1,200 minor faults per LeNet step
+(batch 64) measured here, about 10 % of the step (21.2 vs 23.5 ms). Raising the
+mmap and trim thresholds (`tune_allocator`) keeps that memory in the process
+between steps — faults drop to ~10 per step — at the price of holding on to up to
+TRIM_THRESHOLD of freed heap. It is what PyTorch's CPU tuning guide gets by
+swapping in jemalloc or tcmalloc, without a native dependency. Elsewhere than
+glibc it does nothing.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 from dataclasses import dataclass
 
@@ -39,10 +54,17 @@ import torch
 
 from netexplorer.core.errors import DeviceError
 
-__all__ = ["DeviceError", "DeviceInfo", "apply_thread_policy", "available_devices",
-           "cpu_count", "describe", "resolve_device", "thread_policy"]
+__all__ = ["DeviceError", "DeviceInfo", "apply_cpu_policy", "available_devices",
+           "cpu_count", "describe", "resolve_device", "thread_policy", "tune_allocator"]
 
 THREADS_ENV = "NETEXPLORER_THREADS"
+
+# glibc mallopt parameters (malloc.h) and the values tune_allocator sets.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 2**20  # blocks above this are still mapped (and returned) one by one
+TRIM_THRESHOLD = 128 * 2**20  # free heap kept for the next step before any goes back
+_allocator_tuned: bool | None = None  # set once per process
 
 
 @dataclass(frozen=True)
@@ -80,12 +102,32 @@ def thread_policy(interactive: bool = True) -> int:
     return max(1, cpu_count() - 1)
 
 
-def apply_thread_policy(interactive: bool = True) -> int:
-    """Set PyTorch's thread counts by the policy; returns the intra-op count.
+def tune_allocator() -> bool:
+    """Keep freed tensor memory in the process between training steps (see the
+    module docstring). Returns whether the C library accepted it (glibc only)."""
+    global _allocator_tuned
+    if _allocator_tuned is None:
+        _allocator_tuned = False
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name) if name else None
+            mallopt = getattr(libc, "mallopt", None)
+        except OSError:
+            mallopt = None
+        if mallopt is not None:
+            _allocator_tuned = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                                    and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _allocator_tuned
+
+
+def apply_cpu_policy(interactive: bool = True) -> int:
+    """Prepare this process to train: PyTorch's thread counts by the policy and the
+    allocator tuned (see the module docstring). Returns the intra-op thread count.
 
     torch allows the inter-op count to be set only once per process and before any
     inter-op work, so that part is best-effort.
     """
+    tune_allocator()
     threads = thread_policy(interactive)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

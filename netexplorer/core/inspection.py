@@ -46,15 +46,14 @@ STATS: tuple[str, ...] = (
     "dead",  # ReLU family: fraction of units never active over the window (else NaN)
 )
 STAT_INDEX = {name: i for i, name in enumerate(STATS)}
+# What the doctor needs to know was measured, not merely missing, on a step.
+MEASURED = ("act_norm", "grad_norm", "weight_grad_norm")
 STAT_LABELS = {
     "act_norm": "activation norm", "act_mean": "activation mean", "act_std": "activation std",
     "act_zeros": "zeros", "grad_norm": "output-gradient norm", "weight_norm": "weight norm",
     "weight_grad_norm": "weight-gradient norm", "update_ratio": "update ratio",
     "dead": "dead units",
 }
-
-# Reduction dims that leave dimension 1 (channels or features), by tensor rank.
-_ALL_BUT_CHANNELS = {n: tuple(d for d in range(n) if d != 1) for n in range(2, 9)}
 
 _ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.ReLU6, nn.SiLU, nn.PReLU)
 
@@ -205,12 +204,28 @@ class Probe:
     Trainer(probe=...), and read `flush()`'s ProbeReports or query `history()`
     and `heatmap()`.
 
-    On a sampled step the hooks only launch raw reductions on the device (a norm,
-    a sum and a count of non-zeros per output, on up to ACTIVATION_SAMPLE images;
-    a norm per output gradient; fused norms of parameters, gradients and updates)
-    and keep the 0-d results. flush()
-    stacks every pending scalar into one tensor, copies it to the host once and
-    derives the statistics (mean, std, ratios, dead units) there with numpy.
+    A sampled step runs through the probe: begin_step, forward (the model's
+    output, every layer measured on the way), backward (the loss backpropagated,
+    output gradients and parameters measured), the optimizer's step, end_step (the
+    update measured). Measured on this machine's LeNet step (batch 64, one CPU
+    thread, `benchmarks/bench_inspection.py`), what makes that cheap:
+
+    - no per-layer hooks for a plain nn.Sequential (every spec model): forward
+      calls its layers itself (a registered hook costs ~28 µs per layer per step
+      even when it does nothing). Any other module gets forward hooks for the
+      sampled step only, removed after it, so an unsampled step runs the bare model;
+    - activation statistics for all layers at once: each layer's sample (up to
+      ACTIVATION_SAMPLE images) is laid into rows of one matrix, three row
+      reductions give sum of squares, sum and non-zero count per row, and one
+      index_add sums rows into layers — 10 device ops instead of ~8 per layer;
+    - output gradients come from the same backward pass as the weights'
+      (torch.autograd.grad over parameters and layer outputs), normed in one fused
+      call: no Python tensor hook runs inside backward. Only an output that a
+      later layer overwrites in place (ReLU(inplace=True)) gets a tensor hook,
+      registered before the overwrite, since autograd would give the gradient of
+      the overwritten value;
+    - parameter, gradient and update norms in fused torch._foreach_norm calls;
+    - one host copy per report (flush), statistics derived there with numpy.
     """
 
     def __init__(self, model: nn.Module, *, every: int = 1, capacity: int = 4096,
@@ -231,13 +246,26 @@ class Probe:
         # Pure reshapes (flatten) show the same values as the layer before them.
         self._same_values = {i for i, (_, m) in enumerate(self._modules)
                              if isinstance(m, (nn.Flatten, nn.Identity)) and i > 0}
+        # Layers whose output the next layer overwrites in place: their sample is
+        # copied and their gradient taken by a tensor hook (see the class docstring).
+        # A generic model's forward order is only assumed; _measure_activations
+        # notices an overwrite it missed and adds the layer here.
+        self._overwritten = {i for i in range(len(self._modules) - 1)
+                             if getattr(self._modules[i + 1][1], "inplace", False)}
+        self._roles: list[str] = []
+        self._shapes: list[tuple[int, ...]] = [()] * len(self.layers)
+        self._update_roles()
+        self._runs_layers = (type(model).forward is nn.Sequential.forward
+                             and self._modules == list(model.named_children()))
         self._param_layers = [i for i, info in enumerate(self.layers) if info.has_params]
         self._params = [list(self._modules[i][1].parameters(recurse=False))
                         for i in self._param_layers]
+        self._flat_params = [p for group in self._params for p in group]
+        self._all_params = list(model.parameters())  # what backward() differentiates
         self._param_starts = np.cumsum([0] + [len(g) for g in self._params])[:-1]
         self.history_buffer = RingBuffer(capacity, (len(STATS), len(self.layers)))
         self.dead_window = dead_window
-        self._activity: dict[int, np.ndarray] = {}  # layer → window × units, on the host
+        self._since: dict[int, np.ndarray] = {}  # layer → batches since each unit fired
         self._window_fill: dict[int, int] = {}
         self._handles: list[Any] = []
         self.grad_layers: set[int] = set()  # layers whose output gradient was measured
@@ -246,6 +274,7 @@ class Probe:
         self._raw: _StepRaw | None = None
         self._before: list[torch.Tensor] | None = None
         self._alerts: list[Alert] = []
+        self._row_plans: dict[tuple, _RowPlan] = {}
         self.doctor = Doctor(self)
         self._grad_hooks = [self._grad_hook(i) for i in range(len(self.layers))]
         self._forward_hooks = [self._forward_hook(i) for i in range(len(self.layers))]
@@ -258,16 +287,24 @@ class Probe:
         self.detach()
 
     def detach(self) -> None:
-        """Remove every hook this probe added."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        """Remove every hook this probe added and forget a step left half-done."""
+        self._remove_hooks()
         self._raw = None
         self._before = None
 
     @property
     def attached(self) -> bool:
         return bool(self._handles)
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _update_roles(self) -> None:
+        self._roles = [_SAME_VALUES if i in self._same_values else
+                       _OVERWRITTEN if i in self._overwritten else _PLAIN
+                       for i in range(len(self.layers))]
 
     # -- the Trainer's StepProbe protocol
     def sampling(self, step: int) -> bool:
@@ -276,37 +313,69 @@ class Probe:
     def begin_step(self, step: int) -> None:
         self._raw = _StepRaw(step)
         self._before = None
-        for i, (_, module) in enumerate(self._modules):
-            self._handles.append(module.register_forward_hook(self._forward_hooks[i]))
 
-    @torch.no_grad()
-    def after_backward(self) -> None:
-        """Norms of every parameter tensor and its gradient (two fused calls), and a
-        copy of the weights (one fused call) to measure the optimizer's update."""
+    def forward(self, x: torch.Tensor) -> Any:
+        """The model's output for `x`; on a sampled step every layer is measured."""
+        if self._raw is None:
+            return self.model(x)
+        if self._runs_layers and not _has_hooks(self.model):
+            out = x
+            for i, (_, module) in enumerate(self._modules):
+                h, out = out, module(out)
+                self._capture(i, h, out)
+        else:
+            for i, (_, module) in enumerate(self._modules):
+                self._handles.append(module.register_forward_hook(self._forward_hooks[i]))
+            try:
+                out = self.model(x)
+            finally:
+                self._remove_hooks()
+        self._measure_activations()
+        return out
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """loss.backward(), with the layers' output gradients and the parameters'
+        norms measured on a sampled step, and a copy of the weights taken so that
+        end_step can measure the optimizer's update."""
         raw = self._raw
-        if raw is None or not self._param_layers:
+        if raw is None:
+            loss.backward()
             return
-        params = [p.detach() for group in self._params for p in group]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p)
-                 for group in self._params for p in group]
-        raw.weight_sq = torch.stack(torch._foreach_norm(params))
-        raw.grad_sq = torch.stack(torch._foreach_norm(grads))
-        self._before = torch._foreach_mul(params, 1.0)
+        outputs, raw.outputs = raw.outputs, []
+        params = [p for p in self._all_params if p.requires_grad]
+        if outputs and params and loss.requires_grad:
+            grads = torch.autograd.grad(loss, params + [out for _, out in outputs],
+                                        allow_unused=True)
+            _accumulate(params, grads)
+            measured = [(i, g) for (i, _), g in zip(outputs, grads[len(params):])
+                        if g is not None]
+        else:  # nothing to capture, or loss.backward()'s own error to raise
+            loss.backward()
+            measured = []
+        with torch.inference_mode():
+            measured += raw.hooked
+            raw.hooked = []
+            if measured:
+                # Like activations, measured on the first images (memory traffic,
+                # not arithmetic, is what a norm of a whole batch's gradients costs).
+                leading = [_leading(g, self.activation_sample) for _, g in measured]
+                raw.grad_layers = tuple(i for i, _ in measured)
+                raw.grad_counts = tuple((g.numel(), part.numel())
+                                        for (_, g), part in zip(measured, leading))
+                raw.norms = list(torch._foreach_norm(leading))
+            self._measure_parameters(raw)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def end_step(self) -> None:
-        """After the optimizer step: the update norms; then the step's scalars are
+        """After the optimizer step: the update norms; then the step's results are
         packed into one vector that waits for flush()."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._remove_hooks()
         raw = self._raw
         if raw is None:
             return
         if self._before is not None:
-            params = [p.detach() for group in self._params for p in group]
-            raw.update_sq = torch.stack(torch._foreach_norm(torch._foreach_sub(params,
-                                                                               self._before)))
+            torch._foreach_sub_(self._before, self._flat_params)  # −Δw: the same norm
+            raw.update_norms = list(torch._foreach_norm(self._before))
         self._before = None
         raw.pack()
         self._pending.append(raw)
@@ -316,68 +385,160 @@ class Probe:
         """Copy the pending steps to the host (one transfer), derive the statistics,
         update the history and let the doctor look. Returns what is new."""
         steps = np.array([raw.step for raw in self._pending], dtype=np.int64)
-        if self._pending:
-            stats = self._derive(self._pending)
-            self._pending = []
-            self.history_buffer.extend(steps, stats)
-        else:
-            stats = np.zeros((0, len(STATS), len(self.layers)), dtype=np.float32)
-        alerts = tuple(self.doctor.examine(steps, stats)) if len(steps) else ()
+        if not self._pending:
+            return ProbeReport(tuple(self.layers), steps,
+                               np.zeros((0, len(STATS), len(self.layers)), dtype=np.float32))
+        stats, measured = self._derive(self._pending)
+        self._pending = []
+        self.history_buffer.extend(steps, stats)
+        alerts = tuple(self.doctor.examine(steps, stats, measured))
         self._alerts.extend(alerts)
         return ProbeReport(tuple(self.layers), steps, stats, alerts)
 
-    def _derive(self, pending: list[_StepRaw]) -> np.ndarray:
-        """Pending steps → host → statistics, vectorised over the steps.
+    # -- measuring
+    def _capture(self, i: int, inputs: Any, output: Any) -> None:
+        """Layer i produced `output`: note its shape, keep its sample for
+        _measure_activations and its tensor for backward. Nothing is computed here
+        (and little else: it runs for every layer of every sampled step)."""
+        raw = self._raw
+        if raw is None or not isinstance(output, torch.Tensor):
+            return
+        shape = output.shape
+        if self._shapes[i] != shape:
+            self._record_shapes(i, inputs, shape)
+        self.act_layers.add(i)
+        role = self._roles[i]
+        if role is _OVERWRITTEN:  # copy the sample now, before the next layer overwrites it
+            with torch.no_grad():
+                sample = _leading(output, self.activation_sample).clone()
+            raw.parts.append((i, sample, 0, output.numel()))
+        elif role is not _SAME_VALUES:
+            # Sampled in _measure_activations, with every other layer at once.
+            raw.parts.append((i, output, output._version, output.numel()))
+        if output.requires_grad:
+            self.grad_layers.add(i)
+            if role is _OVERWRITTEN:
+                output.register_hook(self._grad_hooks[i])
+            elif role is not _SAME_VALUES:  # a reshape's gradient has its input's norm
+                raw.outputs.append((i, output))
+
+    @torch.inference_mode()
+    def _measure_activations(self) -> None:
+        """Sum of squares, sum and non-zero count of every layer's sample at once
+        (see _RowPlan), and which units of each activation layer fired. Kept to
+        few device ops: on a CPU each costs ~10 µs whatever its size."""
+        raw = self._raw
+        parts, raw.parts = raw.parts, []
+        if any(t._version != version for _, t, version, _ in parts):
+            # Overwritten in place after all (a generic model's order surprised us):
+            # this step cannot show those layers; from the next on they are copied.
+            stale = {i for i, t, version, _ in parts if t._version != version}
+            self._overwritten |= stale
+            self._update_roles()
+            raw.outputs = [(i, out) for i, out in raw.outputs if i not in stale]
+            parts = [entry for entry in parts if entry[0] not in stale]
+        if not parts:
+            return
+        sample = self.activation_sample
+        samples = [_leading(t, sample) for _, t, _, _ in parts]
+        raw.counts = [(total, part.numel()) for (_, _, _, total), part in zip(parts, samples)]
+        plan = self._row_plan(samples[0], raw.counts)
+        pieces = [piece for part, pad in zip(samples, plan.pads)
+                  for piece in (part, pad) if piece is not None]
+        rows = torch.cat(pieces).view(-1, _ROW)
+        norms = torch.linalg.vector_norm(rows, dim=1)
+        sums = rows.sum(dim=1)
+        nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
+        raw.rows = (norms, sums, nonzero)
+        raw.act_layers = tuple(i for i, _, _, _ in parts)
+        raw.row_starts = plan.starts
+        for (i, _, _, _), part in zip(parts, samples):
+            shape = self._shapes[i]
+            if self.layers[i].activation and len(shape) >= 2:
+                # Each unit's (channel's or feature's) largest value: it fired if > 0.
+                units = part.view(-1, shape[1], math.prod(shape[2:]))
+                raw.activity[i] = units.amax(dim=(0, 2))
+
+    def _row_plan(self, first: torch.Tensor, counts: list[tuple[int, int]]) -> _RowPlan:
+        key = (tuple(sampled for _, sampled in counts), first.dtype, first.device)
+        plan = self._row_plans.get(key)
+        if plan is None:
+            if len(self._row_plans) > 16:  # batch sizes come and go; keep a few
+                self._row_plans.clear()
+            plan = self._row_plans[key] = _RowPlan.for_sizes(key[0], first)
+        return plan
+
+    def _measure_parameters(self, raw: _StepRaw) -> None:
+        """Norms of every parameter tensor and its gradient (two fused calls), and a
+        copy of the weights (one fused call) to measure the optimizer's update."""
+        if not self._flat_params:
+            return
+        params = self._flat_params  # (no_grad: nothing here is recorded)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        norms = torch._foreach_norm(params + grads)
+        raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
+        self._before = torch._foreach_mul(params, 1.0)
+
+    def _derive(self, pending: list[_StepRaw]) -> tuple[np.ndarray, np.ndarray]:
+        """Pending steps → host → statistics, vectorised over the steps, and which
+        of them were measured (steps × MEASURED × layers: a NaN that was measured
+        is news; one that was not is only a gap).
 
         Every step of a model packs the same layout, so the pending vectors stack
         into one matrix: one device op and one copy per flush, then numpy.
         """
         out = np.full((len(pending), len(STATS), len(self.layers)), np.nan, dtype=np.float32)
+        measured = np.zeros((len(pending), len(MEASURED), len(self.layers)), dtype=bool)
         groups: dict[tuple, list[int]] = {}
         for row, raw in enumerate(pending):
             groups.setdefault(raw.layout, []).append(row)
         for layout, rows in groups.items():
             matrix = torch.stack([pending[r].vector for r in rows]).double().cpu().numpy()
-            self._fill(out, np.array(rows), layout, matrix)
-        masks = [m for raw in pending for m in raw.activity.values()]
-        if masks:
-            host_masks = iter([m.cpu().numpy() for m in masks])
-            dead = STAT_INDEX["dead"]
-            for row, raw in enumerate(pending):
-                for i in raw.activity:
-                    self._remember_activity(i, next(host_masks))
-                for i, window in self._activity.items():
-                    seen = window[:min(self._window_fill[i], self.dead_window)]
-                    out[row, dead, i] = 1.0 - seen.any(axis=0).mean()
-        return out
+            self._fill(out, measured, np.array(rows), layout, matrix)
+        dead = STAT_INDEX["dead"]
+        for i in sorted({i for raw in pending for i in raw.activity}):
+            rows = [r for r, raw in enumerate(pending) if i in raw.activity]
+            maxima = torch.stack([pending[r].activity[i] for r in rows]).cpu().numpy()
+            out[rows, dead, i] = self._dead_fractions(i, maxima > 0)
+        return out, measured
 
-    def _fill(self, out: np.ndarray, rows: np.ndarray, layout: tuple, m: np.ndarray) -> None:
-        act, counts, grad, n_params = layout
+    def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: tuple,
+              m: np.ndarray) -> None:
+        act, counts, starts, n_rows, grad, grad_counts, n_params = layout
+        measured[rows[:, None], 0, np.array(act, dtype=np.int64)[None, :]] = True
+        measured[rows[:, None], 1, np.array(grad, dtype=np.int64)[None, :]] = True
         n = len(act)
         col = 0
         if n:
-            block = m[:, :3 * n].reshape(len(rows), n, 3)
-            norm, total, nonzero = block[..., 0], block[..., 1], block[..., 2]
+            def per_layer(block: np.ndarray) -> np.ndarray:
+                return np.add.reduceat(block, starts, axis=1)
+
+            sumsq = per_layer(m[:, :n_rows] ** 2)
+            total = per_layer(m[:, n_rows:2 * n_rows])
+            nonzero = per_layer(np.rint(m[:, 2 * n_rows:3 * n_rows] ** 2))
             count = np.array([c for c, _ in counts], dtype=np.float64)
             sampled = np.array([s for _, s in counts], dtype=np.float64)
             idx = np.array(act, dtype=np.int64)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean = total / sampled
-                # var = (‖x‖² − n·mean²) / (n − 1): no second pass over the activations.
-                var = (norm * norm - sampled * mean * mean) / np.maximum(sampled - 1, 1)
+                # var = (Σx² − n·mean²) / (n − 1): no second pass over the activations.
+                var = (sumsq - sampled * mean * mean) / np.maximum(sampled - 1, 1)
                 std = np.where(np.isfinite(var), np.sqrt(np.maximum(var, 0)), var)
                 zeros = 1.0 - nonzero / sampled
-                norm = norm * np.sqrt(count / sampled)  # the whole batch's norm
+                norm = np.sqrt(sumsq * (count / sampled))  # the whole batch's norm
             for stat, values in (("act_norm", norm), ("act_mean", mean), ("act_std", std),
                                  ("act_zeros", zeros)):
                 out[rows[:, None], STAT_INDEX[stat], idx[None, :]] = values
-            for i in self._same_values:  # a reshape shows its input's values
-                out[rows, :4, i] = out[rows, :4, i - 1]
-            col = 3 * n
+            col = 3 * n_rows
         if grad:
+            scale = np.sqrt([total / sampled for total, sampled in grad_counts])
             out[rows[:, None], STAT_INDEX["grad_norm"], np.array(grad)[None, :]] = \
-                m[:, col:col + len(grad)]
+                m[:, col:col + len(grad)] * scale
             col += len(grad)
+        for i in sorted(self._same_values):  # a reshape shows its input's values
+            out[rows, :4, i] = out[rows, :4, i - 1]
+            out[rows, STAT_INDEX["grad_norm"], i] = out[rows, STAT_INDEX["grad_norm"], i - 1]
+            measured[rows, :2, i] = measured[rows, :2, i - 1]
         if n_params:
             # Per-tensor norms → per-layer norms (a layer's weight and bias together).
             starts = self._param_starts
@@ -390,20 +551,31 @@ class Probe:
             weight = per_layer(col)
             out[rows[:, None], STAT_INDEX["weight_norm"], layers] = weight
             out[rows[:, None], STAT_INDEX["weight_grad_norm"], layers] = per_layer(col + n_params)
+            measured[rows[:, None], 2, layers] = True
             if m.shape[1] >= col + 3 * n_params:
                 update = per_layer(col + 2 * n_params)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     out[rows[:, None], STAT_INDEX["update_ratio"], layers] = \
                         update / np.maximum(weight, 1e-12)
 
-    def _remember_activity(self, i: int, active: np.ndarray) -> None:
-        window = self._activity.get(i)
-        if window is None or window.shape[1] != active.shape[0]:
-            window = np.zeros((self.dead_window, active.shape[0]), dtype=bool)
-            self._activity[i] = window
+    def _dead_fractions(self, i: int, active: np.ndarray) -> np.ndarray:
+        """Layer i's units fired as `active` says (batches × units) in its next
+        sampled batches: the fraction of units that, after each of them, have not
+        fired in any of the last dead_window batches (or any batch yet, before there
+        are that many). Each unit keeps one number, the batches since it last fired."""
+        count, units = active.shape
+        since = self._since.get(i)
+        if since is None or len(since) != units:
+            since = np.zeros(units, dtype=np.int64)
             self._window_fill[i] = 0
-        window[self._window_fill[i] % self.dead_window] = active
-        self._window_fill[i] += 1
+        filled = self._window_fill[i]
+        batch = np.arange(count)[:, None]
+        last = np.maximum.accumulate(np.where(active, batch, -1), axis=0)
+        idle = np.where(last >= 0, batch - last, since[None, :] + batch + 1)
+        window = np.minimum(filled + 1 + np.arange(count), self.dead_window)
+        self._since[i] = idle[-1]
+        self._window_fill[i] = filled + count
+        return (idle >= window[:, None]).mean(axis=1)
 
     # -- queries
     def history(self, stat: str, layer: str | int | None = None
@@ -442,48 +614,19 @@ class Probe:
                 return p.device
         return torch.device("cpu")
 
-    # -- hooks
+    # -- hooks (models that are not a plain nn.Sequential, and overwritten outputs)
     def _forward_hook(self, i: int):
-        """The hook for layer i. Kept lean: it runs on every sampled step for every
-        layer, so per-call Python work shows up directly in the step time."""
-        reuse = i in self._same_values
-        activation = self.layers[i].activation
-        grad_hook = self._grad_hooks[i]
-        sample = self.activation_sample
-        layers = self.layers
-
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-            raw = self._raw
-            if raw is None or not isinstance(output, torch.Tensor):
-                return
-            shape = output.shape
-            if layers[i].output_shape != shape:
-                self._record_shapes(i, inputs, shape)
-            self.act_layers.add(i)
-            # Activation statistics are measured on the first `sample` images of the
-            # batch, so a probe costs the same whatever the batch size (see
-            # ACTIVATION_SAMPLE); output gradients and parameters use everything.
-            # no_grad: these reductions need no autograd bookkeeping (measured ~15 %
-            # cheaper per op inside a training step).
-            with torch.no_grad():
-                data = output.detach()
-                part = data[:sample] if data.dim() > 1 and shape[0] > sample else data
-                if not reuse:
-                    raw.act[i] = (torch.linalg.vector_norm(part), part.sum(),
-                                  part.sign().abs_().sum())
-                    raw.counts[i] = (data.numel(), part.numel())
-                if activation and part.dim() >= 2:
-                    # Which units (channels of a map, features of a vector) fired.
-                    raw.activity[i] = part.amax(dim=_ALL_BUT_CHANNELS[part.dim()]) > 0
-            if output.requires_grad:
-                self.grad_layers.add(i)
-                output.register_hook(grad_hook)
+            self._capture(i, inputs, output)
 
         return hook
 
-    def _record_shapes(self, i: int, inputs: tuple, shape: torch.Size) -> None:
+    def _record_shapes(self, i: int, inputs: Any, shape: torch.Size) -> None:
+        self._shapes[i] = tuple(shape)
         info = self.layers[i]
-        first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if isinstance(inputs, tuple):
+            inputs = inputs[0] if inputs else None
+        first = inputs if isinstance(inputs, torch.Tensor) else None
         self.layers[i] = LayerInfo(info.index, info.name, info.kind, info.has_params,
                                    info.activation,
                                    tuple(first.shape) if first is not None else (),
@@ -492,7 +635,7 @@ class Probe:
     def _grad_hook(self, i: int):
         def hook(grad: torch.Tensor) -> None:
             if self._raw is not None:
-                self._raw.grad[i] = torch.linalg.vector_norm(grad.detach())
+                self._raw.hooked.append((i, grad.detach()))
 
         return hook
 
@@ -531,6 +674,33 @@ class Probe:
         return Snapshot(maps, convs, filters, first, output.detach().float().cpu().numpy())
 
 
+# How _capture treats a layer's output.
+_PLAIN = "plain"
+_SAME_VALUES = "same values"  # a reshape: its input's statistics, not measured again
+_OVERWRITTEN = "overwritten"  # the next layer works in place: copy, and hook the gradient
+
+# Width of the rows that _measure_activations lays every layer's sample into.
+_ROW = 256
+
+
+@dataclass(frozen=True, eq=False)
+class _RowPlan:
+    """How one step's layer samples become rows of one matrix: each sample is
+    padded with zeros to a whole number of rows (zeros change no sum and count as
+    no non-zero); layer l owns rows starts[l] to starts[l + 1] (the host adds
+    them up per layer when it derives the statistics)."""
+
+    pads: tuple[torch.Tensor | None, ...]
+    starts: tuple[int, ...]
+
+    @classmethod
+    def for_sizes(cls, sizes: tuple[int, ...], like: torch.Tensor) -> _RowPlan:
+        rows = [-(-size // _ROW) for size in sizes]
+        pads = tuple(like.new_zeros(n * _ROW - size) if n * _ROW > size else None
+                     for size, n in zip(sizes, rows))
+        return cls(pads, tuple(int(v) for v in np.cumsum([0] + rows[:-1])))
+
+
 @dataclass
 class _StepRaw:
     """One sampled step's device-side results, before anything is copied off.
@@ -540,32 +710,73 @@ class _StepRaw:
     """
 
     step: int
-    act: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
-    counts: dict[int, tuple[int, int]] = field(default_factory=dict)
-    grad: dict[int, torch.Tensor] = field(default_factory=dict)
-    activity: dict[int, torch.Tensor] = field(default_factory=dict)
-    weight_sq: torch.Tensor | None = None  # per parameter tensor: norms (named _sq for the
-    grad_sq: torch.Tensor | None = None  # squares taken on the host, per layer)
-    update_sq: torch.Tensor | None = None
+    # Until measured: (layer, output or its copied sample, its version, its size).
+    parts: list[tuple[int, torch.Tensor, int, int]] = field(default_factory=list)
+    outputs: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # until backward
+    hooked: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # hooks' gradients
+    counts: list[tuple[int, int]] = field(default_factory=list)  # (values, sampled) per layer
+    rows: tuple[torch.Tensor, ...] = ()  # per row of the samples: ‖x‖, Σx, √non-zeros
+    row_starts: tuple[int, ...] = ()  # first row of each layer in act_layers
+    act_layers: tuple[int, ...] = ()
+    norms: list[torch.Tensor] = field(default_factory=list)  # output-gradient norms
+    grad_layers: tuple[int, ...] = ()
+    grad_counts: tuple[tuple[int, int], ...] = ()  # (values, sampled) per gradient
+    activity: dict[int, torch.Tensor] = field(default_factory=dict)  # unit maxima
+    weight_norms: list[torch.Tensor] = field(default_factory=list)  # per parameter tensor
+    grad_norms: list[torch.Tensor] = field(default_factory=list)
+    update_norms: list[torch.Tensor] = field(default_factory=list)
     vector: torch.Tensor | None = None
     layout: tuple = ()
 
     def pack(self) -> None:
-        parts = []
-        scalars = [t for triple in self.act.values() for t in triple]
-        scalars += list(self.grad.values())
+        scalars = self.norms + self.weight_norms + self.grad_norms + self.update_norms
+        parts = list(self.rows)
         if scalars:
-            parts.append(torch.stack(scalars).double())
-        n_params = 0
-        if self.weight_sq is not None:
-            n_params = int(self.weight_sq.shape[0])
-            parts += [t.double() for t in (self.weight_sq, self.grad_sq, self.update_sq)
-                      if t is not None]
-        self.vector = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
-        self.layout = (tuple(self.act), tuple(self.counts.values()), tuple(self.grad),
-                       n_params)
-        self.act, self.grad = {}, {}
-        self.weight_sq = self.grad_sq = self.update_sq = None
+            parts.append(torch.stack(scalars))
+        self.vector = torch.cat(parts) if parts else torch.zeros(0)
+        n_rows = len(self.rows[0]) if self.rows else 0
+        self.layout = (self.act_layers, tuple(self.counts), self.row_starts, n_rows,
+                       self.grad_layers, self.grad_counts, len(self.weight_norms))
+        self.parts, self.outputs, self.hooked = [], [], []
+        self.rows = ()
+        self.norms, self.weight_norms, self.grad_norms, self.update_norms = [], [], [], []
+
+
+def _leading(t: torch.Tensor, images: int) -> torch.Tensor:
+    """The values of t's first `images` entries along the batch dimension, flat and
+    detached (call under no_grad). For a contiguous tensor those are its first
+    values: one op (as_strided) where a slice and a reshape would be two, at ~5 µs
+    each."""
+    batch = t.shape[0] if t.dim() > 1 else 0
+    values = t.numel() // batch * images if batch > images else t.numel()
+    if t.is_contiguous():
+        return t.as_strided((values,), (1,))
+    return (t[:images] if batch > images else t).reshape(-1)
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether calling `module` would run hooks around its forward (its own or
+    global ones): then a probe must call the module rather than its layers."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or torch_module._global_forward_hooks
+                or torch_module._global_forward_pre_hooks)
+
+
+def _accumulate(params: list[torch.Tensor], grads: tuple) -> None:
+    """Put torch.autograd.grad's parameter gradients where backward() would have:
+    into .grad, added to any gradient already there, in the parameter's layout."""
+    with torch.no_grad():
+        for param, grad in zip(params, grads):
+            if grad is None:
+                continue
+            if param.grad is None:
+                if grad.stride() != param.stride():
+                    grad = torch.empty_like(param).copy_(grad)
+                param.grad = grad
+            else:
+                param.grad += grad
 
 
 # ----------------------------------------------------------------------------- doctor
@@ -582,9 +793,11 @@ class Doctor:
         self.probe = probe
         self._active: set[tuple[str, str]] = set()
 
-    def examine(self, steps: np.ndarray, stats: np.ndarray) -> list[Alert]:
+    def examine(self, steps: np.ndarray, stats: np.ndarray, measured: np.ndarray
+                ) -> list[Alert]:
+        """New alerts from a flush's steps (see Probe._derive for `measured`)."""
         found: dict[tuple[str, str], Alert] = {}
-        for alert in self._nonfinite(steps, stats):
+        for alert in self._nonfinite(steps, stats, measured):
             found[(alert.kind, alert.layer)] = alert
         if not found:  # with NaNs around, the other checks say nothing useful
             for check in (self._dead, self._vanishing, self._exploding, self._update_ratio):
@@ -595,26 +808,26 @@ class Doctor:
         return new
 
     # Each check returns the alerts whose condition holds now.
-    def _nonfinite(self, steps: np.ndarray, stats: np.ndarray) -> Iterable[Alert]:
-        act = stats[:, STAT_INDEX["act_norm"], :]
-        grad = stats[:, STAT_INDEX["grad_norm"], :]
-        n = len(self.probe.layers)
-        ran = np.zeros(n, dtype=bool)  # a layer that never ran is "not measured"
-        ran[list(self.probe.act_layers)] = True
-        measured = np.zeros(n, dtype=bool)
-        measured[list(self.probe.grad_layers)] = True
-        bad = (~np.isfinite(act) & ran) | (~np.isfinite(grad) & measured)
+    def _nonfinite(self, steps: np.ndarray, stats: np.ndarray, measured: np.ndarray
+                   ) -> Iterable[Alert]:
+        bad = ~np.isfinite(stats[:, [STAT_INDEX[name] for name in MEASURED], :]) & measured
         if not bad.any():
             return []
-        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        row = int(np.flatnonzero(bad.any(axis=(1, 2)))[0])
         # The layer where it started: activations go bad in forward order, and a bad
         # activation makes every earlier layer's gradient bad too, so the first bad
         # activation names it; with finite activations the gradients went bad in
         # backward order, so the last layer with a bad gradient is the first to.
-        bad_act = np.flatnonzero(~np.isfinite(act[row]) & ran)
-        layer = int(bad_act[0]) if len(bad_act) else int(np.flatnonzero(bad[row])[-1])
+        # Output gradients are measured on a sample of the batch; the weights'
+        # gradients cover all of it, so they catch what the sample missed.
+        act, grad, weight_grad = bad[row]
+        if act.any():
+            layer, where = int(np.flatnonzero(act)[0]), "activation"
+        elif grad.any():
+            layer, where = int(np.flatnonzero(grad)[-1]), "gradient"
+        else:
+            layer, where = int(np.flatnonzero(weight_grad)[-1]), "weight gradient"
         name = self.probe.layers[layer].name
-        where = "activation" if not np.isfinite(act[row, layer]) else "gradient"
         return [Alert("nonfinite", name, int(steps[row]),
                       f"its {where} became NaN or infinite — the first layer to do so",
                       "training paused: lower the learning rate, check the input "

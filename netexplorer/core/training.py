@@ -107,13 +107,15 @@ Report = Union[StepReport, EpochReport, PausedReport, FinishedReport]
 class StepProbe(Protocol):
     """What the trainer asks of an optional probe (netexplorer.core.inspection).
 
-    Hooks are attached only for sampled steps: begin_step attaches them and
-    end_step removes them, so an unsampled step runs the bare model.
+    A sampled step runs through the probe: begin_step, forward (returns the
+    model's output), backward (backpropagates the loss), the optimizer's step,
+    end_step. An unsampled step never touches it, so it runs the bare model.
     """
 
     def sampling(self, step: int) -> bool: ...
     def begin_step(self, step: int) -> None: ...
-    def after_backward(self) -> None: ...
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+    def backward(self, loss: torch.Tensor) -> None: ...
     def end_step(self) -> None: ...
     def flush(self) -> Any: ...
 
@@ -497,11 +499,12 @@ class Trainer:
         if sampled:
             probe.begin_step(pos.step)
         self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(x)
+        out = probe.forward(x) if sampled else self.model(x)
         loss = losses.batch_loss(self.config.loss, out, y)
-        loss.backward()
         if sampled:
-            probe.after_backward()
+            probe.backward(loss)
+        else:
+            loss.backward()
         self.optimizer.step()
         if sampled:
             probe.end_step()

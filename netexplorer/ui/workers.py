@@ -334,10 +334,10 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         import time
 
-        from netexplorer.core.devices import apply_thread_policy
+        from netexplorer.core.devices import apply_cpu_policy
         from netexplorer.core.training import FinishedReport, StepReport
 
-        apply_thread_policy(interactive=self._interactive)
+        apply_cpu_policy(interactive=self._interactive)
         trainer = None
         finished = None
         try:

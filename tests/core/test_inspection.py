@@ -214,25 +214,62 @@ def test_bad_probes_are_refused():
         Probe(nn.Module())
 
 
-def test_leaving_the_context_removes_every_hook():
-    model = lenet()
+class Boom(RuntimeError):
+    pass
+
+
+def raise_boom(*_):
+    raise Boom("a layer failed")
+
+
+@pytest.mark.parametrize("make", [lenet, Nested], ids=["sequential", "generic"])
+def test_a_failing_forward_leaves_no_hook_behind(make):
+    """Hooks exist only while a generic model's sampled forward runs (a spec
+    model's never has any), even when that forward fails."""
+    torch.manual_seed(0)
+    model = make()
     clean = copy.deepcopy(model)
-    x, _ = images(3)
+    x = images(3, (1, 32, 32) if make is lenet else (1, 8, 8))[0]
+    last = probe_layers(model)[-1][1]
+    failing = last.register_forward_pre_hook(raise_boom)
     with Probe(model) as probe:
-        probe.begin_step(0)  # leave in the middle of a sampled step
-        hooked = model(x)
-        assert probe.attached
-        assert hook_count(model) == len(probe.layers)
-        assert tensor_hooks(hooked) == 1
-        assert torch.equal(hooked, clean(x))  # hooks measure, they do not change
-    assert not probe.attached
+        probe.begin_step(0)
+        with pytest.raises(Boom):
+            probe.forward(x)
+        assert not probe.attached
+        assert hook_count(model) == 1  # only the test's own
+    failing.remove()
     assert hook_count(model) == 0
     assert not nn.modules.module._global_forward_hooks
     after = model(x)
     assert tensor_hooks(after) == 0 and after.grad_fn is not None
     assert torch.equal(after, clean(x))
-    after.sum().backward()  # and backward works without the probe's tensor hooks
-    assert model.conv1.weight.grad is not None
+    after.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_spec_model_runs_its_layers_without_hooks():
+    """nn.Sequential models are probed by calling their layers in turn: no hook
+    at all, and the same output as the model's own forward."""
+    model = lenet()
+    clean = copy.deepcopy(model)
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen.append(hook_count(model))
+            return x
+
+    model.add_module("spy", Spy())
+    clean.add_module("spy", Spy())
+    probe = Probe(model)
+    x, y = images(4)
+    probe.begin_step(0)
+    out = probe.forward(x)
+    assert seen == [0] and torch.equal(out, clean(x))
+    probe.backward(nn.functional.cross_entropy(out, y))
+    probe.end_step()
+    assert np.isfinite(stat(probe.flush(), "act_norm")).all()
 
 
 class HookSpy(nn.Sequential):
@@ -259,7 +296,9 @@ def test_hooks_exist_only_during_sampled_steps(digits8, every):
     reports = drive(Trainer(model, digits8, config(epochs=1), probe=probe))
     assert finished(reports).status == "completed"
     n = len(model)
-    expected = [(n, 1) if every and step % every == 0 else (0, 0)
+    # A subclass with its own forward is probed through hooks; gradients come from
+    # the probe's backward pass, so outputs carry no tensor hooks.
+    expected = [(n, 0) if every and step % every == 0 else (0, 0)
                 for step in range(len(model.seen))]
     assert model.seen == expected
     assert hook_count(model) == 0
@@ -339,18 +378,58 @@ def test_shapes_include_the_batch_dimension():
     assert probe.layers[-1].output_shape == (5, 10)
 
 
+def reference_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor
+                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Plain PyTorch on a copy of the model: each layer's output gradient (retained)
+    and each parameter's gradient."""
+    model = copy.deepcopy(model)
+    outputs = forward_keeping(model, x)
+    nn.functional.cross_entropy(outputs[-1], y).backward()
+    return [out.grad for out in outputs], [p.grad for p in model.parameters()]
+
+
 def test_output_gradient_norms_match_autograd():
     model = lenet()
     probe = Probe(model)
     x, y = images(4)
-    probe.begin_step(0)
-    outputs = forward_keeping(model, x)
-    nn.functional.cross_entropy(outputs[-1], y).backward()
-    probe.after_backward()
-    probe.end_step()
-    report = probe.flush()
-    expected = [float(out.grad.norm()) for out in outputs]
+    outputs, _ = reference_gradients(model, x, y)
+    report = probe_step(probe, model, x, y, None, 0)
+    expected = [float(g.norm()) for g in outputs]
     assert stat(report, "grad_norm")[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_output_gradient_norms_use_the_first_sample_images():
+    """Beyond ACTIVATION_SAMPLE images, like activations: ‖g[:sample]‖ scaled to
+    the batch, √(batch/sample)."""
+    model = lenet()
+    probe = Probe(model)
+    batch = 3 * ACTIVATION_SAMPLE
+    x, y = images(batch)
+    outputs, _ = reference_gradients(model, x, y)
+    report = probe_step(probe, model, x, y, None, 0)
+    expected = [float(g[:ACTIVATION_SAMPLE].norm()) * math.sqrt(3) for g in outputs]
+    assert stat(report, "grad_norm")[0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("accumulated", [False, True])
+def test_the_probes_backward_leaves_the_gradients_backward_would(accumulated):
+    """The probe differentiates parameters and layer outputs in one pass; the
+    parameters' .grad end as loss.backward() leaves them — added to any gradient
+    already there."""
+    model = lenet()
+    x, y = images(5)
+    _, expected = reference_gradients(model, x, y)
+    probe = Probe(model)
+    if accumulated:
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        expected = [g + 1 for g in expected]
+    probe.begin_step(0)
+    probe.backward(nn.functional.cross_entropy(probe.forward(x), y))
+    probe.end_step()
+    for p, g in zip(model.parameters(), expected):
+        assert p.grad.stride() == p.stride()
+        torch.testing.assert_close(p.grad, g, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -490,6 +569,44 @@ def test_inplace_activations_are_measured_like_plain_ones(spec, shape):
     assert not inplace.alerts
 
 
+class ReluInForward(nn.Module):
+    """Not a spec model: its forward overwrites the conv's output in place, where no
+    layer says so in advance."""
+
+    def __init__(self, inplace: bool) -> None:
+        super().__init__()
+        self.inplace = False  # (the model itself; only its forward works in place)
+        self.in_forward = inplace
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.head = nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x):
+        h = self.conv(x)
+        h = h.relu_() if self.in_forward else h.relu()
+        return self.head(h.flatten(1))
+
+
+def test_an_unannounced_in_place_overwrite_is_noticed_and_then_measured():
+    """The first sampled step cannot know: the overwritten layer shows nothing
+    (rather than the overwritten values); from the next step it is measured as if
+    nothing were in place."""
+    torch.manual_seed(0)
+    model = ReluInForward(inplace=True)
+    twin = copy.deepcopy(model)
+    twin.in_forward = False
+    x, y = images(4, (1, 8, 8))
+    probes = [Probe(model), Probe(twin)]
+    first, plain_first = [probe_step(p, m, x, y, None, 0) for p, m in zip(probes, (model, twin))]
+    assert not first.alerts  # a gap, not a non-finite value
+    for name in ("act_norm", "act_mean", "grad_norm"):
+        assert np.isnan(stat(first, name, "conv")[0])
+        assert stat(first, name, "head")[0] == pytest.approx(stat(plain_first, name, "head")[0])
+    second, plain = [probe_step(p, m, x, y, None, 1) for p, m in zip(probes, (model, twin))]
+    np.testing.assert_allclose(second.stats, plain.stats, rtol=1e-5, equal_nan=True)
+    assert np.isfinite(stat(second, "grad_norm")).all()
+    assert hook_count(model) == 0
+
+
 def test_inplace_spec_trains_with_a_probe(digits8):
     trainer, probe = probed_trainer(INPLACE_CONV, digits8, epochs=1)
     reports = drive(trainer)
@@ -614,27 +731,34 @@ def test_no_activation_or_gradient_outlives_its_step():
     probe = Probe(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = images(8)
+    outputs = []
+    handles = [module.register_forward_hook(lambda m, i, out: outputs.append(out))
+               for module in model]
     probe.begin_step(0)
-    outputs = forward_keeping(model, x, retain=False)
-    loss = nn.functional.cross_entropy(outputs[-1], y)
-    loss.backward()
-    probe.after_backward()
+    loss = nn.functional.cross_entropy(probe.forward(x), y)
+    probe.backward(loss)
     opt.step()
     probe.end_step()
+    for handle in handles:
+        handle.remove()
     gone = [weakref.ref(t) for t in outputs + [loss]]
     units = max(out.shape[1] for out in outputs)  # the widest layer's channels or features
+    # Per row of sampled activations, three numbers (see inspection._RowPlan).
+    rows = sum(-(-out[:ACTIVATION_SAMPLE].numel() // inspection._ROW) for out in outputs)
     del outputs, loss
     gc.collect()
     assert all(ref() is None for ref in gone), "the probe keeps an activation alive"
-    # Waiting for flush(): a packed vector of scalars and per-unit activity masks.
+    # Waiting for flush(): a packed vector of numbers and per-unit activity.
     pending = list(tensors_in(probe))
     assert pending
     for t in pending:
         assert t.dim() <= 1 and not t.requires_grad and t.grad_fn is None
-        assert t.numel() <= max(units, 8 * len(probe.layers))
+        assert t.numel() <= max(units, 3 * rows + 8 * len(probe.layers))
     probe.flush()
     assert probe._pending == [] and probe._raw is None and probe._before is None
-    assert list(tensors_in(probe)) == []
+    # All that stays: the zero padding _measure_activations reuses, under a row each.
+    for t in tensors_in(probe):
+        assert t.numel() < inspection._ROW and not t.any()
     assert not probe.attached and hook_count(model) == 0
 
 
@@ -770,6 +894,21 @@ def test_nonfinite_gradient_names_where_backward_went_bad():
     [alert] = report.alerts
     assert (alert.kind, alert.layer) == ("nonfinite", "zero")  # next to the √ at 0
     assert "gradient" in alert.message and alert.pause
+
+
+def test_nonfinite_beyond_the_sampled_images_shows_in_the_weight_gradients():
+    """Activations and output gradients are measured on the first images; a NaN in
+    a later image still reaches every weight's gradient, and the alert says so."""
+    model = lenet()
+    probe = Probe(model)
+    x, y = images(3 * ACTIVATION_SAMPLE)
+    x[-1, 0, 0, 0] = float("nan")
+    report = probe_step(probe, model, x, y, None, 0)
+    assert np.isfinite(stat(report, "act_norm")).all()
+    assert np.isfinite(stat(report, "grad_norm")).all()
+    [alert] = report.alerts
+    assert (alert.kind, alert.layer) == ("nonfinite", "fc3")  # backward starts there
+    assert "weight gradient" in alert.message and alert.pause
 
 
 def test_nonfinite_values_pause_training(digits8):

@@ -207,17 +207,15 @@ def probe_step(probe, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor |
                loss_fn: Callable | None = None, before_update: Callable[[], None] | None = None,
                flush: bool = True):
     """One training step driven by hand through the Trainer's StepProbe protocol
-    (begin_step → forward → backward → after_backward → [before_update] → optimizer
-    step → end_step); returns the probe's flush() (None with flush=False).
+    (begin_step → forward → backward → [before_update] → optimizer step →
+    end_step); returns the probe's flush() (None with flush=False).
 
     Without an optimizer the weights stay as they are; `loss_fn(output, y)`
     defaults to cross-entropy."""
     loss_fn = loss_fn or torch.nn.functional.cross_entropy
     probe.begin_step(step)
     model.zero_grad(set_to_none=True)
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    probe.after_backward()
+    probe.backward(loss_fn(probe.forward(x), y))
     if before_update is not None:
         before_update()
     if optimizer is not None:
