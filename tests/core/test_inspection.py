@@ -745,7 +745,7 @@ def test_no_activation_or_gradient_outlives_its_step():
     units = max(out.shape[1] for out in outputs)  # the widest layer's channels or features
     # Per row of sampled activations, three numbers (see inspection._RowPlan).
     rows = sum(-(-out[:ACTIVATION_SAMPLE].numel() // inspection._ROW) for out in outputs)
-    del outputs, loss
+    del outputs, keep, loss
     gc.collect()
     assert all(ref() is None for ref in gone), "the probe keeps an activation alive"
     # Waiting for flush(): a packed vector of numbers and per-unit activity.
