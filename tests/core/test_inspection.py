@@ -732,8 +732,8 @@ def test_no_activation_or_gradient_outlives_its_step():
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = images(8)
     outputs = []
-    keep = outputs.append
-    handles = [module.register_forward_hook(lambda m, i, out: keep(out)) for module in model]
+    handles = [module.register_forward_hook(lambda m, i, out, keep=outputs.append: keep(out))
+               for module in model]
     probe.begin_step(0)
     loss = nn.functional.cross_entropy(probe.forward(x), y)
     probe.backward(loss)
@@ -745,7 +745,7 @@ def test_no_activation_or_gradient_outlives_its_step():
     units = max(out.shape[1] for out in outputs)  # the widest layer's channels or features
     # Per row of sampled activations, three numbers (see inspection._RowPlan).
     rows = sum(-(-out[:ACTIVATION_SAMPLE].numel() // inspection._ROW) for out in outputs)
-    del outputs, keep, loss
+    del outputs, loss
     gc.collect()
     assert all(ref() is None for ref in gone), "the probe keeps an activation alive"
     # Waiting for flush(): a packed vector of numbers and per-unit activity.
