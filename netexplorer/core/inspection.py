@@ -1,18 +1,18 @@
-"""Layer inspection: hooks that measure every layer while a model trains, and a
-training doctor that names the layer going wrong.
+"""Layer inspection: what every layer does while a model trains, and a training
+doctor that names the layer going wrong.
 
 The tutorial's hooks print each layer's input size, output size, output norm and
 gradient norm. The Probe measures that and more for every layer on sampled steps,
-cheaply enough to leave on:
+cheaply enough to leave on (figures and the how in Probe's docstring):
 
-- hooks are attached only for a sampled step and removed after it (a registered
-  hook costs time on every step even when it records nothing), and with no probe
-  no hook exists at all;
-- statistics are reduced on the device — a few fused reductions per layer, and
-  torch._foreach_norm over all parameters, gradients and updates at once — and
-  copied to the host once per report, never with a per-layer .item();
-- output gradients are captured by a tensor hook registered from the forward hook,
-  which works after in-place activations where register_full_backward_hook fails;
+- a sampled step runs through the probe's forward and backward; an unsampled
+  step never touches it, and with no probe no hook exists at all;
+- statistics are reduced on the device — all layers' activations in a handful of
+  ops, output gradients and parameter norms in fused torch._foreach_norm calls —
+  and copied to the host once per report, never with a per-layer .item();
+- in-place activations work: an output a later layer overwrites is copied and
+  its gradient taken by a tensor hook registered before the overwrite (where
+  register_full_backward_hook fails);
 - history lives in fixed-size ring buffers of numbers; no activation or gradient
   tensor outlives its step.
 
@@ -67,12 +67,13 @@ DEAD_WINDOW = 20
 VANISHING_RATIO = 1e-3
 # Exploding: a gradient norm more than this many times its recent median.
 EXPLODING_FACTOR = 10.0
-# Activation statistics (norm, mean, std, zeros, dead units) are measured on at
-# most this many images of each sampled batch: exact for small batches (the CLI's
-# one-image inspection), and for larger ones the probe's cost stops growing with
-# the batch. The batch's norm is estimated as ‖sample‖·√(batch/sample). Output
-# gradients, parameters and updates always use the whole batch, and a non-finite
-# value anywhere still shows in them and in the loss.
+# Activation statistics (norm, mean, std, zeros, dead units) and output-gradient
+# norms are measured on at most this many images of each sampled batch (the first
+# ones; batches are shuffled): exact for small batches (the CLI's one-image
+# inspection), and for larger ones the probe's cost stops growing with the batch.
+# A norm of the whole batch is estimated as ‖sample‖·√(batch/sample). Parameters,
+# their gradients and updates always cover the whole batch, so a non-finite value
+# in any image still shows in the weights' gradients (and in the loss).
 ACTIVATION_SAMPLE = 16
 # Samples of history needed before a recent median means anything.
 MIN_HISTORY = 8
@@ -207,24 +208,27 @@ class Probe:
     A sampled step runs through the probe: begin_step, forward (the model's
     output, every layer measured on the way), backward (the loss backpropagated,
     output gradients and parameters measured), the optimizer's step, end_step (the
-    update measured). Measured on this machine's LeNet step (batch 64, one CPU
-    thread, `benchmarks/bench_inspection.py`), what makes that cheap:
+    update measured). On this machine's LeNet step (batch 64, one CPU thread,
+    ~20 ms) most device ops cost ~10 µs whatever their size, so the probe keeps
+    their number down (`benchmarks/bench_inspection.py`: 0.854 × bare with hooks
+    and per-layer reductions, 0.92 with what follows):
 
     - no per-layer hooks for a plain nn.Sequential (every spec model): forward
       calls its layers itself (a registered hook costs ~28 µs per layer per step
       even when it does nothing). Any other module gets forward hooks for the
-      sampled step only, removed after it, so an unsampled step runs the bare model;
-    - activation statistics for all layers at once: each layer's sample (up to
-      ACTIVATION_SAMPLE images) is laid into rows of one matrix, three row
-      reductions give sum of squares, sum and non-zero count per row, and one
-      index_add sums rows into layers — 10 device ops instead of ~8 per layer;
+      sampled forward only, so an unsampled step runs the bare model;
+    - forward only notes each layer's output; then one op per layer takes its
+      sample (as_strided), the samples are laid into rows of one matrix (padded
+      per layer), and three row reductions give every row's ‖x‖, Σx and number
+      of non-zeros; flush() adds rows up per layer on the host;
     - output gradients come from the same backward pass as the weights'
       (torch.autograd.grad over parameters and layer outputs), normed in one fused
-      call: no Python tensor hook runs inside backward. Only an output that a
-      later layer overwrites in place (ReLU(inplace=True)) gets a tensor hook,
-      registered before the overwrite, since autograd would give the gradient of
-      the overwritten value;
+      call: no Python runs inside backward. Only an output that a later layer
+      overwrites in place (ReLU(inplace=True)) gets a tensor hook, registered
+      before the overwrite, since autograd would give the gradient of the
+      overwritten value; the version counter catches overwrites nobody announced;
     - parameter, gradient and update norms in fused torch._foreach_norm calls;
+    - the measuring runs in inference mode (no autograd bookkeeping per op);
     - one host copy per report (flush), statistics derived there with numpy.
     """
 
