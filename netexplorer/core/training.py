@@ -626,6 +626,10 @@ class Trainer:
             "position": {"epoch": pos.epoch, "batch": pos.batch, "step": pos.step},
             "epoch_rng": pos.epoch_rng if pos.epoch_rng is not None else self.generator.get_state(),
             "rng": torch.get_rng_state(),
+            # Dropout on a GPU draws from the device's generator: without its state a
+            # resumed run would drop other units than the uninterrupted one.
+            "cuda_rng": (torch.cuda.get_rng_state(self.device) if self.device.type == "cuda"
+                         else None),
             "elapsed": self.elapsed,
             "history": self.history,
             "epoch_totals": None if pos.batch == 0 or self._totals is None else {
@@ -642,7 +646,9 @@ class Trainer:
         self.position = _Position(int(p["epoch"]), int(p["batch"]), int(p["step"]),
                                   state["epoch_rng"])
         self.generator.set_state(state["epoch_rng"])
-        self._rng_restore = (state["rng"], None)
+        cuda_rng = state.get("cuda_rng")  # absent from checkpoints saved before it was kept
+        self._rng_restore = (state["rng"],
+                             cuda_rng if isinstance(cuda_rng, torch.Tensor) else None)
         self.elapsed = float(state.get("elapsed", 0.0))
         totals = state.get("epoch_totals")
         self._totals = None if not totals else _EpochTotals(

@@ -440,3 +440,24 @@ def test_unreadable_resume_state_is_a_checkpoint_error(saved, digits8):
     broken = dataclasses.replace(ckpt, trainer_state=state)
     with pytest.raises(CheckpointError, match="cannot resume from this checkpoint"):
         resume_trainer(broken, digits8)
+
+
+def test_a_cpu_run_saves_no_gpu_generator(saved):
+    _, path = saved
+    assert load_checkpoint(path).trainer_state["cuda_rng"] is None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_cuda_repeats_the_dropout_of_one_run(digits8, tmp_path):
+    """Dropout on the GPU draws from the device's generator, which the checkpoint
+    keeps: a run saved mid-epoch and resumed ends with the uninterrupted weights."""
+    whole, _ = train(TINY_DROPOUT, digits8, epochs=2, device="cuda")
+    trainer, reports = train(TINY_DROPOUT, digits8, epochs=2, device="cuda",
+                             on_report=stop_at(30))
+    assert finished(reports).status == "stopped"
+    path = save_checkpoint(tmp_path / "cuda.ckpt", trainer)
+    assert isinstance(load_checkpoint(path).trainer_state["cuda_rng"], torch.Tensor)
+    resumed = resume_trainer(load_checkpoint(path), digits8)
+    assert finished(drive(resumed)).status == "completed"
+    assert_same_weights(resumed.model, whole.model)
