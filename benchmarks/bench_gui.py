@@ -68,7 +68,13 @@ def wait(app, condition, timeout: float = 120.0) -> bool:
 class RunTimer:
     """Times a run on the training thread: from the worker's `started` (trainer
     built) to the report batch holding the FinishedReport. Connected directly, so
-    the GUI thread's event loop adds nothing to the figure."""
+    the GUI thread's event loop adds nothing to the figure.
+
+    `thread_cpu` is the training thread's own CPU time over the same span; the wall
+    time beyond it is time the thread could not run — mostly waiting for the GIL
+    while the GUI thread paints (PySide keeps the GIL inside Qt's C++ calls), or
+    other processes' load. The split tells an engine cost (more training-thread
+    CPU) from contention with the GUI (more waiting)."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import QObject, Slot
@@ -81,14 +87,18 @@ class RunTimer:
             @Slot(object)
             def on_started(self, _trainer) -> None:
                 timer.clock = Clock()
+                timer.thread0 = time.thread_time()
 
             @Slot(object)
             def on_reports(self, reports) -> None:
                 if any(isinstance(r, FinishedReport) for r in reports):
                     timer.timing = timer.clock.stop()
+                    timer.thread_cpu = time.thread_time() - timer.thread0
 
         self.clock: Clock | None = None
         self.timing: Timing | None = None
+        self.thread0 = 0.0
+        self.thread_cpu = float("nan")  # seconds of the training thread's CPU in the run
         self.probe = Probe()
 
     def attach(self, worker) -> None:
@@ -271,6 +281,7 @@ def main() -> None:
     names = ("app", "app, inspector off", "bare")
     rates = {name: {"wall": [], "cpu": []} for name in names}
     latency = {name: [] for name in names[:2]}
+    training_thread = {name: {"cpu": [], "waiting": []} for name in names[:2]}
     after_run: list[float] = []
     app_run(app, window, panel, config.replace(epochs=1), timer, meter)  # warm up
     meter.late.clear()
@@ -286,6 +297,8 @@ def main() -> None:
                 meter.after.clear()
                 timing, images = app_run(app, window, panel, config, timer, meter)
                 latency[name].append((percentile(meter.late, 99), max(meter.late, default=0)))
+                training_thread[name]["cpu"].append(timer.thread_cpu)
+                training_thread[name]["waiting"].append(timing.wall - timer.thread_cpu)
                 after_run.append(max(meter.after, default=0))
             rates[name]["wall"].append(images / timing.wall)
             rates[name]["cpu"].append(images / timing.cpu)
@@ -301,6 +314,10 @@ def main() -> None:
         print(f"   runs ({name}, wall img/s): {[round(r) for r in rates[name]['wall']]}")
     print("   (process CPU time includes the GUI thread's drawing; wall time is what a "
           "person waits)")
+    for name in names[:2]:
+        cpu, waiting = training_thread[name]["cpu"], training_thread[name]["waiting"]
+        print(f"   training thread ({name}): CPU {median(cpu):.3f} s, not running "
+              f"{median(waiting):.3f} s (GIL held by the GUI thread, or other load)")
 
     print(f"\n2. event-loop lateness of a {TICK_MS} ms timer during training "
           "(median over runs of each run's p99 / max)")

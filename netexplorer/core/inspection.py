@@ -259,14 +259,15 @@ class Probe:
         self._roles: list[str] = []
         self._shapes: list[tuple[int, ...]] = [()] * len(self.layers)
         self._update_roles()
+        # A plain nn.Sequential whose layers are exactly the probed ones, each once
+        # (named_children lists a module used twice only once): forward can call
+        # them itself. Checked again on every sampled step (layers can be replaced).
+        self._layer_modules = tuple(m for _, m in self._modules)
         self._runs_layers = (type(model).forward is nn.Sequential.forward
-                             and self._modules == list(model.named_children()))
+                             and len(set(map(id, self._layer_modules))) == len(self._modules))
         self._param_layers = [i for i, info in enumerate(self.layers) if info.has_params]
-        self._params = [list(self._modules[i][1].parameters(recurse=False))
-                        for i in self._param_layers]
-        self._flat_params = [p for group in self._params for p in group]
-        self._all_params = list(model.parameters())  # what backward() differentiates
-        self._param_starts = np.cumsum([0] + [len(g) for g in self._params])[:-1]
+        self._param_modules = [self._modules[i][1] for i in self._param_layers]
+        self._params: list[torch.Tensor] = []  # this step's, in layer order
         self.history_buffer = RingBuffer(capacity, (len(STATS), len(self.layers)))
         self.dead_window = dead_window
         self._since: dict[int, np.ndarray] = {}  # layer → batches since each unit fired
@@ -322,7 +323,11 @@ class Probe:
         """The model's output for `x`; on a sampled step every layer is measured."""
         if self._raw is None:
             return self.model(x)
-        if self._runs_layers and not _has_hooks(self.model):
+        model = self.model
+        if (self._runs_layers and tuple(model._modules.values()) == self._layer_modules
+                and not model._parameters and "forward" not in model.__dict__
+                and not _has_hooks(model)):
+            self._raw.layer_by_layer = True
             out = x
             for i, (_, module) in enumerate(self._modules):
                 h, out = out, module(out)
@@ -338,36 +343,57 @@ class Probe:
         return out
 
     def backward(self, loss: torch.Tensor) -> None:
-        """loss.backward(), with the layers' output gradients and the parameters'
-        norms measured on a sampled step, and a copy of the weights taken so that
-        end_step can measure the optimizer's update."""
+        """loss.backward(), with the layers' output gradients measured, then the
+        parameters' norms, and a copy of the weights taken so that end_step can
+        measure the optimizer's update.
+
+        Output gradients are taken one of two ways. A spec model (a plain
+        nn.Sequential: standard layers, every leaf a parameter of the model) gets
+        them from the backward pass itself — torch.autograd.grad over its
+        parameters and the layers' outputs, the parameters' gradients then put in
+        .grad as backward() would — with no Python inside backward (~0.6 ms of a
+        ~20 ms LeNet step less than hooks). That holds every layer's output gradient
+        until the pass ends, so above GRAD_CAPTURE_BYTES of them, and for any other
+        module (sparse or shared gradients, leaves outside the model), a pre-hook
+        on the node that made each output measures its gradient as backward passes
+        (see _grad_hook), and loss.backward() does the rest.
+        """
         raw = self._raw
         if raw is None:
             loss.backward()
             return
         outputs, raw.outputs = raw.outputs, []
-        params = [p for p in self._all_params if p.requires_grad]
-        if outputs and params and loss.requires_grad:
+        groups = [[p for p in m._parameters.values() if p is not None]
+                  for m in self._param_modules]
+        size = sum(out.numel() * out.element_size() for _, out in outputs)
+        params = []
+        if outputs and size <= GRAD_CAPTURE_BYTES and loss.requires_grad:
+            # A layer-by-layer model's parameters are its layers' (each once).
+            params = list({id(p): p for g in groups for p in g if p.requires_grad}.values())
+        if params:
             grads = torch.autograd.grad(loss, params + [out for _, out in outputs],
                                         allow_unused=True)
-            _accumulate(params, grads)
-            measured = [(i, g) for (i, _), g in zip(outputs, grads[len(params):])
-                        if g is not None]
-        else:  # nothing to capture, or loss.backward()'s own error to raise
+            _put_gradients(params, grads)
+            with torch.inference_mode():
+                self._measure_gradients(raw, [(i, g) for (i, _), g in
+                                              zip(outputs, grads[len(params):])])
+        else:
+            for i, out in outputs:
+                out.grad_fn.register_prehook(self._grad_hooks[i][out.output_nr])
+            del outputs
             loss.backward()
-            measured = []
         with torch.inference_mode():
-            measured += raw.hooked
-            raw.hooked = []
-            if measured:
-                # Like activations, measured on the first images (memory traffic,
-                # not arithmetic, is what a norm of a whole batch's gradients costs).
-                leading = [_leading(g, self.activation_sample) for _, g in measured]
-                raw.grad_layers = tuple(i for i, _ in measured)
-                raw.grad_counts = tuple((g.numel(), part.numel())
-                                        for (_, g), part in zip(measured, leading))
-                raw.norms = list(torch._foreach_norm(leading))
-            self._measure_parameters(raw)
+            self._measure_parameters(raw, groups)
+
+    def _measure_gradients(self, raw: _StepRaw, grads: list[tuple[int, Any]]) -> None:
+        """Norms of the first images of layer output gradients, in one fused call."""
+        grads = [(i, g) for i, g in grads if g is not None and g.numel()]
+        if not grads:
+            return
+        parts = [_leading(g, self.activation_sample) for _, g in grads]
+        raw.grad_layers += [i for i, _ in grads]
+        raw.grad_counts += [(g.numel(), part.numel()) for (_, g), part in zip(grads, parts)]
+        raw.norms += torch._foreach_norm(parts)
 
     @torch.inference_mode()
     def end_step(self) -> None:
@@ -378,7 +404,7 @@ class Probe:
         if raw is None:
             return
         if self._before is not None:
-            torch._foreach_sub_(self._before, self._flat_params)  # −Δw: the same norm
+            torch._foreach_sub_(self._before, self._params)  # −Δw: the same norm
             raw.update_norms = list(torch._foreach_norm(self._before))
         self._before = None
         raw.pack()
@@ -419,12 +445,17 @@ class Probe:
         elif role is not _SAME_VALUES:
             # Sampled in _measure_activations, with every other layer at once.
             raw.parts.append((i, output, output._version, output.numel()))
-        if output.requires_grad:
-            self.grad_layers.add(i)
-            if role is _OVERWRITTEN:
-                output.register_hook(self._grad_hooks[i])
-            elif role is not _SAME_VALUES:  # a reshape's gradient has its input's norm
-                raw.outputs.append((i, output))
+        if output.grad_fn is None or role is _SAME_VALUES:
+            if output.requires_grad:  # (a reshape's gradient has its input's norm)
+                self.grad_layers.add(i)
+            return
+        self.grad_layers.add(i)
+        if role is _PLAIN and raw.layer_by_layer:
+            raw.outputs.append((i, output))  # for backward() to differentiate
+        else:
+            # A hook on the node that made the output sees the gradient with respect
+            # to this output even if a later layer overwrites it in place.
+            output.grad_fn.register_prehook(self._grad_hooks[i][output.output_nr])
 
     @torch.inference_mode()
     def _measure_activations(self) -> None:
@@ -439,10 +470,18 @@ class Probe:
             stale = {i for i, t, version, _ in parts if t._version != version}
             self._overwritten |= stale
             self._update_roles()
-            raw.outputs = [(i, out) for i, out in raw.outputs if i not in stale]
             parts = [entry for entry in parts if entry[0] not in stale]
+            # Their gradients too: autograd would give those of the overwritten values.
+            for i, out in raw.outputs:
+                if i in stale:
+                    out.grad_fn.register_prehook(self._grad_hooks[i][out.output_nr])
+            raw.outputs = [(i, out) for i, out in raw.outputs if i not in stale]
         if not parts:
             return
+        if any(total == 0 for _, _, _, total in parts):  # empty outputs: nothing to show
+            parts = [entry for entry in parts if entry[3]]
+            if not parts:
+                return
         sample = self.activation_sample
         samples = [_leading(t, sample) for _, t, _, _ in parts]
         raw.counts = [(total, part.numel()) for (_, _, _, total), part in zip(parts, samples)]
@@ -450,6 +489,8 @@ class Probe:
         pieces = [piece for part, pad in zip(samples, plan.pads)
                   for piece in (part, pad) if piece is not None]
         rows = torch.cat(pieces).view(-1, _ROW)
+        if rows.dtype in (torch.float16, torch.bfloat16):
+            rows = rows.float()  # sums of 256 half-precision values lose counts
         norms = torch.linalg.vector_norm(rows, dim=1)
         sums = rows.sum(dim=1)
         nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
@@ -472,15 +513,18 @@ class Probe:
             plan = self._row_plans[key] = _RowPlan.for_sizes(key[0], first)
         return plan
 
-    def _measure_parameters(self, raw: _StepRaw) -> None:
-        """Norms of every parameter tensor and its gradient (two fused calls), and a
-        copy of the weights (one fused call) to measure the optimizer's update."""
-        if not self._flat_params:
+    def _measure_parameters(self, raw: _StepRaw, groups: list[list[torch.Tensor]]) -> None:
+        """Norms of every parameter tensor and its gradient (one fused call), and a
+        copy of the weights (one fused call) to measure the optimizer's update.
+        `groups` holds each layer's parameters, looked up each step:
+        load_state_dict(assign=True) and the like put new tensors in the layers."""
+        self._params = params = [p for group in groups for p in group]
+        if not params:
             return
-        params = self._flat_params  # (no_grad: nothing here is recorded)
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         norms = torch._foreach_norm(params + grads)
         raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
+        raw.param_counts = tuple(len(group) for group in groups)
         self._before = torch._foreach_mul(params, 1.0)
 
     def _derive(self, pending: list[_StepRaw]) -> tuple[np.ndarray, np.ndarray]:
@@ -502,13 +546,14 @@ class Probe:
         dead = STAT_INDEX["dead"]
         for i in sorted({i for raw in pending for i in raw.activity}):
             rows = [r for r, raw in enumerate(pending) if i in raw.activity]
-            maxima = torch.stack([pending[r].activity[i] for r in rows]).cpu().numpy()
+            maxima = torch.stack([pending[r].activity[i] for r in rows]).float().cpu().numpy()
             out[rows, dead, i] = self._dead_fractions(i, maxima > 0)
         return out, measured
 
     def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: tuple,
               m: np.ndarray) -> None:
-        act, counts, starts, n_rows, grad, grad_counts, n_params = layout
+        act, counts, starts, n_rows, grad, grad_counts, param_counts = layout
+        n_params = sum(param_counts)
         measured[rows[:, None], 0, np.array(act, dtype=np.int64)[None, :]] = True
         measured[rows[:, None], 1, np.array(grad, dtype=np.int64)[None, :]] = True
         n = len(act)
@@ -545,7 +590,7 @@ class Probe:
             measured[rows, :2, i] = measured[rows, :2, i - 1]
         if n_params:
             # Per-tensor norms → per-layer norms (a layer's weight and bias together).
-            starts = self._param_starts
+            starts = np.cumsum([0, *param_counts[:-1]])
 
             def per_layer(first: int) -> np.ndarray:
                 return np.sqrt(np.add.reduceat(m[:, first:first + n_params] ** 2, starts,
@@ -636,12 +681,24 @@ class Probe:
                                    tuple(first.shape) if first is not None else (),
                                    tuple(shape))
 
-    def _grad_hook(self, i: int):
-        def hook(grad: torch.Tensor) -> None:
-            if self._raw is not None:
-                self._raw.hooked.append((i, grad.detach()))
+    def _grad_hook(self, i: int) -> tuple:
+        """Layer i's gradient pre-hooks, one per output position of the node that
+        made its output. Each norms the first images of the gradient at once,
+        while it is still in the cache (a norm of a whole batch's gradients costs
+        memory traffic, not arithmetic), and keeps only that number."""
+        def hook_for(position: int):
+            def hook(grad_outputs: tuple) -> None:
+                raw = self._raw
+                grad = grad_outputs[position] if position < len(grad_outputs) else None
+                if raw is not None and grad is not None and grad.numel():
+                    part = _leading(grad, self.activation_sample)
+                    raw.grad_layers.append(i)
+                    raw.grad_counts.append((grad.numel(), part.numel()))
+                    raw.norms.append(torch.linalg.vector_norm(part))
 
-        return hook
+            return hook
+
+        return tuple(hook_for(position) for position in range(_MAX_OUTPUTS))
 
     # -- feature maps
     def snapshot(self, x: torch.Tensor) -> Snapshot:
@@ -677,6 +734,14 @@ class Probe:
             filters = dict(self._modules)[first].weight.detach().float().cpu().numpy().copy()
         return Snapshot(maps, convs, filters, first, output.detach().float().cpu().numpy())
 
+
+# Above this many bytes of layer output gradients a sampled step measures them with
+# hooks as backward passes instead of holding them all to its end (Probe.backward).
+GRAD_CAPTURE_BYTES = 64 * 2**20
+
+# Output positions of an autograd node a layer's output can hold (ops that return
+# several tensors: max/min with indices, split, unbind…).
+_MAX_OUTPUTS = 8
 
 # How _capture treats a layer's output.
 _PLAIN = "plain"
@@ -714,17 +779,18 @@ class _StepRaw:
     """
 
     step: int
+    layer_by_layer: bool = False  # forward ran a spec model's layers itself
+    outputs: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # until backward
     # Until measured: (layer, output or its copied sample, its version, its size).
     parts: list[tuple[int, torch.Tensor, int, int]] = field(default_factory=list)
-    outputs: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # until backward
-    hooked: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # hooks' gradients
     counts: list[tuple[int, int]] = field(default_factory=list)  # (values, sampled) per layer
     rows: tuple[torch.Tensor, ...] = ()  # per row of the samples: ‖x‖, Σx, √non-zeros
     row_starts: tuple[int, ...] = ()  # first row of each layer in act_layers
     act_layers: tuple[int, ...] = ()
     norms: list[torch.Tensor] = field(default_factory=list)  # output-gradient norms
-    grad_layers: tuple[int, ...] = ()
-    grad_counts: tuple[tuple[int, int], ...] = ()  # (values, sampled) per gradient
+    grad_layers: list[int] = field(default_factory=list)  # in backward order
+    grad_counts: list[tuple[int, int]] = field(default_factory=list)  # (values, sampled)
+    param_counts: tuple[int, ...] = ()  # parameter tensors per layer with parameters
     activity: dict[int, torch.Tensor] = field(default_factory=dict)  # unit maxima
     weight_norms: list[torch.Tensor] = field(default_factory=list)  # per parameter tensor
     grad_norms: list[torch.Tensor] = field(default_factory=list)
@@ -740,8 +806,8 @@ class _StepRaw:
         self.vector = torch.cat(parts) if parts else torch.zeros(0)
         n_rows = len(self.rows[0]) if self.rows else 0
         self.layout = (self.act_layers, tuple(self.counts), self.row_starts, n_rows,
-                       self.grad_layers, self.grad_counts, len(self.weight_norms))
-        self.parts, self.outputs, self.hooked = [], [], []
+                       tuple(self.grad_layers), tuple(self.grad_counts), self.param_counts)
+        self.parts, self.outputs = [], []
         self.rows = ()
         self.norms, self.weight_norms, self.grad_norms, self.update_norms = [], [], [], []
 
@@ -758,17 +824,7 @@ def _leading(t: torch.Tensor, images: int) -> torch.Tensor:
     return (t[:images] if batch > images else t).reshape(-1)
 
 
-def _has_hooks(module: nn.Module) -> bool:
-    """Whether calling `module` would run hooks around its forward (its own or
-    global ones): then a probe must call the module rather than its layers."""
-    from torch.nn.modules import module as torch_module
-
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or torch_module._global_forward_hooks
-                or torch_module._global_forward_pre_hooks)
-
-
-def _accumulate(params: list[torch.Tensor], grads: tuple) -> None:
+def _put_gradients(params: list[torch.Tensor], grads: tuple) -> None:
     """Put torch.autograd.grad's parameter gradients where backward() would have:
     into .grad, added to any gradient already there, in the parameter's layout."""
     with torch.no_grad():
@@ -781,6 +837,19 @@ def _accumulate(params: list[torch.Tensor], grads: tuple) -> None:
                 param.grad = grad
             else:
                 param.grad += grad
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether calling `module` would run hooks around its forward (its own or
+    global ones): then a probe must call the module rather than its layers."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or module._backward_hooks or module._backward_pre_hooks
+                or torch_module._global_forward_hooks
+                or torch_module._global_forward_pre_hooks
+                or torch_module._global_backward_hooks
+                or torch_module._global_backward_pre_hooks)
 
 
 # ----------------------------------------------------------------------------- doctor

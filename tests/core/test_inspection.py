@@ -388,7 +388,172 @@ def reference_gradients(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor
     return [out.grad for out in outputs], [p.grad for p in model.parameters()]
 
 
-def test_output_gradient_norms_match_autograd():
+class Reused(nn.Sequential):
+    """A Sequential that runs one layer twice: named_children lists it once."""
+
+    def __init__(self) -> None:
+        layer = nn.Linear(6, 6)
+        super().__init__(nn.Linear(4, 6), layer, nn.ReLU(), layer, nn.Linear(6, 3))
+
+
+class Tied(nn.Module):
+    """Two layers computing their weights from shared tensors (aliased gradients)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base = nn.Parameter(torch.randn(3, 4))
+        self.delta = nn.Parameter(torch.randn(3, 4))
+        self.bias = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.bias(x @ (self.base + self.delta).T)
+
+
+class SparseBag(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4, sparse=True)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.head(self.embed((x.abs() * 3).long().clamp(max=9)).mean(1))
+
+
+class OwnParameter(nn.Sequential):
+    """A Sequential with a parameter of its own, outside its layers."""
+
+    def __init__(self) -> None:
+        super().__init__(nn.Linear(4, 3))
+        self.temperature = nn.Parameter(torch.full((1,), 2.0))
+
+
+class OwnForward(nn.Sequential):
+    """The layers of a Sequential, run by a forward of the instance's own."""
+
+    def __init__(self) -> None:
+        super().__init__(nn.Linear(4, 6), nn.ReLU(), nn.Linear(4, 3))
+        self.forward = lambda x: self[2](x) + self[1](self[0](x)).sum(1, keepdim=True)
+
+
+def with_model_backward_hook() -> nn.Sequential:
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    model.seen = []
+    model.register_full_backward_hook(lambda m, gi, go: m.seen.append(len(go)))
+    return model
+
+
+GRADIENT_CASES = {
+    "lenet": (lenet, (1, 32, 32)),
+    "reused layer": (Reused, (4,)),
+    "tied weights": (Tied, (4,)),
+    "sparse embedding": (SparseBag, (4,)),
+    "own parameter": (OwnParameter, (4,)),
+    "own forward": (OwnForward, (4,)),
+    "model backward hook": (with_model_backward_hook, (4,)),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")  # (no input needs grad)
+@pytest.mark.parametrize("case", GRADIENT_CASES)
+@pytest.mark.parametrize("capture", ["in the pass", "by hooks"])
+def test_a_probed_step_computes_what_a_plain_step_does(case, capture, monkeypatch):
+    """Output and every parameter's .grad as model(x) and loss.backward() give
+    them, whichever way the probe takes output gradients (see Probe.backward)."""
+    if capture == "by hooks":
+        monkeypatch.setattr(inspection, "GRAD_CAPTURE_BYTES", 0)
+    make, shape = GRADIENT_CASES[case]
+
+    def fresh() -> nn.Module:
+        torch.manual_seed(0)
+        return make()
+
+    model, twin = fresh(), fresh()
+    x = torch.randn(5, *shape)
+    y = torch.randint(0, 3, (5,))
+
+    def loss_fn(out, m):
+        if case == "own parameter":  # used by the loss, outside what the layers compute
+            return (out * m.temperature).sum()
+        return sum_loss(out) if case == "lenet" else nn.functional.cross_entropy(out, y)
+
+    expected_out = twin(x)
+    loss_fn(expected_out, twin).backward()
+    probe = Probe(model)
+    probe.begin_step(0)
+    out = probe.forward(x)
+    torch.testing.assert_close(out, expected_out)
+    probe.backward(loss_fn(out, model))
+    probe.end_step()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        assert p.grad is not None, name
+        assert p.grad.is_sparse == q.grad.is_sparse, name
+        torch.testing.assert_close(p.grad.to_dense(), q.grad.to_dense(), msg=name)
+    if case == "tied weights":
+        assert model.base.grad is not model.delta.grad
+    if case == "model backward hook":
+        assert model.seen == twin.seen == [1]
+    report = probe.flush()
+    assert np.isfinite(stat(report, "act_norm")).all()
+
+
+def test_layers_replaced_after_the_probe_was_made_still_run():
+    """The probe's forward runs the model as it is now: a replaced layer runs (it
+    is not measured — the probe watches the layers it was made for)."""
+    model = lenet()
+    probe = Probe(model)
+    model.fc3 = nn.Linear(84, 4)
+    x, _ = images(3)
+    probe.begin_step(0)
+    out = probe.forward(x)
+    assert out.shape == (3, 4) and torch.equal(out, model(x))
+    probe.backward(out.sum())
+    probe.end_step()
+    assert model.fc3.weight.grad is not None
+
+
+def test_parameters_loaded_by_assignment_are_followed():
+    """load_state_dict(assign=True) puts new tensors in the layers: the next
+    sampled step trains and measures those."""
+    model = lenet()
+    probe = Probe(model)
+    x, y = images(3)
+    probe_step(probe, model, x, y, None, 0)
+    other = lenet(seed=1)
+    model.load_state_dict(other.state_dict(), assign=True)
+    report = probe_step(probe, model, x, y, None, 1)
+    assert all(p.grad is not None for p in model.parameters())
+    assert stat(report, "weight_norm", "fc1")[0] == pytest.approx(
+        float(torch.cat([other.fc1.weight.flatten(), other.fc1.bias]).detach().norm()),
+        rel=1e-5)
+
+
+def test_half_precision_and_empty_outputs():
+    """bfloat16 models flush (numpy has no bfloat16), and a layer whose output is
+    empty shows nothing rather than breaking the statistics of the others."""
+
+    class Empty(nn.Module):
+        def forward(self, x):
+            return x[:, :0]
+
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 6), relu=nn.ReLU(), empty=Empty(),
+                                      ))
+    model.forward = lambda x: (model.relu(model.fc(x)), model.empty(x))[0]  # noqa: ARG005
+    probe = Probe(model)
+    report = probe_step(probe, model, torch.randn(3, 4), None, None, 0, loss_fn=sum_loss)
+    assert np.isfinite(stat(report, "act_norm", "relu")).all()
+    assert np.isnan(stat(report, "act_norm", "empty")).all()
+    half = nn.Sequential(OrderedDict(fc=nn.Linear(4, 6), relu=nn.ReLU())).to(torch.bfloat16)
+    probe = Probe(half)
+    report = probe_step(probe, half, torch.randn(3, 4, dtype=torch.bfloat16), None, None, 0,
+                        loss_fn=lambda out, _: out.float().sum())
+    assert np.isfinite(stat(report, "act_norm")).all()
+    assert 0 <= stat(report, "dead", "relu")[0] <= 1
+
+
+@pytest.mark.parametrize("capture_bytes", [inspection.GRAD_CAPTURE_BYTES, 0],
+                         ids=["in the pass", "by hooks"])
+def test_output_gradient_norms_match_autograd(capture_bytes, monkeypatch):
+    monkeypatch.setattr(inspection, "GRAD_CAPTURE_BYTES", capture_bytes)
     model = lenet()
     probe = Probe(model)
     x, y = images(4)
@@ -398,9 +563,12 @@ def test_output_gradient_norms_match_autograd():
     assert stat(report, "grad_norm")[0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_output_gradient_norms_use_the_first_sample_images():
+@pytest.mark.parametrize("capture_bytes", [inspection.GRAD_CAPTURE_BYTES, 0],
+                         ids=["in the pass", "by hooks"])
+def test_output_gradient_norms_use_the_first_sample_images(capture_bytes, monkeypatch):
     """Beyond ACTIVATION_SAMPLE images, like activations: ‖g[:sample]‖ scaled to
     the batch, √(batch/sample)."""
+    monkeypatch.setattr(inspection, "GRAD_CAPTURE_BYTES", capture_bytes)
     model = lenet()
     probe = Probe(model)
     batch = 3 * ACTIVATION_SAMPLE
@@ -587,9 +755,9 @@ class ReluInForward(nn.Module):
 
 
 def test_an_unannounced_in_place_overwrite_is_noticed_and_then_measured():
-    """The first sampled step cannot know: the overwritten layer shows nothing
-    (rather than the overwritten values); from the next step it is measured as if
-    nothing were in place."""
+    """The first sampled step cannot know: the overwritten layer's activations show
+    nothing (rather than the overwritten values); from the next step they are
+    measured as if nothing were in place."""
     torch.manual_seed(0)
     model = ReluInForward(inplace=True)
     twin = copy.deepcopy(model)
@@ -598,9 +766,11 @@ def test_an_unannounced_in_place_overwrite_is_noticed_and_then_measured():
     probes = [Probe(model), Probe(twin)]
     first, plain_first = [probe_step(p, m, x, y, None, 0) for p, m in zip(probes, (model, twin))]
     assert not first.alerts  # a gap, not a non-finite value
-    for name in ("act_norm", "act_mean", "grad_norm"):
+    for name in ("act_norm", "act_mean"):
         assert np.isnan(stat(first, name, "conv")[0])
         assert stat(first, name, "head")[0] == pytest.approx(stat(plain_first, name, "head")[0])
+    # Gradients are taken at the node that made the output: right from the start.
+    assert stat(first, "grad_norm")[0] == pytest.approx(stat(plain_first, "grad_norm")[0])
     second, plain = [probe_step(p, m, x, y, None, 1) for p, m in zip(probes, (model, twin))]
     np.testing.assert_allclose(second.stats, plain.stats, rtol=1e-5, equal_nan=True)
     assert np.isfinite(stat(second, "grad_norm")).all()
