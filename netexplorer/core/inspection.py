@@ -379,7 +379,7 @@ class Probe:
                                               zip(outputs, grads[len(params):])])
         else:
             for i, out in outputs:
-                out.grad_fn.register_prehook(self._grad_hooks[i][out.output_nr])
+                self._hook_gradient(i, out)
             del outputs
             loss.backward()
         with torch.inference_mode():
@@ -453,8 +453,13 @@ class Probe:
         if role is _PLAIN and raw.layer_by_layer:
             raw.outputs.append((i, output))  # for backward() to differentiate
         else:
-            # A hook on the node that made the output sees the gradient with respect
-            # to this output even if a later layer overwrites it in place.
+            self._hook_gradient(i, output)
+
+    def _hook_gradient(self, i: int, output: torch.Tensor) -> None:
+        """Measure layer i's output gradient as backward passes: a hook on the node
+        that made the output sees the gradient with respect to this output, even
+        if a later layer overwrites it in place."""
+        if output.output_nr < _MAX_OUTPUTS:  # (else: not measured)
             output.grad_fn.register_prehook(self._grad_hooks[i][output.output_nr])
 
     @torch.inference_mode()
@@ -474,7 +479,7 @@ class Probe:
             # Their gradients too: autograd would give those of the overwritten values.
             for i, out in raw.outputs:
                 if i in stale:
-                    out.grad_fn.register_prehook(self._grad_hooks[i][out.output_nr])
+                    self._hook_gradient(i, out)
             raw.outputs = [(i, out) for i, out in raw.outputs if i not in stale]
         if not parts:
             return

@@ -143,7 +143,7 @@ def test_mnist_found_after_pointing_at_its_folder(window, qtbot, tmp_path):
     view.folder_edit.setText(str(elsewhere))
     view.folder_edit.editingFinished.emit()  # retries what was missing
     wait_idle(qtbot, view)
-    assert view.dataset_name == "mnist"
+    assert view.dataset_name == "mnist", (view.message_label.text(), view._failed)
     assert not view.message_frame.isVisible()
     assert view.facts.value("train") == "40"
     assert view.grid.image_count() == 32
@@ -172,7 +172,7 @@ def test_image_folder_with_a_broken_file(window, qtbot, tmp_path, monkeypatch):
     view = window.data_view
     choose(view, "\x00choose-folder")
     wait_idle(qtbot, view)
-    assert view.dataset_name == f"folder:{folder}"
+    assert view.dataset_name == f"folder:{folder}", (view.message_label.text(), view._failed)
     assert view.dataset_combo.currentText() == "Folder: pets"
     assert set(view.grid.captions()) <= {"cat", "dog"}
     assert view.facts.value("skipped").startswith("1 unreadable")
