@@ -274,7 +274,6 @@ class Probe:
         self._window_fill: dict[int, int] = {}
         self._handles: list[Any] = []
         self.grad_layers: set[int] = set()  # layers whose output gradient was measured
-        self.act_layers: set[int] = set()  # layers whose output was measured (they ran)
         self._pending: list[_StepRaw] = []
         self._raw: _StepRaw | None = None
         self._before: list[torch.Tensor] | None = None
@@ -386,7 +385,8 @@ class Probe:
             self._measure_parameters(raw, groups)
 
     def _measure_gradients(self, raw: _StepRaw, grads: list[tuple[int, Any]]) -> None:
-        """Norms of the first images of layer output gradients, in one fused call."""
+        """Norms of the first images of layer output gradients (None or empty ones
+        skipped), in one fused call: all layers' after the pass, or one from a hook."""
         grads = [(i, g) for i, g in grads if g is not None and g.numel()]
         if not grads:
             return
@@ -436,7 +436,6 @@ class Probe:
         shape = output.shape
         if self._shapes[i] != shape:
             self._record_shapes(i, inputs, shape)
-        self.act_layers.add(i)
         role = self._roles[i]
         if role is _OVERWRITTEN:  # copy the sample now, before the next layer overwrites it
             with torch.no_grad():
@@ -693,13 +692,8 @@ class Probe:
         memory traffic, not arithmetic), and keeps only that number."""
         def hook_for(position: int):
             def hook(grad_outputs: tuple) -> None:
-                raw = self._raw
-                grad = grad_outputs[position] if position < len(grad_outputs) else None
-                if raw is not None and grad is not None and grad.numel():
-                    part = _leading(grad, self.activation_sample)
-                    raw.grad_layers.append(i)
-                    raw.grad_counts.append((grad.numel(), part.numel()))
-                    raw.norms.append(torch.linalg.vector_norm(part))
+                if self._raw is not None and position < len(grad_outputs):
+                    self._measure_gradients(self._raw, [(i, grad_outputs[position])])
 
             return hook
 
