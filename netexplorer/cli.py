@@ -31,14 +31,13 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def load_spec_argument(args: argparse.Namespace):
     """The ModelSpec named by --model or --spec (lenet when neither is given)."""
     from netexplorer.core.presets import DEFAULT_PRESET, get_preset
-    from netexplorer.core.specs import ModelSpec
+    from netexplorer.core.specs import read_spec_file
 
     if getattr(args, "spec", None) is not None:
         try:
-            text = args.spec.read_bytes()
+            return read_spec_file(args.spec)
         except OSError as exc:
             raise CommandError(f"cannot read {args.spec}: {exc.strerror or exc}") from None
-        return ModelSpec.from_json(text)
     return get_preset(args.model or DEFAULT_PRESET)
 
 

@@ -22,6 +22,7 @@ import torch
 
 from netexplorer.cli import main
 from netexplorer.core.checkpoints import load_checkpoint
+from netexplorer.core.specs import LayerSpec, ModelSpec
 from tests.core.trainkit import TINY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,6 +175,15 @@ def test_train_from_a_spec_file_and_divergence_exit_code(tmp_path):
 # ------------------------------------------------------------------- bad input
 
 
+def spec_file(folder: Path, *names: str) -> Path:
+    """A spec file of flatten → linear layers with these names, for 1×8×8 digits."""
+    spec = ModelSpec("named", (1, 8, 8), (LayerSpec("flatten", "flat"),) + tuple(
+        LayerSpec("linear", name, {"out_features": 10}) for name in names))
+    path = folder / "named.json"
+    path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
+    return path
+
+
 TRAIN = ["train", "--epochs", 1, "--device", "cpu"]
 BAD_INPUTS = {  # name → (tmp folder → argv, words the one error line must contain)
     "preset": (lambda t: TRAIN + ["--model", "nosuch"], lambda t: "there is no preset 'nosuch'"),
@@ -203,7 +213,23 @@ BAD_INPUTS = {  # name → (tmp folder → argv, words the one error line must c
                        lambda t: "not a readable checkpoint"),
     "summary-preset": (lambda t: ["summary", "--model", "nosuch"],
                        lambda t: "there is no preset"),
+    "spec-look-alike-digit": (lambda t: ["summary", "--spec", spec_file(t, "fc1", "fc\uff11")],
+                              lambda t: "layer 3 is named 'fc\uff11', which Python reads as "
+                                        "'fc1'"),
+    "spec-look-alike-reserved": (lambda t: TRAIN + ["--spec", spec_file(t, "\uff54\uff4f")],
+                                 lambda t: "layer 2 is named '\uff54\uff4f', which Python reads "
+                                           "as 'to'"),
+    "spec-too-big": (lambda t: ["summary", "--spec", sparse(t / "huge.json", 5 * 1024**3)],
+                     lambda t: f"{t / 'huge.json'} is 5,368,709,120 bytes; a model spec is at "
+                               f"most 1,000,000 bytes"),
 }
+
+
+def sparse(path: Path, size: int) -> Path:
+    """A file of `size` bytes that takes no disk space (a hole)."""
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    return path
 
 
 @pytest.mark.parametrize("name", BAD_INPUTS)
@@ -233,6 +259,35 @@ def test_bad_arguments_are_usage_errors(argv, words, capsys):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def _limit_heap() -> None:
+    """In the child: 1 GB of heap (RLIMIT_DATA), enough for torch and the command,
+    so reading a spec file whole fails fast with MemoryError instead of filling the
+    machine. Shared libraries are file mappings and do not count."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, (1024**3, 1024**3))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero") or os.name != "posix",
+                    reason="needs /dev/zero and RLIMIT_DATA")
+def test_an_endless_or_huge_spec_file_is_refused_before_it_is_read(tmp_path):
+    """`summary --spec /dev/zero` and a 5 GB file end with one line and exit 1 under a
+    1 GB heap: the size is checked while reading, not after."""
+    huge = sparse(tmp_path / "huge.json", 5 * 1024**3)
+    env = {**os.environ, "NETEXPLORER_THREADS": "1"}
+    running = [subprocess.Popen([sys.executable, "-m", "netexplorer", "summary", "--spec",
+                                 str(path)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_limit_heap)
+               for path in ("/dev/zero", huge)]
+    results = [proc.communicate(timeout=120) + (proc.returncode,) for proc in running]
+    (out0, err0, code0), (out1, err1, code1) = results
+    assert (code0, code1) == (1, 1), (err0[-500:], err1[-500:])
+    assert err0 == ("netexplorer: error: /dev/zero is more than 1,000,000 bytes; a model spec "
+                    "is at most 1,000,000 bytes: is this the right file?\n")
+    assert err1 == (f"netexplorer: error: {huge} is 5,368,709,120 bytes; a model spec is at "
+                    f"most 1,000,000 bytes: is this the right file?\n")
 
 
 # ------------------------------------------------------------------ subprocesses

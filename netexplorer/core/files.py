@@ -1,4 +1,5 @@
-"""Writing files so that a crash never leaves half of one.
+"""Writing files so that a crash never leaves half of one, and reading user files
+without trusting their size.
 
 Checkpoints, exported models and saved specs all go through write_atomically:
 the data goes to a temporary file in the target's folder, is flushed and fsynced,
@@ -13,6 +14,38 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+__all__ = ["FileTooLarge", "read_limited", "write_atomically", "write_text_atomically"]
+
+
+class FileTooLarge(OSError):
+    """A file larger than the reader allows (found while reading, not by trusting
+    its declared size: /dev/zero and growing files have none)."""
+
+    def __init__(self, path: str | os.PathLike, limit: int, size: int | None) -> None:
+        self.path = Path(path)
+        self.limit = limit
+        self.size = size
+        what = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+        super().__init__(f"{self.path} is {what}; at most {limit:,} are read")
+
+
+def read_limited(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of `path`, or FileTooLarge as soon as more than `limit` are seen.
+
+    At most limit + 1 bytes are ever read, so a 5 GB file or /dev/zero costs no
+    more memory than the limit. Other OSErrors (missing, a folder, no permission)
+    propagate for the caller to word.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+        if len(data) > limit:
+            try:
+                size = os.fstat(handle.fileno()).st_size
+            except OSError:
+                size = 0
+            raise FileTooLarge(path, limit, size if size > limit else None)
+    return data
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:

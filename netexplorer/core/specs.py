@@ -15,9 +15,12 @@ import difflib
 import json
 import keyword
 import math
+import os
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from netexplorer.core.files import FileTooLarge, read_limited
 from netexplorer.core.layers import (
     BOOL, CHOICE, FLOAT, INT, LAYER_KINDS, MAX_SPATIAL, SIZE, LayerKind, ParamDef,
 )
@@ -255,6 +258,23 @@ class SpecError(ValueError):
         self.index = index
         self.fix = fix
         self.shape_error = shape_error
+
+
+def read_spec_file(path: str | os.PathLike, *, check_shapes: bool = True) -> ModelSpec:
+    """The ModelSpec in the file at `path`, read without trusting its size.
+
+    At most MAX_JSON_BYTES + 1 bytes are read, so a huge file (or /dev/zero) is
+    refused with a SpecError before it fills the memory. OSError (missing, a
+    folder, no permission) propagates for the caller to word with the path.
+    """
+    try:
+        data = read_limited(path, MAX_JSON_BYTES)
+    except FileTooLarge as exc:
+        size = f"{exc.size:,} bytes" if exc.size is not None else \
+            f"more than {MAX_JSON_BYTES:,} bytes"
+        raise SpecError(f"{path} is {size}; a model spec is at most "
+                        f"{MAX_JSON_BYTES:,} bytes: is this the right file?") from None
+    return ModelSpec.from_json(data, check_shapes=check_shapes)
 
 
 def _reject_constant(name: str) -> Any:
@@ -497,12 +517,24 @@ def _check_name(spec: ModelSpec, layer: LayerSpec, i: int, seen: dict[str, int])
         raise SpecError(f"layer {i + 1} has no name: give it one", index=i,
                         fix=SpecFix(f"name it {spec.unique_name(layer.kind)!r}", "rename", i,
                                     value=spec.unique_name(str(layer.kind or "layer"))))
-    if (len(name) > MAX_NAME_LENGTH or not name.isidentifier() or keyword.iskeyword(name)
-            or name.startswith("_") or name in RESERVED_NAMES):
-        why = ("is reserved by PyTorch modules" if name in RESERVED_NAMES
-               else "must use letters, digits and underscores, start with a letter and be "
-                    f"at most {MAX_NAME_LENGTH} characters")
-        clean = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)[:MAX_NAME_LENGTH]
+    # Python reads identifiers in NFKC form: `self.fc１` in generated code is `fc1`, and
+    # `ｔｏ` is `to`. A name that normalisation changes would make the exported module
+    # differ from the trained model (other attribute, clashing or reserved), so it is
+    # refused and the normalised spelling offered.
+    folded = unicodedata.normalize("NFKC", name)
+    look_alike = folded != name
+    if (look_alike or len(name) > MAX_NAME_LENGTH or not name.isidentifier()
+            or keyword.iskeyword(name) or name.startswith("_") or name in RESERVED_NAMES):
+        if look_alike:
+            why = (f"Python reads as {folded!r:.80} (it holds Unicode compatibility "
+                   f"characters, e.g. full-width letters or digits)")
+        elif name in RESERVED_NAMES:
+            why = "is reserved by PyTorch modules"
+        else:
+            why = ("must use letters, digits and underscores, start with a letter and be "
+                   f"at most {MAX_NAME_LENGTH} characters")
+        clean = "".join(ch if ch.isalnum() or ch == "_" else "_"
+                        for ch in folded)[:MAX_NAME_LENGTH]
         clean = clean.lstrip("_0123456789") or "layer"
         if keyword.iskeyword(clean) or clean in RESERVED_NAMES:
             clean += "_layer"

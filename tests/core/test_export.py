@@ -105,6 +105,25 @@ def test_odd_model_names_cannot_break_the_file(tmp_path):
     assert '"""' not in module.__doc__
 
 
+def test_unicode_layer_names_export_as_the_trained_model(tmp_path):
+    """The exported module's attributes are the trained model's names: a name Python
+    would read differently (`fc１` is `fc1` to the parser) never reaches the export,
+    and names it keeps as written load the state_dict exactly."""
+    kept = ModelSpec("uni", (1, 4, 4), (LayerSpec("flatten", "flach"),
+                                        LayerSpec("linear", "schicht_\u00e4", {"out_features": 3}),
+                                        LayerSpec("linear", "fc1", {"out_features": 2})))
+    model = trained_like(kept)
+    module = import_file(write_python(tmp_path / "uni.py", kept), "generated_uni")
+    generated = module.Uni()
+    generated.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 1, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(generated.eval()(x), model(x))
+    folded = kept.with_layer(1, kept.layers[1].renamed("fc\uff11"))  # beside a real fc1
+    with pytest.raises(SpecError, match="layer 2 is named 'fc\uff11', which Python reads as 'fc1'"):
+        python_source(folded)
+
+
 def test_parameters_equal_to_torch_defaults_are_left_out():
     source = python_source(get_preset("cifar-vgg"))
     assert "nn.Conv2d(in_channels=3, out_channels=32, kernel_size=3, padding=1, bias=False)" \

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import statistics
 import time
@@ -34,6 +35,7 @@ from netexplorer.core.specs import (
     build_model,
     format_shape,
     format_summary,
+    read_spec_file,
     summarize,
     validate,
 )
@@ -736,6 +738,43 @@ def test_invalid_names_are_rejected_with_a_rename_fix(name, suggestion, why):
     assert hasattr(build_model(fixed), suggestion)
 
 
+@pytest.mark.parametrize("name, folded, suggestion", [
+    ("fc\uff11", "fc1", "fc_2"),          # a full-width digit beside a real fc1
+    ("\uff54\uff4f", "to", "to_layer"),  # full-width "to": nn.Module.to once folded
+    ("\ufb01lter", "filter", "filter"),   # the "fi" ligature
+    ("x\u2082", "x2", "x2"),              # a subscript two
+])
+def test_names_that_python_would_normalise_are_rejected(name, folded, suggestion):
+    """Python reads identifiers in NFKC form, so `self.fc１` in the exported module is
+    `fc1`: the generated class would differ from the trained model. Such a name is
+    refused, naming the layer and the name Python would read."""
+    spec = make_spec(("flatten", "flat"), ("linear", "fc1", {"out_features": 8}),
+                     ("linear", name, {"out_features": 4}))
+    err = expect_error(spec, f"layer 3 is named {name!r}, which Python reads as {folded!r}",
+                       f"rename it, e.g. to {suggestion!r}", layer=name, index=2,
+                       shape_error=False, has_fix=True)
+    fixed = err.fix.apply(spec)
+    assert fixed.layers[2].name == suggestion
+    with pytest.raises(SpecError, match="Python reads as"):
+        ModelSpec.from_json(spec.to_json())
+
+
+def test_names_python_keeps_as_written_are_accepted():
+    """Letters beyond ASCII that NFKC leaves alone name the same attribute in the
+    exported module, so they stay allowed."""
+    spec = make_spec(("flatten", "schicht_\u00e4"), ("linear", "\u0441\u043b\u043e\u0439",
+                                                     {"out_features": 3}))
+    validate(spec)
+    assert [n for n, _ in build_model(spec).named_children()] == ["schicht_\u00e4",
+                                                                  "\u0441\u043b\u043e\u0439"]
+
+
+def test_a_decomposed_accent_is_refused_for_its_composed_spelling():
+    decomposed = "schicht_a\u0308"  # a + combining diaeresis; Python reads it as "ä"
+    expect_error(make_spec(("relu", decomposed)), "which Python reads as 'schicht_\u00e4'",
+                 layer=decomposed, index=0, has_fix=True)
+
+
 def test_invalid_name_suggestion_avoids_names_in_use():
     spec = make_spec(("relu", "a_b"), ("relu", "a.b"))
     err = expect_error(spec, "rename it, e.g. to 'a_b_2'", layer="a.b", index=1, has_fix=True)
@@ -1279,3 +1318,40 @@ def test_summarize_is_cheap():
         summarize(spec)
         times.append(time.perf_counter() - start)
     assert statistics.median(times) < 0.02
+
+
+# ------------------------------------------------------------------ spec files
+
+
+def test_read_spec_file_round_trips(tmp_path):
+    spec = make_spec(("flatten", "flat"), ("linear", "fc1", {"out_features": 3}))
+    path = tmp_path / "model.json"
+    path.write_text(spec.to_json())
+    assert read_spec_file(path) == ModelSpec.from_json(spec.to_json())
+
+
+def test_a_huge_spec_file_is_refused_without_being_read(tmp_path):
+    """A sparse 5 GB file: its size is named, and no more than the limit is read
+    (reading it whole would need 5 GB of memory)."""
+    import tracemalloc
+
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:
+        handle.truncate(5 * 1024**3)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SpecError) as caught:
+            read_spec_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (f"{path} is {5 * 1024**3:,} bytes; a model spec is at most "
+                                 f"{MAX_JSON_BYTES:,} bytes: is this the right file?")
+    assert peak < 4 * MAX_JSON_BYTES
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_an_endless_spec_file_is_refused_after_the_limit():
+    with pytest.raises(SpecError, match=r"^/dev/zero is more than 1,000,000 bytes; a model "
+                                        r"spec is at most 1,000,000 bytes"):
+        read_spec_file("/dev/zero")
