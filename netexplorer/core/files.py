@@ -6,16 +6,29 @@ the data goes to a temporary file in the target's folder, is flushed and fsynced
 then os.replace swaps it in (atomic on POSIX and Windows) and the folder is
 fsynced so the rename itself survives a power cut. Killing the process at any
 moment leaves either the old file or the new one, never a torn mix.
+
+A process killed mid-write (SIGKILL, a power cut) cannot remove its temporary
+file, so temporaries are named `.<target>.<pid>.<random>.tmp`: the next write of
+the same target (or anyone calling remove_stale_temporaries, e.g. at start)
+deletes those whose process is gone, and never one that a live process is still
+writing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["FileTooLarge", "read_limited", "write_atomically", "write_text_atomically"]
+__all__ = ["FileTooLarge", "read_limited", "remove_stale_temporaries", "write_atomically",
+           "write_text_atomically"]
+
+# Temporaries from before they carried the writer's pid cannot be told apart from
+# a live write: they are removed only once this old.
+LEGACY_TEMPORARY_AGE_S = 3600.0
 
 
 class FileTooLarge(OSError):
@@ -52,11 +65,15 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     """Call write(handle) on a temporary file, then put it at `path`.
 
     OSError (no space, no permission, no such folder) propagates for the caller
-    to word; the temporary file is removed whatever goes wrong.
+    to word; the temporary file is removed whatever goes wrong. Temporaries left
+    by earlier writers of `path` that were killed are removed first, so their
+    space is free before this one is written.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    remove_stale_temporaries(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=folder)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -73,6 +90,60 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     return write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers of `path` left behind.
+
+    A temporary is stale when the process named in it no longer runs (another
+    process's live write is left alone, and so is this process's own: another
+    thread may be writing it). Returns what was removed; a file that cannot be
+    removed or a folder that cannot be listed is left as it is, quietly — this is
+    housekeeping, never a reason to fail a save.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    named = re.compile(rf"^\.{re.escape(path.name)}\.(?:(\d+)\.)?[A-Za-z0-9_]{{8}}\.tmp$")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = named.match(entry.name)
+        if found is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if found.group(1) is not None:
+                if _process_alive(int(found.group(1))):
+                    continue
+            elif time.time() - entry.stat(follow_symlinks=False).st_mtime \
+                    < LEGACY_TEMPORARY_AGE_S:
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (this process counts as alive)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    if os.name != "posix":  # pragma: no cover - no signal 0 there; keep others' files
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a pid we cannot ask about: keep it
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:

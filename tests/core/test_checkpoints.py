@@ -11,17 +11,18 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from netexplorer.core import checkpoints
+from netexplorer.core import checkpoints, files
 from netexplorer.core.checkpoints import (
     FORMAT_VERSION, CheckpointError, load_checkpoint, resume_trainer, save_checkpoint,
 )
 from netexplorer.core.errors import TrainingError
-from netexplorer.core.specs import build_model
+from netexplorer.core.specs import LayerSpec, ModelSpec, build_model
 from netexplorer.core.training import EpochReport, Trainer
 from tests.core.trainkit import (
     TINY, TINY_DROPOUT, WAIT, assert_same_weights, config, drive, epochs_of, finished,
@@ -265,6 +266,133 @@ def test_killed_mid_save_leaves_the_previous_checkpoint(tmp_path):
     assert leftovers and all(p.name.startswith(".run.ckpt.") and p.suffix == ".tmp"
                              for p in leftovers)
     assert leftovers[0].stat().st_size >= 4 * 4096  # it really was killed mid-write
+
+
+SAVING_CHILD = r"""
+import os, sys
+import torch
+torch.set_num_threads(1)  # no OpenMP pool: the forks below stay safe
+from netexplorer.core import checkpoints
+from netexplorer.core.checkpoints import save_checkpoint
+from netexplorer.core.specs import ModelSpec, LayerSpec, build_model
+
+checkpoints._torchvision_version = lambda: {}  # importing torchvision takes seconds
+path = sys.argv[1]
+spec = ModelSpec.from_json(sys.argv[2])
+model = build_model(spec)
+print("ready", flush=True)
+for line in sys.stdin:  # one try per line: fork a saver, let the test kill it, reap it
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float(line))
+            print(f"saving {os.getpid()}", flush=True)
+            while True:  # the real save, over and over, until the test kills it
+                save_checkpoint(path, spec=spec, model=model)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    print("reaped", flush=True)
+"""
+# 3 M float32 weights: a 12 MB checkpoint, some tens of milliseconds per save.
+BIG = ModelSpec("big", (3, 32, 32), (LayerSpec("flatten", "flat"),
+                                     LayerSpec("linear", "fc1", {"out_features": 1000}),
+                                     LayerSpec("linear", "fc2", {"out_features": 10})))
+
+
+def temporaries(folder: Path, name: str) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.startswith(f".{name}.") and p.suffix == ".tmp"]
+
+
+def kill_when_temporary_reaches(folder: Path, name: str, pid: int, size: int) -> None:
+    """SIGKILL `pid` as soon as a temporary of `name` holds `size` bytes: mid-save."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # busy-polls the folder: it never sleeps
+        for tmp in temporaries(folder, name):
+            try:
+                if tmp.stat().st_size >= size:
+                    os.kill(pid, signal.SIGKILL)
+                    return
+            except FileNotFoundError:  # renamed into place meanwhile: the next save comes
+                pass
+    raise AssertionError(f"no save of {name} reached {size} bytes in 30 s")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="SIGKILL and fork are POSIX")
+@pytest.mark.timeout(120)
+def test_saves_killed_by_sigkill_leave_no_temporary_past_the_next_save(tmp_path):
+    """A real process saving a 12 MB checkpoint over and over is SIGKILLed mid-save
+    (at 0 %, ~30 % and ~70 % of the file, and as soon as a save begins), several times.
+    Each time the checkpoint present loads whole (the old one or the new one); the
+    temporaries the kills leave are removed by the next save, which alone remains."""
+    path = tmp_path / "big.ckpt"
+    model = build_model(BIG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.0)
+    save_checkpoint(path, spec=BIG, model=model)
+    full = path.stat().st_size
+    child = subprocess.Popen([sys.executable, "-c", SAVING_CHILD, str(path), BIG.to_json()],
+                             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    left_behind = 0
+    try:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        previous = 0.0
+        for value, fraction in ((1.0, 0.0), (2.0, 0.3), (3.0, 0.7), (4.0, 0.0), (5.0, 0.5)):
+            child.stdin.write(f"{value}\n")
+            child.stdin.flush()
+            saving = child.stdout.readline().split()
+            assert saving[:1] == ["saving"], (saving, child.stderr.read())
+            kill_when_temporary_reaches(tmp_path, path.name, int(saving[1]),
+                                        int(fraction * full))
+            assert child.stdout.readline().strip() == "reaped"
+            weights = load_checkpoint(path).model_state  # complete: the old or the new
+            found = torch.cat([v.flatten() for v in weights.values()]).unique().tolist()
+            assert len(found) == 1 and found[0] in (previous, value), found
+            previous = found[0]
+            left_behind += len(temporaries(tmp_path, path.name))
+    finally:
+        child.kill()
+        child.communicate()
+    assert left_behind, "no kill landed mid-save: the test proved nothing"
+    assert temporaries(tmp_path, path.name)  # the kills' leftovers, before the next save
+    save_checkpoint(path, spec=BIG, model=model)
+    assert only_files(tmp_path) == ["big.ckpt"]
+    assert all(bool((v == 0.0).all()) for v in load_checkpoint(path).model_state.values())
+
+
+def test_stale_temporaries_of_dead_writers_go_and_live_ones_stay(tmp_path):
+    """Only a temporary whose writer is gone is removed: one named after a running
+    process (another save in progress) or after this process (another thread) stays,
+    and so do other files' temporaries and an old-style one that is recent."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid: a writer now gone
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        names = {
+            f".run.ckpt.{dead.pid}.abcd1234.tmp": False,
+            f".run.ckpt.{alive.pid}.abcd1234.tmp": True,
+            f".run.ckpt.{os.getpid()}.abcd1234.tmp": True,
+            f".other.ckpt.{dead.pid}.abcd1234.tmp": True,
+            ".run.ckpt.efgh5678.tmp": True,  # written before temporaries named their pid
+            "run.ckpt.notes": True,
+        }
+        for name in names:
+            (tmp_path / name).write_bytes(b"partial")
+        old_style = tmp_path / ".run.ckpt.zzzz9999.tmp"
+        old_style.write_bytes(b"partial")
+        an_hour_ago = time.time() - 2 * files.LEGACY_TEMPORARY_AGE_S
+        os.utime(old_style, (an_hour_ago, an_hour_ago))
+        save_checkpoint(tmp_path / "run.ckpt", spec=TINY, model=build_model(TINY))
+        kept = sorted(p.name for p in tmp_path.iterdir())
+        assert kept == sorted(["run.ckpt"] + [n for n, stays in names.items() if stays])
+    finally:
+        alive.communicate(b"")
 
 
 # ---------------------------------------------------------- damaged and foreign
