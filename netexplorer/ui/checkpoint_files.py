@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.training_session import TrainingSession
-from netexplorer.ui.workers import TaskFailure, TaskRunner
+from netexplorer.ui.workers import TaskFailure, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:  # pragma: no cover - torch comes with core.checkpoints
     from netexplorer.core.checkpoints import Checkpoint
@@ -60,7 +60,7 @@ class CheckpointFiles(QObject):
         self._settings = settings
         self._open_action = open_action
         self._save_action = save_action
-        self._saves: dict[int, str] = {}  # session job ticket → path
+        self._saves: dict[TaskHandle, str] = {}  # saves under way → their paths
         self._loading: str | None = None
         self._loader = TaskRunner("checkpoint loader", self)
         self._loader.finished.connect(self._on_loaded)
@@ -69,8 +69,6 @@ class CheckpointFiles(QObject):
         save_action.triggered.connect(self._on_save_triggered)
         session.stateChanged.connect(self.refresh)
         session.modelReplaced.connect(self.refresh)
-        session.jobFinished.connect(self._on_job_finished)
-        session.jobFailed.connect(self._on_job_failed)
         session.closing.connect(self._on_closing)
         self.refresh()
 
@@ -125,8 +123,8 @@ class CheckpointFiles(QObject):
 
     # ------------------------------------------------------------------ save
 
-    def save_checkpoint(self, path: str | os.PathLike | None = None) -> int | None:
-        """Save the current model (asks where without `path`); the job's ticket, or
+    def save_checkpoint(self, path: str | os.PathLike | None = None) -> TaskHandle | None:
+        """Save the current model (asks where without `path`); the job's handle, or
         None if nothing was started."""
         if self._session.spec is None:
             self._explain("Could not save a checkpoint", SAVE_NO_MODEL + ".")
@@ -140,23 +138,25 @@ class CheckpointFiles(QObject):
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(SUFFIX)
-        ticket = self._session.save_checkpoint(str(path))
-        self._saves[ticket] = str(path)
+        handle = self._session.save_checkpoint(str(path))
+        self._saves[handle] = str(path)
+        handle.finished.connect(self._on_saved)
+        handle.failed.connect(self._on_save_failed)
         self._window.statusBar().showMessage(f"Saving {path.name}…")
-        return ticket
+        return handle
 
-    @Slot(int, object)
-    def _on_job_finished(self, ticket: int, value: Any) -> None:
-        path = self._saves.pop(ticket, None)
+    @Slot(object)
+    def _on_saved(self, value: Any) -> None:
+        path = self._saves.pop(self.sender(), None)
         if path is None:
             return
         self._settings.checkpoint_folder = str(Path(path).parent)
         self._window.statusBar().showMessage(f"Saved checkpoint to {value}", 5000)
         self.checkpointSaved.emit(str(value))
 
-    @Slot(int, object)
-    def _on_job_failed(self, ticket: int, failure: TaskFailure) -> None:
-        path = self._saves.pop(ticket, None)
+    @Slot(object)
+    def _on_save_failed(self, failure: TaskFailure) -> None:
+        path = self._saves.pop(self.sender(), None)
         if path is None:
             return
         self._window.statusBar().clearMessage()

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset
     from netexplorer.core.evaluation import EvalReport
     from netexplorer.ui.training_session import TrainingSession
-    from netexplorer.ui.workers import TaskFailure
+    from netexplorer.ui.workers import TaskFailure, TaskHandle
 
 # Images in the "ground truth / predicted" grid and the hardest-examples gallery.
 SAMPLE_COUNT = 32
@@ -54,7 +54,7 @@ class EvaluationPanel(QWidget):
         self._session = session
         self.report: EvalReport | None = None
         self._dataset: Dataset | None = None
-        self._ticket: int | None = None
+        self._request: TaskHandle | None = None  # the evaluation asked for here
         self._evaluated_this_run = False
         self._received_at = 0.0
         self._source = ""
@@ -63,7 +63,6 @@ class EvaluationPanel(QWidget):
         self.gallery_indices = np.zeros(0, np.int64)  # what the cell gallery shows
         self._build()
         session.evaluationReady.connect(self._on_evaluation)
-        session.jobFailed.connect(self._on_job_failed)
         session.runStarted.connect(self._on_run_started)
         session.runFinished.connect(self._on_run_finished)
         session.modelReplaced.connect(self._on_model_replaced)
@@ -200,19 +199,22 @@ class EvaluationPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._ticket is not None
+        return self._request is not None
 
-    def evaluate(self) -> None:
-        """Evaluate the current model on the test split (as a session job)."""
+    def evaluate(self) -> TaskHandle | None:
+        """Evaluate the current model on the test split (as a session job); its
+        handle, or None if there is nothing to evaluate yet."""
         if self._session.spec is None:
             self.detail_label.setText("Build a valid model first (see the model panel).")
-            return
+            return None
         if self._session.dataset is None:
             self.detail_label.setText("Load a dataset first (Data tab).")
-            return
-        self._ticket = self._session.evaluate()
+            return None
+        self._request = self._session.evaluate()
+        self._request.failed.connect(self._on_evaluation_failed)
         self.evaluate_button.setEnabled(False)
         self.evaluate_button.setText("Evaluating…")
+        return self._request
 
     def show_cell(self, true_class: int, predicted_class: int) -> None:
         """Show the images of one confusion-matrix cell in the gallery."""
@@ -420,10 +422,14 @@ class EvaluationPanel(QWidget):
 
     @Slot(object)
     def _on_evaluation(self, report: EvalReport) -> None:
-        mine = self._ticket is not None
-        self._ticket = None
-        self.evaluate_button.setEnabled(True)
-        self.evaluate_button.setText("Evaluate")
+        # The session tells every evaluation; this one is ours if our request is the
+        # one that just finished (a run's own end-of-run evaluation may come first).
+        mine = self._request is not None and self._request.done
+        if mine:
+            self._request = None
+        if self._request is None:
+            self.evaluate_button.setEnabled(True)
+            self.evaluate_button.setText("Evaluate")
         self._evaluated_this_run = True
         self.report = report
         self._dataset = self._session.dataset
@@ -437,11 +443,11 @@ class EvaluationPanel(QWidget):
         self._stale = ""
         self._show_report()
 
-    @Slot(int, object)
-    def _on_job_failed(self, ticket: int, failure: TaskFailure) -> None:
-        if ticket != self._ticket:
+    @Slot(object)
+    def _on_evaluation_failed(self, failure: TaskFailure) -> None:
+        if self.sender() is not self._request:
             return
-        self._ticket = None
+        self._request = None
         self.evaluate_button.setEnabled(True)
         self.evaluate_button.setText("Evaluate")
         self.detail_label.setText(f"The model could not be evaluated: {failure.message}. Check "
@@ -470,6 +476,8 @@ class EvaluationPanel(QWidget):
     def _on_model_replaced(self) -> None:
         if self.report is not None:
             self._stale = "The model has changed since: click Evaluate for the new one."
+            # The headline must not pass the earlier model's figure off as this one's.
+            self.accuracy_label.setText(f"Earlier model: {percent(self.report.accuracy)}")
             self._refresh_detail()
 
     @Slot(int, int)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
@@ -22,7 +22,7 @@ from netexplorer.ui.icons import icon
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.ui.main_window import MainWindow
     from netexplorer.ui.training_session import ModelContext
-    from netexplorer.ui.workers import TaskFailure
+    from netexplorer.ui.workers import TaskFailure, TaskHandle
 
 CHECKPOINT_FILTER = "netexplorer checkpoints (*.ckpt);;All files (*)"
 _FOLDER_KEY = "export/folder"
@@ -50,13 +50,19 @@ def text_job(_context: ModelContext, path: str, text: str) -> str:
 
 
 class Exporter(QObject):
-    """The Export submenu's actions and what happens when they are chosen."""
+    """The Export submenu's actions and what happens when they are chosen.
+
+    exported(what, path) follows a file written, exportFailed(what, message) an
+    export that could not be (after the person was told)."""
+
+    exported = Signal(str, str)
+    exportFailed = Signal(str, str)
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._window = window
         self._session = window.session
-        self._pending: dict[int, str] = {}  # ticket → what is being exported
+        self._pending: dict[TaskHandle, str] = {}  # exports under way → what each writes
         self.menu = QMenu("E&xport", window)
         self.menu.setObjectName("exportMenu")
         self.menu.setIcon(icon("export"))
@@ -83,8 +89,6 @@ class Exporter(QObject):
                        self._session.specLoaded):
             signal.connect(self._on_session_changed)
         self._session.modelReplaced.connect(self._refresh)
-        self._session.jobFinished.connect(self._on_job_finished)
-        self._session.jobFailed.connect(self._on_job_failed)
         self._refresh()
 
     def _action(self, text: str, object_name: str, tip: str,
@@ -153,21 +157,21 @@ class Exporter(QObject):
         name = spec.name if spec is not None else "model"
         return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "model"
 
-    def export_checkpoint(self, path: str | None = None) -> int | None:
+    def export_checkpoint(self, path: str | None = None) -> TaskHandle | None:
         path = path or self._ask("Export the model as a checkpoint", f"{self._base_name()}.ckpt",
                                  ".ckpt", CHECKPOINT_FILTER)
         if path is None:
             return None
         return self._track(self._session.save_checkpoint(path), "checkpoint", path)
 
-    def export_torchscript(self, path: str | None = None) -> int | None:
+    def export_torchscript(self, path: str | None = None) -> TaskHandle | None:
         path = path or self._ask("Export the model as TorchScript", f"{self._base_name()}.pt",
                                  ".pt", TORCHSCRIPT_FILTER)
         if path is None:
             return None
         return self._track(self._session.submit(torchscript_job, path), "TorchScript model", path)
 
-    def export_python(self, path: str | None = None) -> int | None:
+    def export_python(self, path: str | None = None) -> TaskHandle | None:
         name = self._base_name().replace("-", "_")
         path = path or self._ask("Export the model as a Python module", f"{name}.py", ".py",
                                  PYTHON_FILTER)
@@ -175,7 +179,7 @@ class Exporter(QObject):
             return None
         return self._track(self._session.submit(python_job, path), "Python module", path)
 
-    def export_csv(self, path: str | None = None) -> int | None:
+    def export_csv(self, path: str | None = None) -> TaskHandle | None:
         run = self._session.current_run
         if run is None:
             return None
@@ -187,10 +191,12 @@ class Exporter(QObject):
         return self._track(self._session.submit(text_job, path, run.to_csv()), "metrics",
                            path)
 
-    def _track(self, ticket: int, what: str, path: str) -> int:
-        self._pending[ticket] = what
+    def _track(self, handle: TaskHandle, what: str, path: str) -> TaskHandle:
+        self._pending[handle] = what
+        handle.finished.connect(self._on_exported)
+        handle.failed.connect(self._on_export_failed)
         self._window.statusBar().showMessage(f"Exporting the {what} to {path}…")
-        return ticket
+        return handle
 
     # ------------------------------------------------------------------ reactions
 
@@ -210,15 +216,16 @@ class Exporter(QObject):
     def _on_export_csv(self) -> None:
         self.export_csv()
 
-    @Slot(int, object)
-    def _on_job_finished(self, ticket: int, result: Any) -> None:
-        what = self._pending.pop(ticket, None)
+    @Slot(object)
+    def _on_exported(self, result: Any) -> None:
+        what = self._pending.pop(self.sender(), None)
         if what is not None:
             self._window.statusBar().showMessage(f"Exported the {what} to {result}", 8000)
+            self.exported.emit(what, str(result))
 
-    @Slot(int, object)
-    def _on_job_failed(self, ticket: int, failure: TaskFailure) -> None:
-        what = self._pending.pop(ticket, None)
+    @Slot(object)
+    def _on_export_failed(self, failure: TaskFailure) -> None:
+        what = self._pending.pop(self.sender(), None)
         if what is None:
             return
         self._window.statusBar().clearMessage()
@@ -226,6 +233,7 @@ class Exporter(QObject):
                             f"The {what} could not be exported: {failure.message}.\n\n"
                             f"Choose another folder or file name with File → Export, and check "
                             f"that there is free space.")
+        self.exportFailed.emit(what, failure.message)
 
 
 def install_export_menu(window: MainWindow) -> Exporter:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset
     from netexplorer.core.inspection import Snapshot
     from netexplorer.ui.training_session import ModelContext, TrainingSession
-    from netexplorer.ui.workers import TaskFailure
+    from netexplorer.ui.workers import TaskFailure, TaskHandle
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,13 +85,11 @@ class FeatureMapView(QWidget):
               "what each layer makes of one test image, and the first conv layer's filters")
         self._session = session
         self._dataset: Dataset | None = None
-        self._ticket: int | None = None
+        self._job: TaskHandle | None = None  # the newest snapshot asked for
         self._stale = True
         self._result: FeatureSnapshot | None = None
         self.maps = np.zeros((0, 0, 0), np.float32)  # the maps shown: channels × H × W
         self._build()
-        session.jobFinished.connect(self._on_job_finished)
-        session.jobFailed.connect(self._on_job_failed)
 
     # ------------------------------------------------------------------ building
 
@@ -179,7 +177,7 @@ class FeatureMapView(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._ticket is not None
+        return self._job is not None
 
     @property
     def result(self) -> FeatureSnapshot | None:
@@ -219,7 +217,10 @@ class FeatureMapView(QWidget):
             self.map_grid.show_message("Load a dataset and build a valid model to see what "
                                        "its layers make of an image.")
             return
-        self._ticket = self._session.submit(feature_snapshot_job, self.image_spin.value())
+        self._job = self._session.submit(feature_snapshot_job, self.image_spin.value(),
+                                         description="feature maps")
+        self._job.finished.connect(self._on_snapshot)
+        self._job.failed.connect(self._on_snapshot_failed)
         self.status_label.setText("Running the probe image through the model…")
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -312,20 +313,20 @@ class FeatureMapView(QWidget):
     def _on_refresh_clicked(self) -> None:
         self.refresh()
 
-    @Slot(int, object)
-    def _on_job_finished(self, ticket: int, result: Any) -> None:
-        if ticket != self._ticket:
+    @Slot(object)
+    def _on_snapshot(self, result: Any) -> None:
+        if self.sender() is not self._job:  # an older request, overtaken
             return
-        self._ticket = None
+        self._job = None
         self._result = result
         self._fill_layers(result)
         self._render()
 
-    @Slot(int, object)
-    def _on_job_failed(self, ticket: int, failure: TaskFailure) -> None:
-        if ticket != self._ticket:
+    @Slot(object)
+    def _on_snapshot_failed(self, failure: TaskFailure) -> None:
+        if self.sender() is not self._job:
             return
-        self._ticket = None
+        self._job = None
         self.maps = np.zeros((0, 0, 0), np.float32)
         self.map_grid.show_message(f"The feature maps could not be computed: {failure.message}")
         self.status_label.setText("")

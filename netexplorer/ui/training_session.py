@@ -7,8 +7,8 @@ Threading rules kept here (DESIGN.md):
   thread never runs a training step and never touches the live model;
 - anything that uses the model — evaluation, feature maps, exports, checkpoints —
   is submitted as a job: while a run is active it runs on the training thread
-  between batches (TrainingControl.call), otherwise on a job thread; results come
-  back as signals carrying plain data;
+  between batches (TrainingControl.call), otherwise on a job thread; each job's
+  TaskHandle brings back its plain-data result on the GUI thread;
 - reports arrive batched (≤ 30 signals/s) and are appended to the current
   RunHistory; views redraw on their own timers.
 """
@@ -16,12 +16,16 @@ Threading rules kept here (DESIGN.md):
 from __future__ import annotations
 
 import itertools
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from netexplorer.ui.workers import JobQueue, TaskFailure, TrainingThread, TrainingWorker
+from netexplorer.ui.workers import (
+    JobQueue, TaskFailure, TaskHandle, TrainingThread, TrainingWorker, expect_gui_thread,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI thread
     from torch import nn
@@ -30,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI th
     from netexplorer.core.data import Dataset
     from netexplorer.core.runs import RunHistory
     from netexplorer.core.specs import ModelSpec
-    from netexplorer.core.training import FinishedReport, TrainConfig, Trainer
+    from netexplorer.core.training import FinishedReport, TrainConfig, Trainer, TrainingControl
 
 IDLE = "idle"
 STARTING = "starting"
@@ -59,9 +63,46 @@ class ModelContext:
 
 
 class _JobRelay(QObject):
-    """Carries a job's outcome from whichever thread ran it to the GUI thread."""
+    """Carries a job's outcome from the training thread to the GUI thread."""
 
     outcome = Signal(int, object, bool)
+
+
+class _UntrainedModel:
+    """The spec's model before any training: built once, on first use, on whichever
+    job thread needs it first (building imports torch), seeded like a fresh run.
+
+    The GUI thread only creates and drops it; the lock makes the build happen once
+    even if two job threads ask at the same time.
+    """
+
+    def __init__(self, spec: ModelSpec, seed: int) -> None:
+        self._spec = spec
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._model: nn.Module | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._model is not None
+
+    def get(self) -> nn.Module:
+        with self._lock:
+            if self._model is None:
+                import torch
+
+                from netexplorer.core.specs import build_model
+
+                torch.manual_seed(self._seed)
+                self._model = build_model(self._spec)
+            return self._model
+
+
+class _RunBox:
+    """The running trainer, as its own thread sees it: set by build_trainer and read
+    by jobs that run between its batches, both on the training thread."""
+
+    trainer: Trainer | None = None
 
 
 class TrainingSession(QObject):
@@ -75,8 +116,6 @@ class TrainingSession(QObject):
     evaluationReady = Signal(object)  # EvalReport of the current model on the test split
     modelReplaced = Signal()  # fresh weights, another spec, or a loaded checkpoint
     specLoaded = Signal(object)  # a checkpoint brought its ModelSpec
-    jobFinished = Signal(int, object)  # ticket, result
-    jobFailed = Signal(int, object)  # ticket, TaskFailure
     closing = Signal()  # shutdown() began: panels end their own background work now
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -86,20 +125,21 @@ class TrainingSession(QObject):
         self._state = IDLE
         self._spec: ModelSpec | None = None
         self._dataset: Dataset | None = None
-        self._model: nn.Module | None = None
-        self._trained = False  # the weights have seen training (or a checkpoint)
+        self._model: nn.Module | None = None  # trained weights (a run's or a checkpoint's)
+        self._untrained: _UntrainedModel | None = None  # the spec's fresh model, for jobs
         self._trainer: Trainer | None = None  # the latest run's, kept for checkpoints
         self._config: TrainConfig | None = None
-        self._control = None
+        self._control: TrainingControl | None = None
+        self._run_box: _RunBox | None = None
         self._thread: TrainingThread | None = None
         self._tickets = itertools.count(1)
-        self._evaluation_ticket: int | None = None
+        self._handles: dict[int, TaskHandle] = {}  # jobs on the training thread
+        # Jobs waiting for data of the model's input shape (a checkpoint of another
+        # shape was opened and the data view is reloading): job, args, handle.
+        self._deferred: list[tuple[Callable[..., Any], tuple[Any, ...], TaskHandle]] = []
         self._relay = _JobRelay(self)
         self._relay.outcome.connect(self._on_job_outcome)
         self._jobs = JobQueue("model jobs", self)
-        self._job_tickets: dict[int, int] = {}  # the queue's ticket → ours
-        self._jobs.finished.connect(self._on_queue_finished)
-        self._jobs.failed.connect(self._on_queue_failed)
         self._closed = False
 
     # ------------------------------------------------------------------ state
@@ -127,7 +167,7 @@ class TrainingSession(QObject):
 
     @property
     def has_trained_model(self) -> bool:
-        return self._model is not None and self._trained
+        return self._model is not None
 
     def _set_state(self, state: str) -> None:
         if state != self._state:
@@ -142,14 +182,35 @@ class TrainingSession(QObject):
         if spec == self._spec:
             return
         self._spec = spec
-        if self._model is not None:
-            self._model = None
-            self._trained = False
-            self._trainer = None
+        had_model = self._model is not None or (self._untrained is not None
+                                                and self._untrained.built)
+        self._model = None
+        self._untrained = None
+        self._trainer = None
+        if had_model:
             self.modelReplaced.emit()
 
     def set_dataset(self, dataset: Dataset) -> None:
+        """The data view loaded `dataset`; jobs that waited for data of the model's
+        input shape run now if it has that shape."""
         self._dataset = dataset
+        if self._deferred and self._data_fits():
+            deferred, self._deferred = self._deferred, []
+            for job, args, handle in deferred:
+                self._dispatch(job, args, handle)
+
+    def data_unavailable(self, reason: str) -> None:
+        """The data view could not load data for the model: jobs waiting for it fail."""
+        deferred, self._deferred = self._deferred, []
+        for _job, _args, handle in deferred:
+            handle.report_failure(TaskFailure(RuntimeError(reason), reason))
+
+    def _data_fits(self) -> bool:
+        """The dataset is shaped for the model (or one of them is still missing, and
+        the job will say so itself)."""
+        if self._dataset is None or self._spec is None:
+            return True
+        return tuple(self._dataset.input_shape) == tuple(self._spec.input_shape)
 
     # ------------------------------------------------------------------ runs
 
@@ -165,13 +226,15 @@ class TrainingSession(QObject):
             raise RuntimeError("choose a valid model and a dataset before training")
         config.validate()
         spec, dataset = self._spec, self._dataset
-        model = None if (reset or not self._trained) else self._model
+        model = None if reset else self._model
         if model is None and self._model is not None:
+            self._model = None
             self.modelReplaced.emit()
         probe_every = self.probe_every
-        session = self
         control = TrainingControl()
+        box = _RunBox()
         self._control = control
+        self._run_box = box
         self._config = config
 
         def build_trainer() -> Trainer:  # runs on the training thread
@@ -189,12 +252,12 @@ class TrainingSession(QObject):
             trainer = Trainer(net, dataset, config, probe=probe, spec=spec, control=control)
             # Jobs queued before the started signal reaches the GUI thread run at this
             # trainer's first gate, on this thread: they must already see its model.
-            session._trainer = trainer
+            box.trainer = trainer
             return trainer
 
         run = RunHistory(len(self.runs) + 1, config, spec.name, dataset.name)
         self.runs.append(run)
-        worker = TrainingWorker(build_trainer)
+        worker = TrainingWorker(build_trainer, control)
         worker.started.connect(self._on_worker_started)
         worker.reportsReady.connect(self._on_reports)
         worker.evaluated.connect(self._on_evaluated)
@@ -232,72 +295,91 @@ class TrainingSession(QObject):
 
     # ------------------------------------------------------------------ jobs
 
-    def submit(self, job: Callable[..., Any], *args: Any) -> int:
-        """Run job(context, *args) where it is safe to use the model; returns a
-        ticket that jobFinished/jobFailed will carry."""
-        ticket = next(self._tickets)
-        context_of = self._context_factory()
+    def submit(self, job: Callable[..., Any], *args: Any, description: str = "") -> TaskHandle:
+        """Run job(context, *args) where it is safe to use the model: between the
+        batches of the active run, else on the job thread. The handle reports it.
+
+        While the dataset does not have the model's input shape (the data view is
+        reloading it for a new model), the job waits for data that fits."""
+        handle = TaskHandle(next(self._tickets), description)
+        if self._data_fits():
+            self._dispatch(job, args, handle)
+        else:
+            self._deferred.append((job, args, handle))
+        return handle
+
+    def _dispatch(self, job: Callable[..., Any], args: tuple[Any, ...],
+                  handle: TaskHandle) -> None:
+        make_context = self._context_factory()
 
         def run() -> Any:
-            return job(context_of(), *args)
+            return job(make_context(), *args)
 
-        future = self._control.call(run) if self._control is not None and self.active else None
-        if future is not None:
-            relay = self._relay
+        future = self._control.call(run) if self._control is not None else None
+        if future is None:  # no run, or its thread has stopped serving calls
+            self._jobs.submit(run, handle=handle)
+            return
+        self._handles[handle.ticket] = handle
+        relay, ticket = self._relay, handle.ticket
 
-            def deliver(done) -> None:  # on the training thread: hand over by signal
-                error = done.exception()
-                if error is None:
-                    relay.outcome.emit(ticket, done.result(), False)
-                else:
-                    relay.outcome.emit(ticket, TaskFailure(error, repr(error)), True)
+        def deliver(done: Future) -> None:  # on the training thread: hand over by signal
+            error = done.exception()
+            if error is None:
+                relay.outcome.emit(ticket, done.result(), False)
+            else:
+                relay.outcome.emit(ticket, TaskFailure.of(error), True)
 
-            future.add_done_callback(deliver)
-        else:
-            self._job_tickets[self._jobs.submit(run)] = ticket
-        return ticket
+        future.add_done_callback(deliver)
 
-    def evaluate(self) -> int:
-        """Evaluate the current model on the test split; evaluationReady follows."""
-        self._evaluation_ticket = self.submit(_evaluate_job)
-        return self._evaluation_ticket
+    def evaluate(self) -> TaskHandle:
+        """Evaluate the current model on the test split; evaluationReady follows (as
+        well as the handle's finished)."""
+        handle = self.submit(_evaluate_job, description="evaluation")
+        handle.finished.connect(self._on_evaluated)
+        return handle
 
     def _context_factory(self) -> Callable[[], ModelContext]:
-        """Captures what the job needs now; the model itself is read on the job's
-        thread (and built there, seeded, if nothing has been trained yet)."""
+        """Captures, on the GUI thread, what the job will use; the job's own thread
+        only reads it (and builds the untrained model, once, if nothing is trained)."""
         spec, dataset, config = self._spec, self._dataset, self._config
-        session = self
+        box = self._run_box if self._control is not None else None
+        trainer, model = self._trainer, self._model
+        if model is None and box is None:
+            if self._untrained is None:
+                if spec is None:
+                    raise RuntimeError("build a valid model first")
+                self._untrained = _UntrainedModel(spec, config.seed if config else 0)
+            untrained = self._untrained
+        else:
+            untrained = None
 
         def make() -> ModelContext:
-            trainer = session._trainer if session.active or session._trained else None
-            model = trainer.model if trainer is not None and session.active else session._model
-            if model is None:
-                import torch
-
-                from netexplorer.core.specs import build_model
-
-                torch.manual_seed(config.seed if config else 0)
-                model = build_model(spec)
-                session._model = model  # untrained: the next run still starts fresh
-            return ModelContext(model, spec, dataset, trainer, config)
+            if box is not None and box.trainer is not None:  # between the run's batches
+                return ModelContext(box.trainer.model, spec, dataset, box.trainer, config)
+            net = model if model is not None else untrained.get() if untrained else None
+            if net is None:
+                raise RuntimeError("the run ended before its model was built")
+            return ModelContext(net, spec, dataset, trainer, config)
 
         return make
 
     # ------------------------------------------------------------------ checkpoints
 
-    def save_checkpoint(self, path: str) -> int:
-        """Everything needed to resume (or at least the weights) → jobFinished(path)."""
-        return self.submit(_save_checkpoint_job, str(path))
+    def save_checkpoint(self, path: str) -> TaskHandle:
+        """Everything needed to resume (or at least the weights); the handle's
+        finished carries the path written."""
+        return self.submit(_save_checkpoint_job, str(path), description="checkpoint")
 
     def load_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Use a loaded checkpoint's model: its spec goes to the model panel
         (specLoaded), its weights become the current model, its history a run."""
         if self.active:
             raise RuntimeError("stop the run before opening a checkpoint")
+        model = checkpoint.build_model()
         self._spec = checkpoint.spec
+        self._untrained = None
         self.specLoaded.emit(checkpoint.spec)
-        self._model = checkpoint.build_model()
-        self._trained = True
+        self._model = model
         self._trainer = None
         self._config = checkpoint.config
         run = _run_from_checkpoint(len(self.runs) + 1, checkpoint)
@@ -309,7 +391,11 @@ class TrainingSession(QObject):
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self, timeout_ms: int = SHUTDOWN_TIMEOUT_MS) -> bool:
-        """Stop training and wait for the threads (window closing). Idempotent."""
+        """Stop training and wait for the threads (window closing). Idempotent.
+
+        False if the training thread had not ended within timeout_ms: it is then
+        kept referenced until it does (it was asked to stop), never destroyed
+        running."""
         if self._closed:
             return True
         self._closed = True
@@ -322,18 +408,22 @@ class TrainingSession(QObject):
         if self._thread is not None and self._thread.is_running():
             ok = self._thread.wait(timeout_ms)
         self._jobs.shutdown(timeout_ms)
+        self._handles.clear()
+        self._deferred.clear()
         return ok
 
     # ------------------------------------------------------------------ reactions
+    # Each runs on the GUI thread (queued from the training thread); each says so.
 
     @Slot(object)
     def _on_worker_started(self, trainer: Trainer) -> None:
+        expect_gui_thread("TrainingSession._on_worker_started")
         if self._closed:
             return
         self._trainer = trainer
         if trainer.spec == self._spec:  # else the model was edited while the run started
             self._model = trainer.model
-            self._trained = True
+            self._untrained = None
         if self._state == STARTING:
             self._set_state(RUNNING)
 
@@ -341,6 +431,7 @@ class TrainingSession(QObject):
     def _on_reports(self, reports: list) -> None:
         from netexplorer.core.training import PausedReport, StepReport
 
+        expect_gui_thread("TrainingSession._on_reports")
         run = self.current_run
         if run is None or self._closed:  # after shutdown nobody is listening: drop late news
             return
@@ -355,6 +446,7 @@ class TrainingSession(QObject):
 
     @Slot(object)
     def _on_evaluated(self, report: Any) -> None:
+        expect_gui_thread("TrainingSession._on_evaluated")
         if not self._closed:
             self.evaluationReady.emit(report)
 
@@ -362,6 +454,7 @@ class TrainingSession(QObject):
     def _on_failed(self, failure: TaskFailure) -> None:
         from netexplorer.core.training import FinishedReport
 
+        expect_gui_thread("TrainingSession._on_failed")
         if self._closed:
             return
         run = self.current_run
@@ -374,8 +467,10 @@ class TrainingSession(QObject):
 
     @Slot(object)
     def _on_done(self, finished: FinishedReport | None) -> None:
+        expect_gui_thread("TrainingSession._on_done")
         run = self.current_run
         self._control = None
+        self._run_box = None
         self._thread = None
         if self._closed:  # panels have shut down: no signals that would set them working
             self._state = IDLE
@@ -386,26 +481,14 @@ class TrainingSession(QObject):
 
     @Slot(int, object, bool)
     def _on_job_outcome(self, ticket: int, value: Any, failed: bool) -> None:
-        if self._closed:
+        expect_gui_thread("TrainingSession._on_job_outcome")
+        handle = self._handles.pop(ticket, None)
+        if handle is None or self._closed:
             return
         if failed:
-            self.jobFailed.emit(ticket, value)
+            handle.report_failure(value)
         else:
-            if ticket == self._evaluation_ticket:
-                self.evaluationReady.emit(value)
-            self.jobFinished.emit(ticket, value)
-
-    @Slot(int, object)
-    def _on_queue_finished(self, queue_ticket: int, value: Any) -> None:
-        ticket = self._job_tickets.pop(queue_ticket, None)
-        if ticket is not None:
-            self._on_job_outcome(ticket, value, False)
-
-    @Slot(int, object)
-    def _on_queue_failed(self, queue_ticket: int, failure: TaskFailure) -> None:
-        ticket = self._job_tickets.pop(queue_ticket, None)
-        if ticket is not None:
-            self._on_job_outcome(ticket, failure, True)
+            handle.report_result(value)
 
 
 def _run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:

@@ -5,12 +5,35 @@ time, in the spirit of Orange's concurrent helpers: the task is an ordinary
 function of plain arguments, and what comes back is plain data. When a newer
 task is submitted the older result no longer matters, so only the newest
 task's outcome is reported (a person flipping through datasets sees the last
-one they chose, never a late answer to an earlier click).
+one they chose, never a late answer to an earlier click). A JobQueue runs
+every job it is given, in order, and reports each one.
 
-Rules from DESIGN.md kept here: results cross threads through signals received
-by @Slot methods of QObjects (never lambdas); every thread is referenced until
-it has finished, and shutdown() quits and waits for it, because destroying a
-running QThread aborts the process.
+Every submit() returns a TaskHandle, the job's own small QObject: exactly one
+of finished(value), failed(TaskFailure) or cancelled() follows, on the GUI
+thread (as superqt's workers and Orange's TaskState report per task). Callers
+connect to their own handle instead of filtering one broadcast by ticket.
+
+Threading rules kept here (docs/ARCHITECTURE.md, "Threads"):
+- results cross threads through signals received by @Slot methods of QObjects
+  that live on the GUI thread, never lambdas or plain callables;
+- the slot that receives an outcome is declared once, in the base class, and is
+  never overridden: PySide6 leaves an overriding @Slot out of the subclass's
+  meta-object and then calls it directly in the emitting (worker) thread.
+  Subclasses override the plain method it calls;
+- every outcome handler checks that it runs on the GUI thread
+  (expect_gui_thread); a violation is logged and recorded, and the test suite
+  fails on any;
+- every thread is referenced until it has finished, and shutdown() quits and
+  waits for it, because destroying a running QThread aborts the process.
+
+Why not superqt's thread_worker/GeneratorWorker: they run each task as a
+QRunnable on the global QThreadPool and deliver through signals connected to
+whatever callable the caller passes, the very pattern whose thread affinity
+depends on PySide6's version; they do not give "newest request wins" or one
+long-lived thread per purpose (torch's per-thread grad mode and thread policy),
+and the extra dependency (superqt + qtpy) would be for ~150 lines we can test.
+We keep their ideas: the task is a plain function or generator, control is
+checked between yields, and each task has its own handle.
 """
 
 from __future__ import annotations
@@ -18,6 +41,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -25,6 +49,27 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------ the GUI-thread guard
+
+# Outcome handlers that ran off the GUI thread, as "where (thread name)": the test
+# suite fails a test that adds to it; the app logs each one.
+THREAD_VIOLATIONS: list[str] = []
+
+
+def expect_gui_thread(where: str) -> None:
+    """Record (and log) a call of an outcome handler from any thread but the GUI's.
+
+    The GUI thread is the main thread in the app and in the tests: QApplication is
+    created there. A violation is a bug in how a signal was connected.
+    """
+    thread = threading.current_thread()
+    if thread is not threading.main_thread():
+        THREAD_VIOLATIONS.append(f"{where} ran on thread {thread.name!r}")
+        log.error("%s ran off the GUI thread (on %r)", where, thread.name)
+
+
+# ------------------------------------------------------------------ keeping threads
 
 
 class _ThreadKeeper(QObject):
@@ -89,6 +134,9 @@ def _wait_for_kept_threads() -> None:
             pass
 
 
+# ------------------------------------------------------------------ outcomes
+
+
 @dataclass(frozen=True)
 class TaskFailure:
     """A task's exception, sent to the GUI thread without its stack frames.
@@ -103,6 +151,71 @@ class TaskFailure:
     @property
     def message(self) -> str:
         return str(self.error) or type(self.error).__name__
+
+    @classmethod
+    def of(cls, error: BaseException) -> TaskFailure:
+        """The failure for a raised exception; its frames are let go here."""
+        details = "".join(traceback.format_exception(error))
+        error.__traceback__ = None
+        return cls(error, details)
+
+
+# A TaskHandle's states.
+PENDING, FINISHED, FAILED, CANCELLED = "pending", "finished", "failed", "cancelled"
+
+
+class TaskHandle(QObject):
+    """One submitted task, seen from the GUI thread.
+
+    Exactly one of finished(value), failed(TaskFailure) or cancelled() is emitted,
+    once, on the GUI thread, then settled(); `state` says which (PENDING before). `description` is the
+    submitter's own words for the task (what a status line says about it).
+    Whoever runs the task keeps the handle referenced until it has settled.
+    """
+
+    finished = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal()
+    settled = Signal()  # after whichever of the three came
+
+    def __init__(self, ticket: int, description: str = "") -> None:
+        super().__init__()
+        self.ticket = ticket
+        self.description = description
+        self.state = PENDING
+        self.value: Any = None
+        self.failure: TaskFailure | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state != PENDING
+
+    def report_result(self, value: Any) -> None:
+        """The task returned value (GUI thread)."""
+        if self._settle(FINISHED):
+            self.value = value
+            self.finished.emit(value)
+            self.settled.emit()
+
+    def report_failure(self, failure: TaskFailure) -> None:
+        """The task raised (GUI thread)."""
+        if self._settle(FAILED):
+            self.failure = failure
+            self.failed.emit(failure)
+            self.settled.emit()
+
+    def report_cancelled(self) -> None:
+        """The task was superseded or cancelled: its outcome will not be reported."""
+        if self._settle(CANCELLED):
+            self.cancelled.emit()
+            self.settled.emit()
+
+    def _settle(self, state: str) -> bool:
+        expect_gui_thread(f"TaskHandle({self.description or self.ticket}) outcome")
+        if self.state != PENDING:
+            return False
+        self.state = state
+        return True
 
 
 @dataclass(frozen=True)
@@ -129,19 +242,20 @@ class _Executor(QObject):
         try:
             value = job.function(*job.args)
         except Exception as exc:  # reported to the GUI, which decides what to tell the person
-            details = traceback.format_exc()
-            exc.__traceback__ = None
-            self.done.emit(_Outcome(job.ticket, TaskFailure(exc, details), True))
+            self.done.emit(_Outcome(job.ticket, TaskFailure.of(exc), True))
         else:
             self.done.emit(_Outcome(job.ticket, value, False))
 
 
 class _ExecutorThread(QObject):
     """What TaskRunner and JobQueue share: one lazily started thread with an
-    _Executor in it, jobs numbered by ticket, and a shutdown that quits and waits.
+    _Executor in it, jobs numbered by ticket with a handle each, and a shutdown
+    that quits and waits.
 
-    The keeper holds thread and executor until the thread ends, and an owner
-    destroyed without shutdown() still lets its thread end.
+    The executor's outcomes reach `_receive_outcome`, a slot declared here only
+    (see the module doc), on the GUI thread; subclasses implement
+    `_handle_outcome`. The keeper holds thread and executor until the thread
+    ends, and an owner destroyed without shutdown() still lets its thread end.
     """
 
     _dispatch = Signal(object)
@@ -154,6 +268,7 @@ class _ExecutorThread(QObject):
         self._executor: _Executor | None = None
         self._ticket = 0
         self._closed = False
+        self._handles: dict[int, TaskHandle] = {}  # submitted, not yet settled
 
     def _send(self, job: _Job) -> None:
         """Hand a job to the thread, starting it on first use."""
@@ -163,30 +278,57 @@ class _ExecutorThread(QObject):
             self._executor = _Executor()
             self._executor.moveToThread(self._thread)
             self._dispatch.connect(self._executor.run)
-            self._executor.done.connect(self._on_done)
+            self._executor.done.connect(self._receive_outcome)
             _thread_keeper().keep(self._thread, self._executor)
             self.destroyed.connect(self._thread.quit)
             self._thread.start()
         self._dispatch.emit(job)
 
-    def _next_job(self, function: Callable[..., Any], args: tuple[Any, ...]) -> _Job:
+    def _next_job(self, function: Callable[..., Any], args: tuple[Any, ...],
+                  description: str, handle: TaskHandle | None = None
+                  ) -> tuple[_Job, TaskHandle]:
+        """Number the job and register the handle that will report it (a new one,
+        or the caller's own, made before the job could be sent)."""
         if self._closed:
             raise RuntimeError(f"the {self._name} has been shut down")
         self._ticket += 1
-        return _Job(self._ticket, function, args)
+        if handle is None:
+            handle = TaskHandle(self._ticket, description)
+        self._handles[self._ticket] = handle
+        return _Job(self._ticket, function, args), handle
 
     @Slot(object)
-    def _on_done(self, outcome: _Outcome) -> None:  # pragma: no cover - overridden
+    def _receive_outcome(self, outcome: _Outcome) -> None:
+        """Never overridden: the one place outcomes enter, on the GUI thread."""
+        expect_gui_thread(f"{type(self).__name__}({self._name}) outcome")
+        self._handle_outcome(outcome)
+
+    def _handle_outcome(self, outcome: _Outcome) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _settle(self, outcome: _Outcome, report: bool) -> None:
+        """Tell the job's handle: its outcome if `report`, else that it was cancelled."""
+        handle = self._handles.pop(outcome.ticket, None)
+        if handle is None:
+            return
+        if not report:
+            handle.report_cancelled()
+        elif outcome.failed:
+            log.debug("%s job failed:\n%s", self._name, outcome.value.details)
+            handle.report_failure(outcome.value)
+        else:
+            handle.report_result(outcome.value)
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Stop accepting work, let the running job end, and stop the thread.
 
-        Returns False if the job did not end within timeout_ms; the thread is then
-        kept referenced until it ends, so it is never destroyed running.
+        Nothing is reported after this, not even to handles. Returns False if the
+        job did not end within timeout_ms; the thread is then kept referenced
+        until it ends, so it is never destroyed running.
         """
         self._closed = True
         self._ticket += 1  # whatever is still running no longer counts
+        self._handles.clear()
         thread, self._thread = self._thread, None
         if thread is None:
             return True
@@ -203,10 +345,11 @@ class _ExecutorThread(QObject):
 class TaskRunner(_ExecutorThread):
     """Runs functions on its own worker thread; reports the newest one's outcome.
 
-    finished(object) carries the function's return value, failed(object) a
-    TaskFailure; busyChanged(bool) says whether a task is running or waiting.
-    At most one task runs and one waits: submitting while another waits
-    replaces the waiting one.
+    finished(object) carries the newest function's return value, failed(object) a
+    TaskFailure (its handle says the same); busyChanged(bool) says whether a task
+    is running or waiting. At most one task runs and one waits: submitting while
+    another waits replaces the waiting one, whose handle is cancelled, as is the
+    running one's when its outcome arrives.
     """
 
     finished = Signal(object)
@@ -215,54 +358,66 @@ class TaskRunner(_ExecutorThread):
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(name, parent)
-        self._running = False
+        self._running: _Job | None = None
         self._waiting: _Job | None = None
+        self._busy_reported = False
 
     @property
     def busy(self) -> bool:
-        return self._running or self._waiting is not None
+        return self._running is not None or self._waiting is not None
 
-    def submit(self, function: Callable[..., Any], *args: Any) -> int:
+    def submit(self, function: Callable[..., Any], *args: Any,
+               description: str = "") -> TaskHandle:
         """Run function(*args) on the worker thread; earlier tasks stop counting."""
-        job = self._next_job(function, args)
-        was_busy = self.busy
-        if self._running:
-            self._waiting = job
+        job, handle = self._next_job(function, args, description)
+        if self._running is not None:
+            replaced, self._waiting = self._waiting, job
+            if replaced is not None:
+                self._settle(_Outcome(replaced.ticket, None, False), report=False)
         else:
             self._start(job)
-        if not was_busy:
-            self.busyChanged.emit(True)
-        return job.ticket
+        self._report_busy()
+        return handle
 
     def cancel(self) -> None:
         """Drop the waiting task and ignore the running one's outcome."""
         self._ticket += 1
-        self._waiting = None
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            self._settle(_Outcome(waiting.ticket, None, False), report=False)
+        self._report_busy()
 
     def _start(self, job: _Job) -> None:
-        self._running = True
+        self._running = job
         self._send(job)
 
-    @Slot(object)
-    def _on_done(self, outcome: _Outcome) -> None:
-        self._running = False
-        if self._waiting is not None and not self._closed:
+    def _handle_outcome(self, outcome: _Outcome) -> None:
+        self._running = None
+        if self._closed:
+            return
+        if self._waiting is not None:
             job, self._waiting = self._waiting, None
             self._start(job)
-        if not self.busy:
-            self.busyChanged.emit(False)
-        if outcome.ticket != self._ticket or self._closed:
-            return  # superseded by a newer task
-        if outcome.failed:
-            log.debug("%s task failed:\n%s", self._name, outcome.value.details)
-            self.failed.emit(outcome.value)
-        else:
-            self.finished.emit(outcome.value)
+        newest = outcome.ticket == self._ticket
+        self._settle(outcome, report=newest)
+        if newest:
+            if outcome.failed:
+                self.failed.emit(outcome.value)
+            else:
+                self.finished.emit(outcome.value)
+        # After the handlers, which may have submitted more work: one change, told once.
+        self._report_busy()
+
+    def _report_busy(self) -> None:
+        if self.busy != self._busy_reported and not self._closed:
+            self._busy_reported = self.busy
+            self.busyChanged.emit(self._busy_reported)
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """As _ExecutorThread.shutdown; a waiting task is dropped. Called by the
         owner when it closes."""
         self._waiting = None
+        self._running = None
         return super().shutdown(timeout_ms)
 
 
@@ -270,28 +425,20 @@ class JobQueue(_ExecutorThread):
     """Runs functions one after another on its own thread and reports every one.
 
     Unlike TaskRunner (where a newer request makes older ones moot), each job
-    here matters — an evaluation, then a checkpoint save — so each outcome is
-    reported with the ticket submit() returned: finished(ticket, value) or
-    failed(ticket, TaskFailure). After shutdown() queued jobs report nothing.
+    here matters — an evaluation, then a checkpoint save — so each outcome goes
+    to the handle submit() returned. After shutdown() queued jobs report nothing.
     """
 
-    finished = Signal(int, object)
-    failed = Signal(int, object)
-
-    def submit(self, function: Callable[..., Any], *args: Any) -> int:
-        job = self._next_job(function, args)
+    def submit(self, function: Callable[..., Any], *args: Any, description: str = "",
+               handle: TaskHandle | None = None) -> TaskHandle:
+        """Queue function(*args); `handle` (else a new one) reports its outcome."""
+        job, handle = self._next_job(function, args, description, handle)
         self._send(job)
-        return job.ticket
+        return handle
 
-    @Slot(object)
-    def _on_done(self, outcome: _Outcome) -> None:
-        if self._closed:
-            return
-        if outcome.failed:
-            log.debug("%s job failed:\n%s", self._name, outcome.value.details)
-            self.failed.emit(outcome.ticket, outcome.value)
-        else:
-            self.finished.emit(outcome.ticket, outcome.value)
+    def _handle_outcome(self, outcome: _Outcome) -> None:
+        if not self._closed:
+            self._settle(outcome, report=True)
 
 
 # ------------------------------------------------------------------------- training
@@ -311,6 +458,10 @@ class TrainingWorker(QObject):
     REPORT_INTERVAL_S, immediately for anything but a StepReport. After the run
     the model is evaluated here (evaluated(EvalReport)), and done(object) carries
     the FinishedReport — or failed(TaskFailure) if training raised.
+
+    `control` (a core TrainingControl) is closed whatever happens — also when the
+    trainer cannot be built — so that work queued on it always runs (or is
+    refused) and nobody waits on a gate that will never open again.
     """
 
     started = Signal(object)  # the Trainer, for the session's bookkeeping
@@ -319,9 +470,11 @@ class TrainingWorker(QObject):
     failed = Signal(object)
     done = Signal(object)
 
-    def __init__(self, build_trainer: Callable[[], Any], interactive: bool = True) -> None:
+    def __init__(self, build_trainer: Callable[[], Any], control: Any,
+                 interactive: bool = True) -> None:
         super().__init__()
         self._build = build_trainer
+        self._control = control
         self._interactive = interactive
         self._closing = threading.Event()
 
@@ -332,14 +485,12 @@ class TrainingWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        import time
-
         from netexplorer.core.devices import apply_cpu_policy
         from netexplorer.core.training import FinishedReport, StepReport
 
         apply_cpu_policy(interactive=self._interactive)
-        trainer = None
         finished = None
+        evaluation = None
         try:
             trainer = self._build()
             self.started.emit(trainer)
@@ -356,15 +507,17 @@ class TrainingWorker(QObject):
                     finished = report
             if pending:
                 self.reportsReady.emit(pending)
-            trainer.control.close()
+            # Evaluated before the control closes: jobs still queued on it run after
+            # this, on this thread, and never use the model at the same time.
             if not self._closing.is_set():
-                self.evaluated.emit(trainer.evaluate())
+                evaluation = trainer.evaluate()
         except Exception as exc:  # shown to the person; the app keeps running
-            details = traceback.format_exc()
-            exc.__traceback__ = None
-            if trainer is not None:
-                trainer.control.close()
-            self.failed.emit(TaskFailure(exc, details))
+            self._control.close()
+            self.failed.emit(TaskFailure.of(exc))
+        else:
+            self._control.close()
+            if evaluation is not None:
+                self.evaluated.emit(evaluation)
         finally:
             self.done.emit(finished)
 

@@ -27,8 +27,13 @@ def train(qtbot, window: MainWindow, timeout: int = 60_000, **changes: Any):
 
 def open_poisoned_checkpoint(window: MainWindow, folder: Path,
                              poison: Callable[[Any], None]) -> None:
-    """Open, as a person would, a checkpoint of the current spec whose weights
-    `poison(model)` changed: the next run continues from them."""
+    """Hand the session, as File → Open checkpoint does, a checkpoint of the current
+    spec whose weights `poison(model)` changed: the next run continues from them.
+
+    The file itself is a healthy one (load_checkpoint refuses non-finite weights);
+    the poison is applied to what was read from it."""
+    from dataclasses import replace
+
     import torch
 
     from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
@@ -37,11 +42,13 @@ def open_poisoned_checkpoint(window: MainWindow, folder: Path,
     spec = window.model_panel.spec
     torch.manual_seed(0)
     model = build_model(spec)
-    with torch.no_grad():
-        poison(model)
     path = save_checkpoint(folder / "poisoned.ckpt", spec=spec, model=model,
                            dataset=window.data_view.dataset)
-    window.session.load_checkpoint(load_checkpoint(path))
+    checkpoint = load_checkpoint(path)
+    with torch.no_grad():
+        poison(model)
+    poisoned = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    window.session.load_checkpoint(replace(checkpoint, model_state=poisoned))
 
 
 def click_cell(qtbot, heatmap: HeatmapView, row: int, column: int) -> None:
@@ -67,7 +74,7 @@ def model_outputs(qtbot, window: MainWindow, x) -> Any:  # noqa: ANN001 - a tens
         finally:
             model.train(was)
 
-    with qtbot.waitSignal(session.jobFinished, timeout=30_000,
-                          check_params_cb=lambda ticket, _r: ticket == expected[0]) as done:
-        expected = [session.submit(job, x)]
-    return done.args[1]
+    handle = session.submit(job, x)
+    with qtbot.waitSignal(handle.finished, timeout=30_000) as done:
+        pass  # outcomes are handled on this thread: none can arrive before the wait
+    return done.args[0]

@@ -35,7 +35,8 @@ def export_to(qtbot, window, monkeypatch, name: str, path, written=None) -> None
     written = written or path
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *args, **kwargs: (str(path), "")))
-    with qtbot.waitSignal(window.session.jobFinished, timeout=30_000):
+    with qtbot.waitSignal(window.exporter.exported, timeout=30_000,
+                          check_params_cb=lambda _what, p: p == str(written)):
         action(window, name).trigger()
     assert written.exists()
     assert str(written) in window.statusBar().currentMessage()
@@ -111,7 +112,7 @@ def test_a_failed_export_says_what_to_do(window, qtbot, monkeypatch, tmp_path, n
     monkeypatch.setattr(QMessageBox, "warning",
                         staticmethod(lambda parent, title, text, *a: shown.append(text)))
     export_menu(window).aboutToShow.emit()
-    with qtbot.waitSignal(window.session.jobFailed, timeout=30_000):
+    with qtbot.waitSignal(window.exporter.exportFailed, timeout=30_000):
         action(window, name).trigger()
     assert len(shown) == 1
     assert "could not be exported" in shown[0] and "another folder" in shown[0]
