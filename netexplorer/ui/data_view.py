@@ -88,6 +88,7 @@ class DataView(QWidget):
     """Dataset chooser, image grid and facts; `dataset` is what the model trains on."""
 
     datasetLoaded = Signal(object)  # the new Dataset
+    loadFailed = Signal(str)  # why; sent only when no other load follows it
     busyChanged = Signal(bool)
 
     def __init__(self, settings: AppSettings, input_shape: tuple[int, int, int],
@@ -97,6 +98,7 @@ class DataView(QWidget):
         self._settings = settings
         self._input_shape = tuple(input_shape)
         self._dataset: Dataset | None = None
+        self._shown: LoadRequest | None = None  # the request `_dataset` came from
         self._loading: LoadRequest | None = None  # the newest request in flight
         self._failed: LoadRequest | None = None  # the last request that failed
         self._loading_chosen = False
@@ -404,7 +406,7 @@ class DataView(QWidget):
 
     @Slot(object)
     def _on_loaded(self, dataset: Dataset) -> None:
-        self._loading = None
+        self._shown, self._loading = self._loading, None
         self._ensure_choices()
         self._dataset = dataset
         self._settings.dataset = dataset.name
@@ -422,6 +424,7 @@ class DataView(QWidget):
     @Slot(object)
     def _on_load_failed(self, failure: TaskFailure) -> None:
         request, self._loading = self._loading, None
+        chosen = self._loading_chosen
         self._ensure_choices()
         error = failure.error
         title = dataset_title(request.name) if request else "the dataset"
@@ -434,15 +437,43 @@ class DataView(QWidget):
         else:
             message = (f"Loading {title} failed unexpectedly ({type(error).__name__}: "
                        f"{failure.message}). The previous dataset is still in use.")
-        self._failed = request
-        if self._dataset is None and request is not None and request.name != DEFAULT_DATASET:
-            message += f" Showing {dataset_title(DEFAULT_DATASET)} instead."
-            self.request_dataset(DEFAULT_DATASET, chosen=False)
+        if chosen or self._failed is None:
+            self._failed = request
+        follow_up = self._follow_up(request)
+        if follow_up is not None:
+            name, why = follow_up
+            message += f" {why}"
+            self.request_dataset(name, chosen=False)
         elif self._dataset is None:
             self._show_nothing("No dataset could be loaded.")
-        self._show_message(message)
+        if chosen or not self.message_frame.isVisible():
+            self._show_message(message)
+        else:  # a reload that followed the person's choice: add to what they were told
+            self._show_message(f"{self.message_label.text()} {message}")
         self._select_in_combo(self.dataset_name)
         self._refresh_download_button()
+        if self._loading is None:
+            self.loadFailed.emit(message)
+
+    def _follow_up(self, failed: LoadRequest | None) -> tuple[str, str] | None:
+        """After a failed load, what to load so that the dataset shown is one read
+        from the current data folder (or the bundled digits), with the words why.
+
+        A dataset read from another folder than the one now named is reread from
+        the new folder; if that fails too (or nothing is shown), the digits follow.
+        """
+        digits = (DEFAULT_DATASET, f"Showing {dataset_title(DEFAULT_DATASET)} instead.")
+        if failed is None or failed.name == DEFAULT_DATASET:
+            return None
+        shown, root = self._shown, self._data_root()
+        if self._dataset is None or shown is None:
+            return digits
+        if _is_downloadable(shown.name) and shown.root != root:
+            if failed.name == shown.name and failed.root == root:
+                return digits  # the shown dataset is not in the new folder either
+            return shown.name, (f"{dataset_title(shown.name)} was read from another folder: "
+                                f"reading it from {root or 'the data folder'}.")
+        return None
 
     @Slot(bool)
     def _on_busy_changed(self, busy: bool) -> None:

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.model_panel.specChanged.connect(self._on_spec_for_session)
         self._on_spec_for_session(self.model_panel.spec)
         self.data_view.datasetLoaded.connect(self._on_dataset_for_session)
+        self.data_view.loadFailed.connect(self._on_data_failed_for_session)
 
         # Later panels install themselves here, one call each (tab, menus, status).
         install_training(self)
@@ -412,6 +413,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_dataset_for_session(self, dataset: object) -> None:
         self.session.set_dataset(dataset)
+
+    @Slot(str)
+    def _on_data_failed_for_session(self, reason: str) -> None:
+        self.session.data_unavailable(reason)
 
     @Slot(bool)
     def _on_validity_changed(self, _valid: bool) -> None:

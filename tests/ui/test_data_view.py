@@ -217,3 +217,53 @@ def test_an_input_too_large_for_memory_is_refused_not_attempted(window, qtbot):
     assert "GB of memory" in view.message_label.text()
     assert "smaller model input size" in view.message_label.text()
     assert view.dataset.input_shape == (1, 32, 32)
+
+
+def test_a_new_data_folder_never_leaves_data_from_the_old_one_shown(window, qtbot, tmp_path):
+    """MNIST is shown from folder A; CIFAR-10 is chosen and is not there. Pointing the
+    data folder at B retries CIFAR-10 there (not there either); what is shown must
+    then be read from B — B's own MNIST — never A's MNIST under B's name."""
+    view = window.data_view
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_mnist(a, n_train=40, n_test=20)
+    write_mnist(b, n_train=30, n_test=10)
+    view.folder_edit.setText(str(a))
+    view.folder_edit.editingFinished.emit()
+    choose(view, "mnist")
+    wait_idle(qtbot, view)
+    assert view.dataset_name == "mnist" and view.facts.value("train") == "40"
+    choose(view, "cifar10")
+    wait_idle(qtbot, view)
+    assert view.dataset_name == "mnist" and "CIFAR-10" in view.message_label.text()
+
+    with qtbot.waitSignal(view.datasetLoaded, timeout=60_000,
+                          check_params_cb=lambda d: d.name == "mnist"):
+        view.folder_edit.setText(str(b))
+        view.folder_edit.editingFinished.emit()
+    wait_idle(qtbot, view)
+    assert view.facts.value("train") == "30"  # B's MNIST
+    assert str(b) in view.dataset.source
+    text = view.message_label.text()
+    assert view.message_frame.isVisible() and "CIFAR-10" in text and str(b) in text
+    assert view.retry_button.isVisible()  # CIFAR-10 is what was asked for
+
+
+def test_a_new_data_folder_without_the_shown_dataset_falls_back_to_digits(window, qtbot,
+                                                                          tmp_path):
+    view = window.data_view
+    a, b = tmp_path / "a", tmp_path / "empty"
+    write_mnist(a, n_train=40, n_test=20)
+    b.mkdir()
+    view.folder_edit.setText(str(a))
+    view.folder_edit.editingFinished.emit()
+    choose(view, "mnist")
+    wait_idle(qtbot, view)
+    choose(view, "cifar10")
+    wait_idle(qtbot, view)
+    with qtbot.waitSignal(view.datasetLoaded, timeout=60_000,
+                          check_params_cb=lambda d: d.name == "digits"):
+        view.folder_edit.setText(str(b))
+        view.folder_edit.editingFinished.emit()
+    wait_idle(qtbot, view)
+    assert view.dataset_name == "digits"
+    assert "CIFAR-10" in view.message_label.text() and "digits" in view.message_label.text()

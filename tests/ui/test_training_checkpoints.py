@@ -92,3 +92,56 @@ def test_open_waits_for_training_to_stop_and_save_works_while_paused(window, qtb
     with qtbot.waitSignal(session.runFinished, timeout=10_000):
         click(qtbot, window, "stopButton")
     assert open_action.isEnabled()
+
+
+def test_a_checkpoint_of_another_input_shape_is_evaluated_on_data_of_its_shape(
+        window, qtbot, monkeypatch, tmp_path):
+    """The current LeNet takes 1×32×32; the checkpoint's MLP takes 1×28×28. Its
+    evaluation must wait for the digits reloaded at 28×28, not fail on the 32×32
+    ones ("mat1 and mat2 shapes cannot be multiplied") and leave the old figure."""
+    import torch
+
+    from netexplorer.core.checkpoints import save_checkpoint
+    from netexplorer.core.data import load_dataset
+    from netexplorer.core.evaluation import evaluate
+    from netexplorer.core.formatting import percent
+    from netexplorer.core.specs import build_model
+    from netexplorer.ui.evaluation_panel import EvaluationPanel
+
+    training_panel(qtbot, window)
+    evaluation = window.findChild(EvaluationPanel)
+    spec = get_preset("mlp")
+    torch.manual_seed(3)
+    model = build_model(spec)
+    digits28 = load_dataset("digits", input_shape=spec.input_shape)
+    path = save_checkpoint(tmp_path / "mlp.ckpt", spec=spec, model=model, dataset=digits28)
+    expected = evaluate(model, digits28.test, classes=digits28.classes)
+
+    failures = []
+    answer_dialogs(monkeypatch, open_path=str(path))
+    with qtbot.waitSignal(_files(window).checkpointOpened, timeout=30_000):
+        window.findChild(QAction, "openCheckpointAction").trigger()
+    assert evaluation.busy  # asked for at once, waiting for data that fits
+    evaluation._request.failed.connect(failures.append)
+    with qtbot.waitSignal(window.session.evaluationReady, timeout=30_000) as ready:
+        pass
+    report = ready.args[0]
+    assert failures == []
+    assert window.data_view.dataset.input_shape == (1, 28, 28)
+    assert report.count == len(digits28.test)
+    assert report.accuracy == expected.accuracy
+    assert evaluation.report is report and not evaluation.busy
+    assert evaluation.accuracy_label.text() == f"Test accuracy: {percent(expected.accuracy)}"
+    assert "opened checkpoint" in evaluation.detail_label.text()
+
+
+def test_jobs_waiting_for_data_fail_when_the_data_cannot_be_loaded(window, qtbot):
+    """If the data view cannot load data for the new input shape, what waited for it
+    is told why instead of waiting for ever."""
+    session = window.session
+    window.model_panel.channels_spin.setValue(2)  # no dataset has two channels
+    handle = session.evaluate()
+    assert not handle.done  # the digits are still 1×32×32: it waits
+    with qtbot.waitSignal(handle.failed, timeout=30_000) as failed:
+        pass
+    assert "input channels" in failed.args[0].message
