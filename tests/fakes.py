@@ -184,3 +184,56 @@ def write_image_folder(root: str | Path, classes: Sequence[str] = ("cat", "dog")
                                                                            dtype=np.uint8)))
         written["corrupt"].append(path)
     return written
+
+
+def write_zip_bomb(model_file: str | Path, path: str | Path, member_suffix: str,
+                   inflated_size: int, chunk: int = 1 << 24) -> Path:
+    """Copy the zip at `model_file` (a torch checkpoint) to `path`, with the member
+    ending in `member_suffix` replaced by `inflated_size` zero bytes, DEFLATE-compressed
+    (about 1,000:1): a small file whose zip directory declares gigabytes, as a zip bomb
+    built against torch.load does.
+
+    The compressed stream is one block of `chunk` zeros made once and repeated (after
+    a full flush a DEFLATE stream restarts cleanly, so repeats decode on), then an
+    empty final block, so crafting costs milliseconds and no memory. The member's
+    CRC is left 0: a loader inflates before it can check it. Sizes stay below 4 GiB
+    (no Zip64). Members are stored as they were, in the same order.
+    """
+    import struct
+    import zipfile
+    import zlib
+
+    assert inflated_size < 1 << 32 and inflated_size % chunk == 0
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = packer.compress(bytes(chunk)) + packer.flush(zlib.Z_FULL_FLUSH)
+    final = zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+    repeats = inflated_size // chunk
+    out = bytearray()
+    central = bytearray()
+    with zipfile.ZipFile(model_file) as source:
+        infos = source.infolist()
+        for info in infos:
+            name = info.filename.encode("utf-8")
+            if info.filename.endswith(member_suffix):
+                method, crc, size = zipfile.ZIP_DEFLATED, 0, inflated_size
+                data = None
+                packed = len(block) * repeats + len(final)
+            else:
+                data = source.read(info)
+                method, crc, size, packed = zipfile.ZIP_STORED, zlib.crc32(data), len(data), \
+                    len(data)
+            offset = len(out)
+            out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, packed,
+                               size, len(name), 0) + name
+            if data is None:
+                out += block * repeats + final
+            else:
+                out += data
+            central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21,
+                                   crc, packed, size, len(name), 0, 0, 0, 0, 0, offset) + name
+    start = len(out)
+    out += central
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(infos), len(infos), len(central),
+                       start, 0)
+    Path(path).write_bytes(bytes(out))
+    return Path(path)

@@ -8,8 +8,10 @@ Most calls run netexplorer.cli.main in this process (fast); a few run
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
+import math
 import os
 import re
 import signal
@@ -21,9 +23,11 @@ import pytest
 import torch
 
 from netexplorer.cli import main
-from netexplorer.core.checkpoints import load_checkpoint
-from netexplorer.core.specs import LayerSpec, ModelSpec
+from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
+from netexplorer.core.data import load_dataset
+from netexplorer.core.specs import LayerSpec, ModelSpec, build_model
 from tests.core.trainkit import TINY
+from tests.fakes import write_zip_bomb
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_CUDA = torch.cuda.is_available()
@@ -175,6 +179,21 @@ def test_train_from_a_spec_file_and_divergence_exit_code(tmp_path):
 # ------------------------------------------------------------------- bad input
 
 
+@functools.lru_cache(maxsize=1)
+def _digits():
+    return load_dataset("digits")
+
+
+def checkpoint_with(folder: Path, change) -> Path:
+    """A weights-only checkpoint of TINY on the digits, its payload edited by `change`."""
+    path = save_checkpoint(folder / "edited.ckpt", spec=TINY, model=build_model(TINY),
+                           dataset=_digits())
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    return path
+
+
 def spec_file(folder: Path, *names: str) -> Path:
     """A spec file of flatten → linear layers with these names, for 1×8×8 digits."""
     spec = ModelSpec("named", (1, 8, 8), (LayerSpec("flatten", "flat"),) + tuple(
@@ -219,6 +238,53 @@ BAD_INPUTS = {  # name → (tmp folder → argv, words the one error line must c
     "spec-look-alike-reserved": (lambda t: TRAIN + ["--spec", spec_file(t, "\uff54\uff4f")],
                                  lambda t: "layer 2 is named '\uff54\uff4f', which Python reads "
                                            "as 'to'"),
+    "dataset-root": (lambda t: TRAIN + ["--dataset", "folder:/"],
+                     lambda t: "'folder:/' is the whole file system (/)"),
+    "evaluate-dataset-name-type": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: d["dataset"].update(name=5))],
+        lambda t: "edited.ckpt: its dataset name is unusable: a dataset name is text, not int"),
+    "evaluate-dataset-name-root": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: d["dataset"].update(name="folder:/"))],
+        lambda t: "edited.ckpt: its dataset name is unusable: 'folder:/' is the whole file "
+                  "system"),
+    "resume-dataset-name-root": (
+        lambda t: TRAIN + ["--resume", checkpoint_with(
+            t, lambda d: d["dataset"].update(name="folder:/"))],
+        lambda t: "its dataset name is unusable: 'folder:/' is the whole file system"),
+    "evaluate-nan-weights": (
+        lambda t: ["evaluate", checkpoint_with(
+            t, lambda d: d["model"]["fc1.weight"].view(-1)[0].fill_(math.nan))],
+        lambda t: "edited.ckpt: its tensor 'fc1.weight' holds 1 NaN or infinite value(s)"),
+    "evaluate-inf-weights": (
+        lambda t: ["evaluate", checkpoint_with(
+            t, lambda d: d["model"]["fc2.bias"].fill_(math.inf))],
+        lambda t: "its tensor 'fc2.bias' holds 10 NaN or infinite value(s) of 10"),
+    "evaluate-bool-weights": (
+        lambda t: ["evaluate", checkpoint_with(
+            t, lambda d: d["model"].update({"fc1.bias": d["model"]["fc1.bias"] > 0}))],
+        lambda t: "its tensor 'fc1.bias' is bool, but the model's is float32"),
+    "evaluate-int-weights": (
+        lambda t: ["evaluate", checkpoint_with(
+            t, lambda d: d["model"].update({"fc1.weight": d["model"]["fc1.weight"].long()}))],
+        lambda t: "its tensor 'fc1.weight' is int64, but the model's is float32"),
+    "evaluate-complex-weights": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: d["model"].update(
+            {"fc2.weight": d["model"]["fc2.weight"].to(torch.complex64)}))],
+        lambda t: "its tensor 'fc2.weight' is complex64, but the model's is float32"),
+    "evaluate-std-zero": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: d["dataset"].update(std=[0.0]))],
+        lambda t: "edited.ckpt: the normalisation std of channel 0 is 0.0: it must be a "
+                  "positive finite number"),
+    "evaluate-std-negative": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: d["dataset"].update(std=[-1.0]))],
+        lambda t: "the normalisation std of channel 0 is -1.0"),
+    "evaluate-std-nan": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: d["dataset"].update(std=[math.nan]))],
+        lambda t: "the normalisation std of channel 0 is nan"),
+    "evaluate-zip-bomb": (
+        lambda t: ["evaluate", write_zip_bomb(checkpoint_with(t, lambda d: None), t / "bomb.ckpt",
+                                              "/data/0", 40 * (1 << 26))],
+        lambda t: "bomb.ckpt was refused: its contents would unpack from 2.6 MB to 2.7 GB"),
     "spec-too-big": (lambda t: ["summary", "--spec", sparse(t / "huge.json", 5 * 1024**3)],
                      lambda t: f"{t / 'huge.json'} is 5,368,709,120 bytes; a model spec is at "
                                f"most 1,000,000 bytes"),

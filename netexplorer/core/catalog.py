@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from netexplorer.core.errors import DatasetError
+
 DIGITS = "digits"
 MNIST = "mnist"
 FASHION_MNIST = "fashion-mnist"
@@ -46,6 +48,37 @@ DATASETS: dict[str, DatasetInfo] = {
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
         "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (unpacked)"),
 }
+
+
+def check_dataset_name(name: object) -> str:
+    """`name` if it names a dataset netexplorer can load; DatasetError otherwise.
+
+    The one check for every dataset name, whoever gives it — the --dataset
+    argument, the GUI, or a checkpoint (a file from anywhere, which must not be
+    trusted more than a person's typing): text; a known dataset or folder:PATH;
+    and a folder that is not the whole file system, which would be scanned file
+    by file. Whether the folder exists is for loading to say.
+    """
+    choices = f"choose one of {', '.join(DATASETS)}, or folder:PATH for a folder of images"
+    if not isinstance(name, str):
+        raise DatasetError(f"a dataset name is text, not {type(name).__name__} "
+                           f"({name!r:.40}): {choices}")
+    if name.startswith(FOLDER_PREFIX):
+        raw = name[len(FOLDER_PREFIX):]
+        if not raw.strip() or "\0" in raw:
+            raise DatasetError(f"{name!r:.80} names no folder: give the folder that holds the "
+                               f"class folders, e.g. folder:~/pictures/pets")
+        try:
+            resolved = Path(raw).expanduser().resolve()
+        except (OSError, RuntimeError):  # a link loop or an unreadable parent: load says
+            return name
+        if resolved == Path(resolved.anchor):
+            raise DatasetError(f"{name!r:.80} is the whole file system ({resolved.anchor}): give "
+                               f"the folder that holds one dataset's class folders")
+        return name
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r:.80}: {choices}")
+    return name
 
 
 def dataset_choices() -> list[DatasetInfo]:

@@ -6,6 +6,11 @@ report history, the dataset's name, classes and normalisation, and library
 versions. It is written atomically (temporary file in the same folder, fsync,
 os.replace), so a crash mid-save leaves the previous checkpoint intact, and read
 with torch.load(weights_only=True), so a crafted file cannot run code.
+
+Nothing in a checkpoint is trusted more than a person's typing: the sizes its zip
+declares are checked before anything is unpacked (a zip bomb is refused without
+inflating it), the weights must have the model's types and be finite, and the
+dataset name and normalisation go through the checks a user's would.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,10 +28,10 @@ import torch
 from torch import nn
 
 from netexplorer import __version__
-from netexplorer.core.data import Dataset, Normalization
-from netexplorer.core.errors import CheckpointError, TrainingError
+from netexplorer.core.data import Dataset, Normalization, check_dataset_name
+from netexplorer.core.errors import CheckpointError, DatasetError, TrainingError
 from netexplorer.core.files import write_atomically
-from netexplorer.core.specs import ModelSpec, SpecError, build_model
+from netexplorer.core.specs import MAX_PARAMETERS, ModelSpec, SpecError, build_model, format_bytes
 from netexplorer.core.training import TrainConfig, Trainer
 
 __all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "resume_trainer",
@@ -34,6 +40,14 @@ __all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "resume_trainer",
 FORMAT = "netexplorer-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX = ".ckpt"
+# What the largest model a spec allows needs unpacked: its float32 weights, Adam's
+# two moments of each, and room for the rest. A checkpoint declaring more is refused
+# before anything is read into memory.
+MAX_CHECKPOINT_BYTES = 16 * MAX_PARAMETERS
+# torch.save stores its zip members uncompressed, so a checkpoint unpacks to about
+# its own size; a file whose members would inflate far beyond it is a zip bomb.
+MAX_INFLATION = 4
+_ZIP_MAGIC = b"PK\x03\x04"  # how torch.load tells its zip format from a bare pickle
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +96,9 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
     """Write a checkpoint atomically and return its path.
 
     Pass a Trainer to save everything needed to resume; or spec and model (and
-    optionally the dataset and config) for a weights-only checkpoint.
+    optionally the dataset and config) for a weights-only checkpoint. Weights that
+    hold NaN or infinity are refused with a CheckpointError: such a file could
+    never be loaded, and writing it would replace the good checkpoint there.
     """
     if trainer is not None:
         spec = spec or trainer.spec
@@ -92,11 +108,18 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
     if spec is None or model is None:
         raise CheckpointError("a checkpoint needs the model spec and the model "
                               "(train from a spec, or pass spec=)")
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    found = _first_non_finite(weights)
+    if found is not None:  # it could never be loaded: keep whatever file is there
+        key, count, total = found
+        raise CheckpointError(f"not saved to {path}: tensor '{key}' holds {count:,} NaN or "
+                              f"infinite value(s) of {total:,} (the run diverged); the file "
+                              f"there, if any, is unchanged")
     payload = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "spec": spec.to_json(indent=None),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": weights,
         "config": config.to_dict() if config is not None else None,
         "trainer": _to_cpu(trainer.state()) if trainer is not None else None,
         "dataset": None if dataset is None else {
@@ -147,11 +170,41 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"there is no checkpoint at {path}")
+    _check_declared_sizes(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the loader raises many types for damaged files
         raise CheckpointError(_load_failure(path, exc)) from None
     return _parse(path, data)
+
+
+def _check_declared_sizes(path: Path) -> None:
+    """Refuse a zip whose members would unpack to more than a checkpoint can hold.
+
+    torch.load allocates every member at the size the zip's central directory
+    declares, so these sizes are read first (zipfile reads the same directory
+    and unpacks nothing): a 2 MB file declaring gigabytes never reaches it. A file
+    that is not a zip is left to torch.load, which refuses it in its own words.
+    """
+    try:
+        with open(path, "rb") as handle:
+            is_zip = handle.read(4) == _ZIP_MAGIC
+        if not is_zip:
+            return
+        file_size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise CheckpointError(_load_failure(path, exc)) from None
+    limit = min(MAX_CHECKPOINT_BYTES, max(MAX_INFLATION * file_size, 1 << 20))
+    if declared > limit:
+        why = (f"more than any checkpoint holds ({format_bytes(MAX_CHECKPOINT_BYTES)})"
+               if declared > MAX_CHECKPOINT_BYTES else
+               f"over {MAX_INFLATION}× its size, where a checkpoint unpacks to about its size")
+        raise CheckpointError(f"{path.name} was refused: its contents would unpack from "
+                              f"{format_bytes(file_size)} to {format_bytes(declared)}, {why}; "
+                              f"it is damaged or made to exhaust memory, not a checkpoint to "
+                              f"load")
 
 
 def _load_failure(path: Path, exc: Exception) -> str:
@@ -215,19 +268,76 @@ def _parse(path: Path, data: Any) -> Checkpoint:
     dataset = data.get("dataset") or {}
     normalization = None
     classes: tuple[str, ...] = ()
+    dataset_name = None
     try:
         if dataset:
             classes = tuple(str(c) for c in dataset["classes"])
-            normalization = Normalization(tuple(float(m) for m in dataset["mean"]),
-                                          tuple(float(s) for s in dataset["std"]))
-    except (KeyError, TypeError, ValueError):
+            mean = tuple(float(m) for m in dataset["mean"])
+            std = tuple(float(s) for s in dataset["std"])
+            dataset_name = dataset.get("name")
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise bad("its dataset description is malformed") from None
+    if dataset:
+        try:
+            normalization = Normalization(mean, std)
+        except DatasetError as exc:
+            raise bad(str(exc)) from None
+    if dataset_name is not None:
+        try:
+            check_dataset_name(dataset_name)  # as if the user had typed it
+        except DatasetError as exc:
+            raise bad(f"its dataset name is unusable: {exc}") from None
+    problem = _weights_problem(spec, state)
+    if problem is not None:
+        raise bad(problem)
     versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
-    checkpoint = Checkpoint(spec, state, config, trainer_state, dataset.get("name"), classes,
+    checkpoint = Checkpoint(spec, state, config, trainer_state, dataset_name, classes,
                             normalization, {str(k): str(v) for k, v in versions.items()},
                             str(data.get("saved_at", "")))
     checkpoint.build_model()  # fail now, with a clear message, if the weights don't fit
     return checkpoint
+
+
+def _weights_problem(spec: ModelSpec, state: dict[str, torch.Tensor]) -> str | None:
+    """What is wrong with the saved weights' values, naming the tensor; None if nothing.
+
+    load_state_dict copies into the model's own tensors, converting bool, int64 or
+    complex values silently, and takes NaN and infinity as they come; the model
+    would then evaluate to "loss nan". Each saved tensor must have the type of the
+    model's (built on the meta device: nothing is allocated) and be finite. Names
+    and shapes that do not fit are left to load_state_dict, which names them.
+    """
+    try:
+        with torch.device("meta"):
+            expected = build_model(spec).state_dict()
+    except SpecError:
+        return None  # build_model() says what is wrong with the spec
+    for key, tensor in state.items():
+        want = expected.get(key)
+        if want is None:
+            continue
+        if tensor.layout != torch.strided or tensor.dtype != want.dtype:
+            kind = (str(tensor.dtype).removeprefix("torch.") if tensor.layout == torch.strided
+                    else f"a {str(tensor.layout).removeprefix('torch.')} tensor")
+            return (f"its tensor '{key}' is {kind}, but the model's is "
+                    f"{str(want.dtype).removeprefix('torch.')}: the file was not saved by "
+                    f"netexplorer from this model, or was altered")
+    found = _first_non_finite(state)
+    if found is not None:
+        key, count, total = found
+        return (f"its tensor '{key}' holds {count:,} NaN or infinite value(s) of {total:,}: "
+                f"the run diverged before it was saved; train again with a lower learning rate")
+    return None
+
+
+def _first_non_finite(state: dict[str, torch.Tensor]) -> tuple[str, int, int] | None:
+    """(name, how many values, of how many) for the first tensor holding NaN or ±inf."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count:
+                return key, count, tensor.numel()
+    return None
 
 
 def _valid_trainer_state(state: Any) -> bool:

@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from netexplorer.core.errors import DatasetError, DatasetUnavailable
 
 __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
-           "Normalization", "Split", "batches", "dataset_choices", "default_data_root",
-           "image_grid", "load_dataset", "missing_files", "random_shift"]
+           "Normalization", "Split", "batches", "check_dataset_name", "dataset_choices",
+           "default_data_root", "image_grid", "load_dataset", "missing_files", "random_shift"]
 
 from netexplorer.core.catalog import (  # noqa: E402 - re-exported for callers of data
     CIFAR10, DATASETS, DIGITS, FASHION_MNIST, FOLDER_PREFIX, MNIST, DatasetInfo,
-    dataset_choices, default_data_root,
+    check_dataset_name, dataset_choices, default_data_root,
 )
 
 # Held-out share of the bundled digits and of an image folder without its own
@@ -53,10 +53,27 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 @dataclass(frozen=True)
 class Normalization:
-    """Per-channel mean and std applied after scaling pixels to [0, 1]."""
+    """Per-channel mean and std applied after scaling pixels to [0, 1].
+
+    Checked when made: a std of 0, a negative one or a NaN (from a damaged or
+    crafted checkpoint) would turn every image into NaN or infinity, and a model
+    evaluated on those reports "loss nan" instead of an error.
+    """
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.mean or len(self.mean) != len(self.std):
+            raise DatasetError(f"the normalisation needs one mean and one std per channel, "
+                               f"got {len(self.mean)} mean(s) and {len(self.std)} std(s)")
+        for channel, (m, s) in enumerate(zip(self.mean, self.std)):
+            if not math.isfinite(m):
+                raise DatasetError(f"the normalisation mean of channel {channel} is {m}: "
+                                   f"it must be a finite number")
+            if not (math.isfinite(s) and s > 0):
+                raise DatasetError(f"the normalisation std of channel {channel} is {s}: "
+                                   f"it must be a positive finite number")
 
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (1, len(self.mean), 1, 1)
@@ -137,12 +154,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None,
     folder searched, the files expected and how to get them; DatasetError when the
     request cannot be met (an unknown name, an impossible channel conversion).
     """
+    check_dataset_name(name)
     if name.startswith(FOLDER_PREFIX):
         path = Path(name[len(FOLDER_PREFIX):]).expanduser()
         return _load_folder(path, input_shape, normalization)
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, "
-                           f"or folder:PATH for a folder of images")
     root_path = Path(root).expanduser() if root is not None else default_data_root()
     if name == DIGITS:
         raw = _read_digits()

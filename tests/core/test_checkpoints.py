@@ -4,6 +4,7 @@ SIGKILL), and refusing damaged, foreign and hostile files with a clear message."
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pickle
 import random
@@ -28,6 +29,7 @@ from tests.core.trainkit import (
     TINY, TINY_DROPOUT, WAIT, assert_same_weights, config, drive, epochs_of, finished,
     steps_of, stop_at, tiny_spec, train,
 )
+from tests.fakes import write_zip_bomb
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -466,6 +468,46 @@ DAMAGED = {
                      "dataset description is malformed"),
     "weights-misfit": (edited(set_path(("spec",), tiny_spec(hidden=16).to_json())),
                        "weights do not fit its model 'tiny'"),
+    # values load_state_dict would take as they come, or convert without a word
+    "weights-nan": (edited(lambda d: d["model"]["fc1.weight"].view(-1)[:3].fill_(math.nan)),
+                    "its tensor 'fc1.weight' holds 3 NaN or infinite value(s) of 2,048: the run "
+                    "diverged before it was saved"),
+    "weights-inf": (edited(lambda d: d["model"]["fc2.bias"].view(-1)[0].fill_(-math.inf)),
+                    "its tensor 'fc2.bias' holds 1 NaN or infinite value(s) of 10"),
+    "weights-bool": (edited(lambda d: d["model"].update({"fc1.bias": d["model"]["fc1.bias"] > 0})),
+                     "its tensor 'fc1.bias' is bool, but the model's is float32"),
+    "weights-int64": (edited(lambda d: d["model"].update(
+        {"fc2.weight": d["model"]["fc2.weight"].long()})),
+        "its tensor 'fc2.weight' is int64, but the model's is float32"),
+    "weights-complex": (edited(lambda d: d["model"].update(
+        {"fc1.weight": d["model"]["fc1.weight"].to(torch.complex64)})),
+        "its tensor 'fc1.weight' is complex64, but the model's is float32"),
+    "weights-double": (edited(lambda d: d["model"].update(
+        {"fc1.weight": d["model"]["fc1.weight"].double()})),
+        "its tensor 'fc1.weight' is float64, but the model's is float32"),
+    "std-zero": (edited(set_path(("dataset", "std"), [0.0])),
+                 "the normalisation std of channel 0 is 0.0: it must be a positive finite number"),
+    "std-negative": (edited(set_path(("dataset", "std"), [-0.3])),
+                     "the normalisation std of channel 0 is -0.3"),
+    "std-nan": (edited(set_path(("dataset", "std"), [math.nan])),
+                "the normalisation std of channel 0 is nan"),
+    "mean-inf": (edited(set_path(("dataset", "mean"), [math.inf])),
+                 "the normalisation mean of channel 0 is inf: it must be a finite number"),
+    "std-count": (edited(set_path(("dataset", "std"), [])),
+                  "the normalisation needs one mean and one std per channel"),
+    # the dataset name goes through the check a --dataset argument does
+    "dataset-name-int": (edited(set_path(("dataset", "name"), 5)),
+                         "its dataset name is unusable: a dataset name is text, not int (5)"),
+    "dataset-name-list": (edited(set_path(("dataset", "name"), ["digits"])),
+                          "its dataset name is unusable: a dataset name is text, not list"),
+    "dataset-name-root": (edited(set_path(("dataset", "name"), "folder:/")),
+                          "its dataset name is unusable: 'folder:/' is the whole file system"),
+    "dataset-name-up": (edited(set_path(("dataset", "name"), "folder:/tmp/../..")),
+                        "'folder:/tmp/../..' is the whole file system"),
+    "dataset-name-empty-folder": (edited(set_path(("dataset", "name"), "folder:")),
+                                  "'folder:' names no folder"),
+    "dataset-name-unknown": (edited(set_path(("dataset", "name"), "imagenet")),
+                             "its dataset name is unusable: unknown dataset 'imagenet'"),
 }
 
 
@@ -483,6 +525,87 @@ def test_damaged_or_foreign_file_is_refused(kind, good, tmp_path):
     assert "refused" not in message  # damaged is not hostile
     assert "\n" not in message and "Traceback" not in message
     assert "weights_only" not in message  # not torch's advice to load it unsafely
+
+
+def test_weights_holding_nan_are_not_saved_over_a_good_checkpoint(tmp_path):
+    """A file of NaN weights could never be loaded; writing it would replace the good
+    checkpoint there (`train --resume run.ckpt --save run.ckpt` after a divergence)."""
+    model = build_model(TINY)
+    path = save_checkpoint(tmp_path / "run.ckpt", spec=TINY, model=model)
+    before = path.read_bytes()
+    with torch.no_grad():
+        model.fc2.weight[0, :4] = math.inf
+    with pytest.raises(CheckpointError) as caught:
+        save_checkpoint(path, spec=TINY, model=model)
+    assert str(caught.value) == (f"not saved to {path}: tensor 'fc2.weight' holds 4 NaN or "
+                                 f"infinite value(s) of 320 (the run diverged); the file there, "
+                                 f"if any, is unchanged")
+    assert path.read_bytes() == before and only_files(tmp_path) == ["run.ckpt"]
+
+
+def test_a_folder_dataset_from_another_machine_still_loads(good, tmp_path):
+    """Only the name is checked when loading: a folder that is not here is for
+    loading the dataset to report, and the model stays usable on another dataset."""
+    path = tmp_path / "elsewhere.ckpt"
+    edited(set_path(("dataset", "name"), "folder:/home/someone/pets"))(path, good)
+    assert load_checkpoint(path).dataset_name == "folder:/home/someone/pets"
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory since the last reset_peak_rss(); None
+    where Linux's /proc does not tell."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak (VmHWM)
+    except OSError:
+        return False
+    return True
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_inflated(good, tmp_path):
+    """A 2.6 MB file whose weights member declares 2.7 GB of (deflated) zeros — the
+    attack that drove memory to 2.8 GB — is refused from the zip's directory alone:
+    the load costs no memory to speak of."""
+    bomb = write_zip_bomb(good, tmp_path / "bomb.ckpt", "/data/0", 40 * (1 << 26))
+    assert bomb.stat().st_size < 3_000_000
+    measured = reset_peak_rss()
+    before = peak_rss_bytes()
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(bomb)
+    message = str(caught.value)
+    assert message.startswith("bomb.ckpt was refused: its contents would unpack from 2.6 MB "
+                              "to 2.7 GB, more than any checkpoint holds"), message
+    assert "\n" not in message
+    if measured and before is not None:
+        assert peak_rss_bytes() - before < 100 * 1024**2
+
+
+def test_a_checkpoint_that_would_inflate_far_beyond_its_size_is_refused(good, tmp_path):
+    """Below the absolute limit too: torch.save stores members uncompressed, so a
+    file that would unpack to hundreds of times its size is not one it wrote."""
+    bomb = write_zip_bomb(good, tmp_path / "small-bomb.ckpt", "/data/0", 64 << 20)
+    with pytest.raises(CheckpointError, match=r"^small-bomb.ckpt was refused: its contents "
+                                              r"would unpack from \d+\.\d KB to 67.1 MB, over "
+                                              r"4× its size"):
+        load_checkpoint(bomb)
+
+
+def test_the_size_limit_counts_every_member(good, tmp_path, monkeypatch):
+    """A real checkpoint over the limit is refused by the declared sizes alone."""
+    monkeypatch.setattr(checkpoints, "MAX_CHECKPOINT_BYTES", good.stat().st_size // 2)
+    with pytest.raises(CheckpointError, match="was refused: .* more than any checkpoint holds"):
+        load_checkpoint(good)
+    monkeypatch.undo()
+    load_checkpoint(good)
 
 
 def test_weights_that_do_not_fit_the_spec(tmp_path):

@@ -7,6 +7,7 @@ written by tests/fakes.py and read by the real torchvision / PIL readers.
 
 from __future__ import annotations
 
+import math
 import pickle
 import urllib.error
 from pathlib import Path
@@ -18,8 +19,8 @@ import torch
 from netexplorer.core import data
 from netexplorer.core.data import (Dataset, DatasetError, DatasetUnavailable, Normalization,
                                    Split, adapt_images, batches, batches_per_epoch,
-                                   dataset_choices, default_data_root, image_grid,
-                                   load_dataset, missing_files)
+                                   check_dataset_name, dataset_choices, default_data_root,
+                                   image_grid, load_dataset, missing_files)
 from tests.fakes import (CIFAR10_CLASSES, CIFAR10_FILES, MNIST_FILES, bypass_cifar_integrity,
                          write_cifar10, write_idx_images, write_idx_labels,
                          write_image_folder, write_mnist)
@@ -622,6 +623,50 @@ def test_image_folder_path_with_tilde(tmp_path, monkeypatch):
     write_image_folder(tmp_path / "imgs", per_class=3, corrupt=0)
     ds = load_dataset("folder:~/imgs", input_shape=(3, 8, 8))
     assert ds.source == str(tmp_path / "imgs")
+
+
+# ------------------------------------------------------------------ dataset names
+
+
+@pytest.mark.parametrize("name, words", [
+    (5, "a dataset name is text, not int (5)"),
+    (None, "a dataset name is text, not NoneType"),
+    (["digits"], "a dataset name is text, not list"),
+    ("folder:/", "'folder:/' is the whole file system (/)"),
+    ("folder:/tmp/../", "'folder:/tmp/../' is the whole file system (/)"),
+    ("folder:", "'folder:' names no folder"),
+    ("folder:  ", "names no folder"),
+    ("folder:/tmp/a\0b", "names no folder"),
+    ("imagenet", "unknown dataset 'imagenet'"),
+    ("", "unknown dataset ''"),
+])
+def test_bad_dataset_names_are_refused_before_anything_is_read(name, words):
+    with pytest.raises(DatasetError) as caught:
+        check_dataset_name(name)
+    assert words in str(caught.value)
+    with pytest.raises(DatasetError) as loading:  # the same check, where loading starts
+        load_dataset(name)
+    assert str(loading.value) == str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "cifar10", "folder:~/pets",
+                                  "folder:/nowhere/at/all", "folder:relative/path"])
+def test_good_dataset_names_pass(name):
+    assert check_dataset_name(name) == name
+
+
+@pytest.mark.parametrize("mean, std, words", [
+    ((0.5,), (0.0,), "the normalisation std of channel 0 is 0.0: it must be a positive finite"),
+    ((0.5, 0.5), (0.2, -0.1), "std of channel 1 is -0.1"),
+    ((0.5,), (math.nan,), "std of channel 0 is nan"),
+    ((0.5,), (math.inf,), "std of channel 0 is inf"),
+    ((math.nan,), (0.2,), "the normalisation mean of channel 0 is nan: it must be a finite"),
+    ((0.5,), (), "one mean and one std per channel, got 1 mean(s) and 0 std(s)"),
+    ((), (), "one mean and one std per channel"),
+])
+def test_a_normalisation_that_would_make_images_nan_is_refused(mean, std, words):
+    with pytest.raises(DatasetError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        Normalization(mean, std)
 
 
 # ------------------------------------------------------------------------ batches
