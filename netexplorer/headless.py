@@ -14,7 +14,7 @@ from typing import Any, Callable, TextIO
 import torch
 
 from netexplorer.core.checkpoints import load_checkpoint, resume_trainer, save_checkpoint
-from netexplorer.core.data import Dataset, load_dataset
+from netexplorer.core.data import Dataset, load_dataset, require_images, skipped_summary
 from netexplorer.core.devices import describe
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.training import (
@@ -62,9 +62,15 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _load_data(args: argparse.Namespace, name: str, input_shape, normalization=None) -> Dataset:
-    return load_dataset(name, root=args.data_root, input_shape=input_shape,
-                        download=args.download, normalization=normalization)
+def _load_data(args: argparse.Namespace, name: str, input_shape, normalization=None,
+               err: TextIO | None = None) -> Dataset:
+    """The dataset, with a warning on stderr if files of it were left out."""
+    dataset = load_dataset(name, root=args.data_root, input_shape=input_shape,
+                           download=args.download, normalization=normalization)
+    summary = skipped_summary(dataset)
+    if summary is not None:
+        print(f"warning: {summary}", file=err or sys.stderr)
+    return dataset
 
 
 def run_training(args: argparse.Namespace, config: TrainConfig,
@@ -78,13 +84,15 @@ def run_training(args: argparse.Namespace, config: TrainConfig,
         dataset_name = args.dataset if args.dataset != "digits" or not checkpoint.dataset_name \
             else checkpoint.dataset_name
         dataset = _load_data(args, dataset_name, checkpoint.spec.input_shape,
-                             checkpoint.normalization)
+                             checkpoint.normalization, err)
+        _require_both_splits(dataset)
         trainer = resume_trainer(checkpoint, dataset, config)
         print(f"Resuming {checkpoint.spec.name} from epoch {checkpoint.epochs_done} "
               f"({args.resume})", file=out)
     else:
         spec = load_spec(args)
-        dataset = _load_data(args, args.dataset, spec.input_shape)
+        dataset = _load_data(args, args.dataset, spec.input_shape, err=err)
+        _require_both_splits(dataset)
         trainer = Trainer(spec, dataset, config)
     print(f"Training {trainer.spec.name if trainer.spec else 'model'} on {dataset.name} "
           f"({len(dataset.train):,} train / {len(dataset.test):,} test images) on "
@@ -102,6 +110,12 @@ def run_training(args: argparse.Namespace, config: TrainConfig,
     if args.metrics_json is not None:
         _write_metrics(args.metrics_json, report, trainer)
     return 0 if finished.status != "diverged" else 1
+
+
+def _require_both_splits(dataset: Dataset) -> None:
+    """Training needs images to learn from and images to measure the result on."""
+    require_images(dataset, "train")
+    require_images(dataset, "test")
 
 
 def _drive(trainer: Trainer, out: TextIO, err: TextIO) -> FinishedReport:
@@ -198,14 +212,14 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     name = args.dataset or checkpoint.dataset_name or "digits"
     dataset = _load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
+    split = require_images(dataset, args.split)
     if checkpoint.classes and tuple(checkpoint.classes) != tuple(dataset.classes):
         print(f"warning: the checkpoint was trained on {checkpoint.dataset_name}, whose classes "
               f"differ from {dataset.name}'s", file=sys.stderr)
     device = resolve_device(args.device)
     model = checkpoint.build_model().to(device)
     loss = checkpoint.config.loss if checkpoint.config else "cross-entropy"
-    report = evaluate(model, dataset.split(args.split), loss=loss, classes=dataset.classes,
-                      device=device)
+    report = evaluate(model, split, loss=loss, classes=dataset.classes, device=device)
     print(f"{checkpoint.spec.name} on {dataset.name} ({args.split} split), {describe(device)}",
           file=out)
     _print_evaluation(report, out)
@@ -222,6 +236,7 @@ def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) ->
 
     out = out or sys.stdout  # looked up now (not at import), as in run_training
     dataset = _load_data(args, args.dataset, spec.input_shape)
+    require_images(dataset, "train")
     config = TrainConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          device=args.device, report_every=1, schedule="none",
                          epochs=max(1, -(-args.steps * args.batch_size // len(dataset.train))))

@@ -27,7 +27,7 @@ from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
 from netexplorer.core.data import load_dataset
 from netexplorer.core.specs import LayerSpec, ModelSpec, build_model
 from tests.core.trainkit import TINY
-from tests.fakes import write_zip_bomb
+from tests.fakes import write_image_folder, write_zip_bomb
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_CUDA = torch.cuda.is_available()
@@ -194,6 +194,11 @@ def checkpoint_with(folder: Path, change) -> Path:
     return path
 
 
+def one_image_per_class(folder: Path) -> Path:
+    write_image_folder(folder / "pets", per_class=1, corrupt=0)
+    return folder / "pets"
+
+
 def spec_file(folder: Path, *names: str) -> Path:
     """A spec file of flatten → linear layers with these names, for 1×8×8 digits."""
     spec = ModelSpec("named", (1, 8, 8), (LayerSpec("flatten", "flat"),) + tuple(
@@ -285,6 +290,15 @@ BAD_INPUTS = {  # name → (tmp folder → argv, words the one error line must c
         lambda t: ["evaluate", write_zip_bomb(checkpoint_with(t, lambda d: None), t / "bomb.ckpt",
                                               "/data/0", 40 * (1 << 26))],
         lambda t: "bomb.ckpt was refused: its contents would unpack from 2.6 MB to 2.7 GB"),
+    "evaluate-no-test-images": (
+        lambda t: ["evaluate", checkpoint_with(t, lambda d: None), "--dataset",
+                   f"folder:{one_image_per_class(t)}"],
+        lambda t: f"folder:{t / 'pets'} has no test images: put images in "
+                  f"{t / 'pets'}/test/<class>/"),
+    "train-no-test-images": (
+        lambda t: TRAIN + ["--spec", spec_file(t, "fc"), "--dataset",
+                           f"folder:{one_image_per_class(t)}"],
+        lambda t: f"folder:{t / 'pets'} has no test images"),
     "spec-too-big": (lambda t: ["summary", "--spec", sparse(t / "huge.json", 5 * 1024**3)],
                      lambda t: f"{t / 'huge.json'} is 5,368,709,120 bytes; a model spec is at "
                                f"most 1,000,000 bytes"),
@@ -325,6 +339,33 @@ def test_bad_arguments_are_usage_errors(argv, words, capsys):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_train_and_evaluate_say_how_many_files_they_left_out(tmp_path):
+    """An image folder with a corrupt file, a link that loops onto itself and a class
+    folder linking back to the root trains and evaluates; both commands say, on one
+    warning line, how many files were left out and name a few."""
+    pets = tmp_path / "pets"
+    write_image_folder(pets, per_class=6, corrupt=1)
+    os.symlink("loop.png", pets / "dog" / "loop.png")
+    os.symlink(pets, pets / "again")
+    spec = ModelSpec("pets", (3, 8, 8), (LayerSpec("flatten", "flat"),
+                                         LayerSpec("linear", "fc", {"out_features": 2})))
+    (tmp_path / "pets.json").write_text(spec.to_json())
+    code, out, err = run_main("train", "--spec", tmp_path / "pets.json", "--dataset",
+                              f"folder:{pets}", "--epochs", 1, "--device", "cpu", "--save",
+                              tmp_path / "pets.ckpt")
+    assert code == 0, err
+    warning = (f"warning: 3 file(s) of folder:{pets} left out (unreadable, or links that leave "
+               f"the folder or lead back into one that holds them): ")
+    assert err.startswith(warning) and err.count("\n") == 1, err
+    assert "again (links back to a folder that contains it)" in err and "bad_0.png" in err
+    assert "loop.png (cannot be read: Too many levels of symbolic links)" in err
+    assert "(10 train / 2 test images)" in out  # 12 images, each with one label
+    code, out, err = run_main("evaluate", tmp_path / "pets.ckpt", "--device", "cpu")
+    assert code == 0, err
+    assert err.startswith(warning) and err.count("\n") == 1
+    assert "Accuracy of the network on the 2 test images" in out
 
 
 def _limit_heap() -> None:

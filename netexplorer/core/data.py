@@ -24,7 +24,9 @@ from netexplorer.core.errors import DatasetError, DatasetUnavailable
 
 __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
            "Normalization", "Split", "batches", "check_dataset_name", "dataset_choices",
-           "default_data_root", "image_grid", "load_dataset", "missing_files", "random_shift"]
+           "default_data_root",
+           "image_grid", "load_dataset", "missing_files", "random_shift", "require_images",
+           "skipped_summary"]
 
 from netexplorer.core.catalog import (  # noqa: E402 - re-exported for callers of data
     CIFAR10, DATASETS, DIGITS, FASHION_MNIST, FOLDER_PREFIX, MNIST, DatasetInfo,
@@ -137,6 +139,38 @@ class Dataset:
         if which not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', not {which!r}")
         return self.train if which == "train" else self.test
+
+
+def require_images(dataset: Dataset, which: str) -> Split:
+    """The `which` split of `dataset`; DatasetError, saying what to do, if it is empty.
+
+    An evaluation of no images is not 0 % but nothing at all (its accuracy is NaN),
+    and an image folder whose classes hold one image each has no test images: the
+    test split takes 20 % of each class, rounded.
+    """
+    split = dataset.split(which)
+    if len(split):
+        return split
+    what = "test" if which == "test" else "training"
+    if dataset.name.startswith(FOLDER_PREFIX):
+        folder = dataset.source
+        advice = (f"put images in {folder}/{'test' if which == 'test' else 'train'}/<class>/ "
+                  f"beside {folder}/{'train' if which == 'test' else 'test'}/<class>/, or give "
+                  f"each class folder at least 2 images ({round(100 * TEST_FRACTION)} % of "
+                  f"each class are held out for testing)")
+    else:
+        advice = "its files hold none: download it again"
+    raise DatasetError(f"{dataset.name} has no {what} images: {advice}")
+
+
+def skipped_summary(dataset: Dataset) -> str | None:
+    """One line on what loading left out of an image folder, or None if nothing."""
+    if not dataset.skipped:
+        return None
+    examples = ", ".join(dataset.skipped_examples)
+    more = ", …" if dataset.skipped > len(dataset.skipped_examples) else ""
+    return (f"{dataset.skipped:,} file(s) of {dataset.name} left out (unreadable, or links "
+            f"that leave the folder or lead back into one that holds them): {examples}{more}")
 
 
 # ------------------------------------------------------------------------- loading
@@ -293,41 +327,52 @@ def _load_folder(path: Path, input_shape: Sequence[int] | None,
 def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
     """Read an ImageFolder layout: one sub-folder per class, or train/ and test/ of those.
 
-    Images are decoded once here, at load time; unreadable ones are skipped and
-    counted. Each is resized straight to the model's size (from the full-size
-    picture, for quality) and to a thumbnail for the dataset view.
+    Images are decoded once here, at load time. Whatever cannot be used is skipped
+    and counted, never fatal: a file that does not decode, an entry whose stat
+    fails (no permission, a name too long, a link loop), a folder that cannot be
+    listed, and a link that leaves the dataset folder or leads back to a folder
+    containing it (which would give its images a second label). Each image is
+    resized straight to the model's size (from the full-size picture, for quality)
+    and to a thumbnail for the dataset view.
     """
-    if not path.is_dir():
+    try:
+        is_folder = path.is_dir()
+    except OSError as exc:
+        raise DatasetUnavailable(f"the image folder {path} cannot be read: "
+                                 f"{exc.strerror or exc}") from None
+    if not is_folder:
         raise DatasetUnavailable(f"the image folder {path} does not exist: choose a folder "
                                  f"with one sub-folder of images per class")
-    split_dirs = {p.name.lower(): p for p in path.iterdir() if p.is_dir()}
+    scan = _FolderScan(path)
+    top = scan.subfolders(scan.top)
+    split_dirs = {name.lower(): folder for name, folder in top}
     test_dir = split_dirs.get("test") or split_dirs.get("val")
     if "train" in split_dirs and test_dir is not None:
-        train_samples, classes = _scan_classes(split_dirs["train"])
-        test_samples, test_classes = _scan_classes(test_dir)
+        train_samples, classes = _scan_classes(split_dirs["train"], scan)
+        test_samples, test_classes = _scan_classes(test_dir, scan)
         if test_classes != classes:
-            raise DatasetError(f"{split_dirs['train']} and {test_dir} have different class "
-                               f"folders: {', '.join(classes)} vs {', '.join(test_classes)}")
+            raise DatasetError(f"{split_dirs['train'].path} and {test_dir.path} have different "
+                               f"class folders: {', '.join(classes)} vs {', '.join(test_classes)}")
         samples = train_samples + test_samples
         is_test = [False] * len(train_samples) + [True] * len(test_samples)
     else:
-        samples, classes = _scan_classes(path)
+        samples, classes = _scan_classes(scan.top, scan, top)
         is_test = None
     _check_memory(len(samples), shape, f"the image folder {path}")
     grey = shape[0] == 1
-    pixels, thumbs, kept_labels, kept_test, skipped = [], [], [], [], []
+    pixels, thumbs, kept_labels, kept_test = [], [], [], []
     for index, (file, label) in enumerate(samples):
         try:
             image, thumb = _decode(file, shape, grey)
         except Exception:  # any decoder failure means "unreadable": skip, count, go on
-            skipped.append(file.name)
+            scan.skip(file.name)
             continue
         pixels.append(image)
         thumbs.append(thumb)
         kept_labels.append(label)
         kept_test.append(is_test[index] if is_test is not None else False)
     if not pixels:
-        raise DatasetUnavailable(f"no readable images in {path} ({len(skipped)} files could "
+        raise DatasetUnavailable(f"no readable images in {path} ({scan.skipped} files could "
                                  f"not be read): put images in {path}/<class name>/")
     images = torch.from_numpy(np.stack(pixels))
     originals = torch.from_numpy(np.stack(thumbs))
@@ -337,21 +382,125 @@ def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
     else:
         test_mask = _stratified_test_mask(labels.numpy())
     return _Raw(images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask],
-                tuple(classes), str(path), len(skipped), tuple(skipped[:5]),
+                tuple(classes), str(path), scan.skipped, tuple(scan.examples),
                 originals[~test_mask], originals[test_mask])
 
 
-def _scan_classes(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DatasetUnavailable(f"{folder} has no class sub-folders: put each class's images "
-                                 f"in a folder of its own, e.g. {folder}/cat/1.png")
+@dataclass(frozen=True)
+class _Folder:
+    """A folder met while scanning: the path to open it by, and where it really is."""
+
+    path: Path
+    real: str
+    ancestors: tuple[str, ...]  # real paths of the folders above it, up to the root
+
+
+class _FolderScan:
+    """Walks an image folder without trusting it: counts what it leaves out.
+
+    os.scandir and DirEntry stat each entry once; any OSError on one entry skips
+    that entry, not the load. Links are followed only where they stay inside the
+    dataset folder and do not lead back to a folder they are in.
+    """
+
+    MAX_EXAMPLES = 5
+
+    def __init__(self, path: Path) -> None:
+        real = os.path.realpath(path)
+        self.root = real
+        self.top = _Folder(path, real, ())
+        self.skipped = 0
+        self.examples: list[str] = []
+
+    def skip(self, name: str, why: str | None = None) -> None:
+        self.skipped += 1
+        if len(self.examples) < self.MAX_EXAMPLES:
+            shown = name if len(name) <= 60 else name[:57] + "…"
+            self.examples.append(shown if why is None else f"{shown} ({why})")
+
+    def subfolders(self, folder: _Folder) -> list[tuple[str, _Folder]]:
+        """(name, folder) of the folders directly in `folder`, sorted by name."""
+        found = []
+        for entry in self._entries(folder):
+            child = self._follow(entry, folder)
+            if isinstance(child, _Folder):
+                found.append((entry.name, child))
+        return found
+
+    def images(self, folder: _Folder) -> list[Path]:
+        """Every file with an image suffix under `folder`, at any depth, sorted."""
+        files: list[Path] = []
+        pending = [folder]
+        while pending:  # a loop, not recursion: a folder can be nested thousands deep
+            current = pending.pop()
+            for entry in self._entries(current):
+                child = self._follow(entry, current)
+                if isinstance(child, _Folder):
+                    pending.append(child)
+                elif child is not None and child.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(child)
+        return sorted(files)
+
+    def _entries(self, folder: _Folder) -> list[os.DirEntry]:
+        try:
+            with os.scandir(folder.path) as entries:
+                return sorted(entries, key=lambda e: e.name)
+        except OSError as exc:
+            self.skip(folder.path.name, f"cannot be listed: {exc.strerror or exc}")
+            return []
+
+    def _follow(self, entry: os.DirEntry, parent: _Folder) -> _Folder | Path | None:
+        """The entry as a folder to enter or a file to read; None if left out (and
+        counted, where it could have held images)."""
+        path = parent.path / entry.name
+        image_name = Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+        try:
+            link = entry.is_symlink()
+            is_dir = entry.is_dir()  # follows a link; may raise (EACCES, ELOOP, ENAMETOOLONG)
+            is_file = not is_dir and entry.is_file()
+        except OSError as exc:  # what it is cannot be known: left out like an unreadable file
+            self.skip(entry.name, f"cannot be read: {exc.strerror or exc}")
+            return None
+        if not (is_dir or is_file):
+            if link and image_name:
+                self.skip(entry.name, "a link to nothing")
+            return None  # a dangling link, a socket, a device: not an image
+        real = os.path.realpath(path) if link else os.path.join(parent.real, entry.name)
+        if link:
+            if not _inside(self.root, real):
+                if is_dir or image_name:
+                    self.skip(entry.name, "links outside the dataset folder")
+                return None
+            if is_dir and (real == parent.real or real in parent.ancestors):
+                self.skip(entry.name, "links back to a folder that contains it")
+                return None
+        if is_dir:
+            return _Folder(path, real, parent.ancestors + (parent.real,))
+        return path
+
+
+def _inside(root: str, real: str) -> bool:
+    try:
+        return os.path.commonpath([root, real]) == root
+    except ValueError:  # another drive (Windows)
+        return False
+
+
+def _scan_classes(folder: _Folder, scan: _FolderScan,
+                  listed: list[tuple[str, _Folder]] | None = None
+                  ) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The (image, label) pairs of `folder`'s class folders, and the class names.
+    `listed` is its sub-folders if already listed (each entry is judged once)."""
+    if listed is None:
+        listed = scan.subfolders(folder)
+    class_dirs = [(name, sub) for name, sub in listed if not name.startswith(".")]
+    if not class_dirs:
+        raise DatasetUnavailable(f"{folder.path} has no class sub-folders: put each class's "
+                                 f"images in a folder of its own, e.g. {folder.path}/cat/1.png")
     samples = []
-    for label, name in enumerate(classes):
-        for file in sorted((folder / name).rglob("*")):
-            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
-                samples.append((file, label))
-    return samples, classes
+    for label, (_, class_dir) in enumerate(class_dirs):
+        samples.extend((file, label) for file in scan.images(class_dir))
+    return samples, [name for name, _ in class_dirs]
 
 
 def _decode(file: Path, shape: tuple[int, ...], grey: bool) -> tuple[np.ndarray, np.ndarray]:

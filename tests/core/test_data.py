@@ -8,6 +8,7 @@ written by tests/fakes.py and read by the real torchvision / PIL readers.
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import urllib.error
 from pathlib import Path
@@ -20,7 +21,8 @@ from netexplorer.core import data
 from netexplorer.core.data import (Dataset, DatasetError, DatasetUnavailable, Normalization,
                                    Split, adapt_images, batches, batches_per_epoch,
                                    check_dataset_name, dataset_choices, default_data_root,
-                                   image_grid, load_dataset, missing_files)
+                                   image_grid, load_dataset, missing_files, require_images,
+                                   skipped_summary)
 from tests.fakes import (CIFAR10_CLASSES, CIFAR10_FILES, MNIST_FILES, bypass_cifar_integrity,
                          write_cifar10, write_idx_images, write_idx_labels,
                          write_image_folder, write_mnist)
@@ -623,6 +625,119 @@ def test_image_folder_path_with_tilde(tmp_path, monkeypatch):
     write_image_folder(tmp_path / "imgs", per_class=3, corrupt=0)
     ds = load_dataset("folder:~/imgs", input_shape=(3, 8, 8))
     assert ds.source == str(tmp_path / "imgs")
+
+
+def nest_beyond_path_max(folder: Path, image: Path) -> int:
+    """Copy `image` into folders nested under `folder` until its path is longer than
+    PATH_MAX (4,096 bytes on Linux), creating each level relative to the last (by
+    dir_fd), as a deep extraction or a sync tool can. The kernel then refuses any
+    stat or listing by path with ENAMETOOLONG: a real failure of the entry's stat
+    that needs no permissions (chmod does not stop root, which runs these tests).
+    Returns how many levels were made."""
+    levels = 4200 // 201 + 1
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(levels):
+            os.mkdir("d" * 200, dir_fd=fd)
+            inner = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("deep.png", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        try:
+            os.write(out, image.read_bytes())
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+    return levels
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECTORY") or os.name != "posix",
+                    reason="needs POSIX dir_fd operations")
+def test_an_entry_whose_stat_fails_is_skipped_and_counted(tmp_path):
+    """Entries the system refuses to stat — a path longer than PATH_MAX (ENAMETOOLONG),
+    a link that loops onto itself (ELOOP) and a link to nothing — are left out and
+    counted like unreadable files; the load goes on (it ended in an OSError
+    traceback, the same path a PermissionError took for a non-root user)."""
+    written = write_image_folder(tmp_path / "pets", per_class=5, corrupt=0)
+    pets = tmp_path / "pets"
+    nest_beyond_path_max(pets / "cat", written["images"][0])
+    os.symlink("loop.png", pets / "dog" / "loop.png")
+    os.symlink("missing.png", pets / "dog" / "gone.png")
+    ds = load_dataset(f"folder:{pets}", input_shape=(3, 8, 8))
+    assert len(ds.train) + len(ds.test) == 10
+    assert ds.skipped == 3
+    examples = "; ".join(ds.skipped_examples)
+    assert "(cannot be listed: File name too long)" in examples
+    assert "loop.png (cannot be read: Too many levels of symbolic links)" in examples
+    assert "gone.png (a link to nothing)" in examples
+
+
+def test_a_class_folder_linking_to_the_root_gives_no_second_label(tmp_path):
+    """`pets/all -> pets` would make a class 'all' holding every image again, each with
+    a second label; links back into a folder that holds them are skipped and counted."""
+    write_image_folder(tmp_path / "pets", per_class=5, corrupt=0)
+    pets = tmp_path / "pets"
+    os.symlink(pets, pets / "all")
+    os.symlink("..", pets / "dog" / "up")  # an ancestor, from deeper down
+    ds = load_dataset(f"folder:{pets}", input_shape=(3, 8, 8))
+    assert ds.classes == ("cat", "dog")
+    assert len(ds.train) + len(ds.test) == 10
+    assert ds.skipped == 2
+    assert ds.skipped_examples == ("all (links back to a folder that contains it)",
+                                   "up (links back to a folder that contains it)")
+
+
+def test_links_out_of_the_dataset_folder_are_not_followed(tmp_path):
+    """A class folder, a sub-folder or an image that links outside the dataset folder
+    is left out and counted; a link that stays inside is an ordinary entry."""
+    write_image_folder(tmp_path / "pets", per_class=4, corrupt=0)
+    written = write_image_folder(tmp_path / "elsewhere", classes=("fox",), per_class=3,
+                                 corrupt=0)
+    pets = tmp_path / "pets"
+    os.symlink(tmp_path / "elsewhere" / "fox", pets / "fox")
+    os.symlink(tmp_path / "elsewhere", pets / "cat" / "more")
+    os.symlink(written["images"][0], pets / "dog" / "stolen.png")
+    os.symlink(pets / "cat" / "0.png", pets / "dog" / "borrowed.png")
+    (pets / "dog" / "notes.txt").symlink_to("/etc/hostname")  # not an image: ignored
+    ds = load_dataset(f"folder:{pets}", input_shape=(3, 8, 8))
+    assert ds.classes == ("cat", "dog")
+    assert len(ds.train) + len(ds.test) == 9  # 4 + 4 and the inside link
+    assert ds.skipped == 3
+    assert set(ds.skipped_examples) == {
+        "fox (links outside the dataset folder)", "more (links outside the dataset folder)",
+        "stolen.png (links outside the dataset folder)"}
+
+
+def test_a_dataset_folder_reached_through_a_link_is_scanned_as_itself(tmp_path):
+    write_image_folder(tmp_path / "real", per_class=3, corrupt=0)
+    os.symlink(tmp_path / "real", tmp_path / "alias")
+    ds = load_dataset(f"folder:{tmp_path / 'alias'}", input_shape=(3, 8, 8))
+    assert ds.skipped == 0 and len(ds.train) + len(ds.test) == 6
+
+
+def test_the_skipped_summary_counts_and_names(tmp_path):
+    write_image_folder(tmp_path, per_class=3, corrupt=7)
+    ds = load_dataset(f"folder:{tmp_path}", input_shape=(3, 8, 8))
+    line = skipped_summary(ds)
+    assert line.startswith(f"7 file(s) of folder:{tmp_path} left out (unreadable, or links ")
+    assert line.endswith(", …") and "bad_0.png" in line
+    assert skipped_summary(load_dataset("digits")) is None
+
+
+def test_a_folder_without_test_images_says_what_to_do(tmp_path):
+    """One image per class leaves nothing to hold out: the test split is empty, and
+    asking for it says so instead of measuring nothing as NaN %."""
+    write_image_folder(tmp_path / "pets", per_class=1, corrupt=0)
+    ds = load_dataset(f"folder:{tmp_path / 'pets'}", input_shape=(3, 8, 8))
+    assert len(ds.test) == 0 and len(require_images(ds, "train")) == 2
+    with pytest.raises(DatasetError) as caught:
+        require_images(ds, "test")
+    pets = tmp_path / "pets"
+    assert str(caught.value) == (f"folder:{pets} has no test images: put images in "
+                                 f"{pets}/test/<class>/ beside {pets}/train/<class>/, or give "
+                                 f"each class folder at least 2 images (20 % of each class are "
+                                 f"held out for testing)")
 
 
 # ------------------------------------------------------------------ dataset names
