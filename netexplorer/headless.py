@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
@@ -102,7 +103,9 @@ def run_training(args: argparse.Namespace, config: TrainConfig,
         print(f"Diverged: {finished.message}", file=out)
     elif finished.status == "stopped":
         print(f"Stopped after {finished.step} steps.", file=out)
-    report = trainer.last_eval or trainer.evaluate()
+    # What is printed and written is what is saved: after a divergence mid-epoch the
+    # model holds the last finite step's weights, not the last epoch's.
+    report = trainer.evaluation_of_current_weights()
     _print_evaluation(report, out)
     if args.save is not None:
         path = save_checkpoint(args.save, trainer)
@@ -179,8 +182,8 @@ def _print_evaluation(report: EvalReport, out: TextIO) -> None:
 def metrics(report: EvalReport, trainer: Trainer | None = None) -> dict[str, Any]:
     """The --metrics-json document."""
     data: dict[str, Any] = {
-        "test_accuracy": report.accuracy,
-        "test_loss": report.loss,
+        "test_accuracy": _number(report.accuracy),
+        "test_loss": _number(report.loss),
         "per_class_accuracy": {c: (None if a != a else float(a))
                                for c, a in zip(report.classes, report.per_class_accuracy)},
         "confusion_matrix": report.confusion.tolist(),
@@ -190,7 +193,8 @@ def metrics(report: EvalReport, trainer: Trainer | None = None) -> dict[str, Any
         images = sum(e["images_per_second"] * e["epoch_seconds"] for e in epochs)
         seconds = trainer.elapsed
         data.update({
-            "epochs": [{k: e[k] for k in ("epoch", "train_loss", "test_loss", "test_accuracy")}
+            "epochs": [{k: _number(e[k]) for k in ("epoch", "train_loss", "test_loss",
+                                                   "test_accuracy")}
                        for e in epochs],
             "images_per_second": images / seconds if seconds > 0 else 0.0,
             "train_seconds": seconds,
@@ -198,6 +202,14 @@ def metrics(report: EvalReport, trainer: Trainer | None = None) -> dict[str, Any
             "threads": torch.get_num_threads(),
         })
     return data
+
+
+def _number(value: Any) -> Any:
+    """JSON has no NaN or infinity (json.dumps writes tokens other readers refuse):
+    a figure that is not finite (the loss of diverged weights) is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _write_metrics(path: Path, report: EvalReport, trainer: Trainer | None) -> None:
@@ -223,6 +235,9 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> int:
     print(f"{checkpoint.spec.name} on {dataset.name} ({args.split} split), {describe(device)}",
           file=out)
     _print_evaluation(report, out)
+    if not math.isfinite(report.loss):
+        print(f"warning: the loss is {report.loss}: the model's outputs overflow on these "
+              f"images, as after a training run that diverged", file=sys.stderr)
     if args.metrics_json is not None:
         _write_metrics(args.metrics_json, report, None)
     return 0

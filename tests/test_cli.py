@@ -176,6 +176,49 @@ def test_train_from_a_spec_file_and_divergence_exit_code(tmp_path):
     assert "Traceback" not in err
 
 
+def test_after_a_divergence_mid_epoch_train_reports_the_weights_it_saved(tmp_path):
+    """The run diverges in epoch 5, after four epoch reports; the model goes back to
+    its last finite step. What train prints and writes to --metrics-json is that
+    model's evaluation — the same figures `evaluate` gives for the saved checkpoint —
+    not the evaluation made at the end of epoch 4."""
+    spec, ckpt, metrics = tmp_path / "tiny.json", tmp_path / "d.ckpt", tmp_path / "m.json"
+    spec.write_text(TINY.to_json())
+    code, out, err = run_main("train", "--spec", spec, "--epochs", 8, "--lr", 3, "--optimizer",
+                              "sgd", "--momentum", 0.9, "--schedule", "none", "--device", "cpu",
+                              "--save", ckpt, "--metrics-json", metrics)
+    assert code == 1, err
+    diverged = re.search(r"^Diverged: .* at step (\d+) ", out, re.M)
+    assert diverged, out
+    trained = json.loads(metrics.read_text())
+    epochs = trained["epochs"]
+    assert epochs and int(diverged.group(1)) - 1 > 23 * len(epochs)  # mid-epoch, not at an end
+    code, eval_out, err = run_main("evaluate", ckpt, "--device", "cpu", "--metrics-json",
+                                   tmp_path / "e.json")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert {k: trained[k] for k in EVAL_KEYS} == saved
+    printed = re.search(r"^Accuracy of the network on the 359 test images: .*$", out, re.M)
+    assert printed.group(0) in eval_out.splitlines()
+    assert trained["test_accuracy"] != epochs[-1]["test_accuracy"] or \
+        trained["test_loss"] != epochs[-1]["test_loss"]
+
+
+def test_metrics_json_writes_null_for_a_loss_that_is_not_a_number(tmp_path):
+    """Diverged weights can evaluate to a NaN loss: the file stays valid JSON (null),
+    and evaluate says why the loss is not a number."""
+    spec, ckpt, metrics = tmp_path / "tiny.json", tmp_path / "d.ckpt", tmp_path / "m.json"
+    spec.write_text(TINY.to_json())
+    code, out, err = run_main("train", "--spec", spec, "--epochs", 3, "--lr", 50, "--schedule",
+                              "none", "--device", "cpu", "--save", ckpt, "--metrics-json",
+                              metrics)
+    assert code == 1 and "(loss nan)" in out, out
+    text = metrics.read_text()
+    assert "NaN" not in text and json.loads(text)["test_loss"] is None
+    code, out, err = run_main("evaluate", ckpt, "--device", "cpu")
+    assert code == 0 and "(loss nan)" in out
+    assert err.startswith("warning: the loss is nan: the model's outputs overflow")
+
+
 # ------------------------------------------------------------------- bad input
 
 

@@ -330,6 +330,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.history: dict[str, list] = {"epochs": [], "step_losses": []}
         self.last_eval: EvalReport | None = None
+        self._last_eval_step: int | None = None  # position.step of the weights last_eval saw
         # The current epoch's running totals, kept across a stop / save / resume
         # mid-epoch so that its EpochReport covers the whole epoch.
         self._totals: _EpochTotals | None = None
@@ -566,6 +567,7 @@ class Trainer:
                           classes=self.dataset.classes)
         self.model.train()
         self.last_eval = report
+        self._last_eval_step = pos.step
         seen = max(totals.seen, 1)
         epoch_seconds = time.perf_counter() - totals.started
         pos.epoch += 1
@@ -661,6 +663,20 @@ class Trainer:
         """The model on the test split, now."""
         self.last_eval = evaluate(self.model, self.test_split, loss=self.config.loss,
                                   classes=self.dataset.classes)
+        self._last_eval_step = self.position.step
+        return self.last_eval
+
+    def evaluation_of_current_weights(self) -> EvalReport:
+        """The test-split evaluation of the weights the model holds now — what a
+        checkpoint saved now would evaluate to.
+
+        That is last_eval when no step has run since it was made; otherwise (a run
+        stopped mid-epoch, or one that diverged and went back to its last finite
+        step) the model is evaluated again, so a report never shows an epoch's
+        figures for weights that have changed since.
+        """
+        if self.last_eval is None or self._last_eval_step != self.position.step:
+            return self.evaluate()
         return self.last_eval
 
 

@@ -26,6 +26,7 @@ from netexplorer.core.data import random_shift
 from netexplorer.core.devices import (DeviceError, available_devices, resolve_device,
                                       thread_policy)
 from netexplorer.core.errors import TrainingError
+from netexplorer.core.evaluation import evaluate
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import build_model
 from netexplorer.core.training import (
@@ -599,6 +600,41 @@ def test_diverged_model_keeps_the_last_finite_step(diverged, digits8):
         # the optimizer was rolled back too: momentum buffers match
         for a, b in zip(trainer.optimizer.state.values(), reference.optimizer.state.values()):
             assert torch.equal(a["momentum_buffer"], b["momentum_buffer"]), every
+
+
+def test_after_a_divergence_mid_epoch_the_current_weights_are_evaluated(digits8):
+    """The run diverges in epoch 5 and goes back to its last finite step: last_eval is
+    still epoch 4's, and evaluation_of_current_weights evaluates the weights kept."""
+    settings = TrainConfig().replace(lr=3.0, schedule="none", epochs=8, device="cpu")
+    trainer = Trainer(TINY, digits8, settings)
+    reports = drive(trainer)
+    done = finished(reports)
+    assert done.status == "diverged" and len(epochs_of(reports)) == 4
+    assert done.step > 4 * trainer.batches_per_epoch  # mid-epoch
+    epoch_end = trainer.last_eval
+    now = trainer.evaluation_of_current_weights()
+    assert now is not epoch_end
+    fresh = evaluate(trainer.model, trainer.test_split, classes=digits8.classes)
+    assert (now.accuracy, now.loss) == (fresh.accuracy, fresh.loss)
+    assert (now.accuracy, now.loss) != (epoch_end.accuracy, epoch_end.loss)
+    assert trainer.evaluation_of_current_weights() is now  # no step since: not again
+
+
+def test_at_an_epoch_end_the_epoch_evaluation_is_the_current_one(digits8):
+    trainer, reports = train(TINY, digits8, epochs=1)
+    assert finished(reports).status == "completed"
+    assert trainer.evaluation_of_current_weights() is trainer.last_eval
+
+
+def test_stopped_mid_epoch_the_current_weights_are_evaluated(digits8):
+    trainer, reports = train(TINY, digits8, epochs=2, report_every=1,
+                             on_report=stop_at(30))
+    assert finished(reports).status == "stopped" and trainer.position.step == 30
+    epoch_end = trainer.last_eval
+    now = trainer.evaluation_of_current_weights()
+    assert now is not epoch_end and now is trainer.last_eval
+    fresh = evaluate(trainer.model, trainer.test_split, classes=digits8.classes)
+    assert now.loss == fresh.loss
 
 
 # ------------------------------------------------------- model / dataset checks
