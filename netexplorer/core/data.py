@@ -151,16 +151,19 @@ def require_images(dataset: Dataset, which: str) -> Split:
     split = dataset.split(which)
     if len(split):
         return split
+    raise _no_images(dataset.name, dataset.source, which)
+
+
+def _no_images(name: str, source: str, which: str) -> DatasetError:
     what = "test" if which == "test" else "training"
-    if dataset.name.startswith(FOLDER_PREFIX):
-        folder = dataset.source
-        advice = (f"put images in {folder}/{'test' if which == 'test' else 'train'}/<class>/ "
-                  f"beside {folder}/{'train' if which == 'test' else 'test'}/<class>/, or give "
-                  f"each class folder at least 2 images ({round(100 * TEST_FRACTION)} % of "
-                  f"each class are held out for testing)")
+    if name.startswith(FOLDER_PREFIX):
+        here, there = ("test", "train") if which == "test" else ("train", "test")
+        advice = (f"put images in {source}/{here}/<class>/ beside {source}/{there}/<class>/, "
+                  f"or give each class folder at least 2 images "
+                  f"({round(100 * TEST_FRACTION)} % of each class are held out for testing)")
     else:
         advice = "its files hold none: download it again"
-    raise DatasetError(f"{dataset.name} has no {what} images: {advice}")
+    return DatasetError(f"{name} has no {what} images: {advice}")
 
 
 def skipped_summary(dataset: Dataset) -> str | None:
@@ -446,6 +449,9 @@ class _FolderScan:
             with os.scandir(folder.path) as entries:
                 return sorted(entries, key=lambda e: e.name)
         except OSError as exc:
+            if folder is self.top:  # nothing to skip to: the dataset itself is unreadable
+                raise DatasetUnavailable(f"the image folder {folder.path} cannot be read: "
+                                         f"{exc.strerror or exc}") from None
             self.skip(folder.path.name, f"cannot be listed: {exc.strerror or exc}")
             return []
 
@@ -577,6 +583,8 @@ def _assemble(name: str, raw: _Raw, shape: tuple[int, ...], source: str,
     train01 = _adapt_chunked(raw.train_images, shape)
     test01 = _adapt_chunked(raw.test_images, shape)
     if normalization is None:
+        if not len(train01):  # nothing to measure: a mean of no pixels is NaN
+            raise _no_images(name, source, "train")
         normalization = _measure(train01)
     elif len(normalization.mean) != shape[0] or len(normalization.std) != shape[0]:
         raise DatasetError(f"the given normalisation has {len(normalization.mean)} channels "

@@ -661,7 +661,7 @@ def test_an_entry_whose_stat_fails_is_skipped_and_counted(tmp_path):
     traceback, the same path a PermissionError took for a non-root user)."""
     written = write_image_folder(tmp_path / "pets", per_class=5, corrupt=0)
     pets = tmp_path / "pets"
-    nest_beyond_path_max(pets / "cat", written["images"][0])
+    levels = nest_beyond_path_max(pets / "cat", written["images"][0])
     os.symlink("loop.png", pets / "dog" / "loop.png")
     os.symlink("missing.png", pets / "dog" / "gone.png")
     ds = load_dataset(f"folder:{pets}", input_shape=(3, 8, 8))
@@ -671,6 +671,10 @@ def test_an_entry_whose_stat_fails_is_skipped_and_counted(tmp_path):
     assert "(cannot be listed: File name too long)" in examples
     assert "loop.png (cannot be read: Too many levels of symbolic links)" in examples
     assert "gone.png (a link to nothing)" in examples
+    deep = Path(pets / "cat", *["d" * 200] * levels)
+    with pytest.raises(DatasetUnavailable, match=r"^the image folder .* cannot be read: File "
+                                                 r"name too long$"):
+        load_dataset(f"folder:{deep}")  # the dataset folder itself
 
 
 def test_a_class_folder_linking_to_the_root_gives_no_second_label(tmp_path):
@@ -738,6 +742,17 @@ def test_a_folder_without_test_images_says_what_to_do(tmp_path):
                                  f"{pets}/test/<class>/ beside {pets}/train/<class>/, or give "
                                  f"each class folder at least 2 images (20 % of each class are "
                                  f"held out for testing)")
+
+
+def test_a_folder_without_training_images_says_so(tmp_path):
+    """train/ with empty class folders beside a filled test/: there is nothing to learn
+    from or to measure the normalisation on (its mean would be NaN)."""
+    for name in ("cat", "dog"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+    write_image_folder(tmp_path / "test", per_class=2, corrupt=0)
+    with pytest.raises(DatasetError, match=rf"^folder:{tmp_path} has no training images: put "
+                                           rf"images in {tmp_path}/train/<class>/ beside "):
+        load_dataset(f"folder:{tmp_path}", input_shape=(3, 8, 8))
 
 
 # ------------------------------------------------------------------ dataset names
