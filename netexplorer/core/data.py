@@ -24,9 +24,8 @@ from netexplorer.core.errors import DatasetError, DatasetUnavailable
 
 __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
            "Normalization", "Split", "batches", "check_dataset_name", "dataset_choices",
-           "default_data_root",
-           "image_grid", "load_dataset", "missing_files", "random_shift", "require_images",
-           "skipped_summary"]
+           "default_data_root", "image_grid", "load_dataset", "missing_files", "random_shift",
+           "require_images", "skipped_summary"]
 
 from netexplorer.core.catalog import (  # noqa: E402 - re-exported for callers of data
     CIFAR10, DATASETS, DIGITS, FASHION_MNIST, FOLDER_PREFIX, MNIST, DatasetInfo,
