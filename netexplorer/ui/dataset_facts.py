@@ -139,7 +139,9 @@ class DatasetFacts(QWidget):
         v["source"].setToolTip(dataset.source)
         if dataset.skipped:
             examples = ", ".join(dataset.skipped_examples)
-            v["skipped"].setText(f"{dataset.skipped:,} unreadable file(s) left out"
+            # Unreadable files, entries that could not be examined, links out of the
+            # folder: each example names its reason in brackets.
+            v["skipped"].setText(f"{dataset.skipped:,} file(s) left out"
                                  + (f": {examples}" + ("…" if dataset.skipped > len(
                                      dataset.skipped_examples) else "") if examples else ""))
         self._set_skipped_visible(bool(dataset.skipped))

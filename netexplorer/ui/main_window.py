@@ -22,7 +22,7 @@ from netexplorer import __version__
 from netexplorer.core.assets import read_text
 from netexplorer.core.files import write_text_atomically
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
-from netexplorer.core.specs import MAX_JSON_BYTES, ModelSpec, SpecError
+from netexplorer.core.specs import ModelSpec, SpecError, read_spec_file
 from netexplorer.ui.accessibility import named
 from netexplorer.ui.data_view import DataView, dataset_title
 from netexplorer.ui.environment import Environment, probe_environment
@@ -299,10 +299,7 @@ class MainWindow(QMainWindow):
                 return False
         path = Path(path)
         try:
-            if path.stat().st_size > MAX_JSON_BYTES:
-                raise SpecError(f"the file is {path.stat().st_size:,} bytes; a model spec is "
-                                f"at most {MAX_JSON_BYTES:,}")
-            spec = ModelSpec.from_json(path.read_bytes(), check_shapes=False)
+            spec = read_spec_file(path, check_shapes=False)
         except OSError as exc:
             self._explain_open_failure(path, f"it could not be read ({exc.strerror or exc})")
             return False

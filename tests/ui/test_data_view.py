@@ -175,7 +175,7 @@ def test_image_folder_with_a_broken_file(window, qtbot, tmp_path, monkeypatch):
     assert view.dataset_name == f"folder:{folder}", (view.message_label.text(), view._failed)
     assert view.dataset_combo.currentText() == "Folder: pets"
     assert set(view.grid.captions()) <= {"cat", "dog"}
-    assert view.facts.value("skipped").startswith("1 unreadable")
+    assert view.facts.value("skipped").startswith("1 file(s) left out")
 
 
 def test_cancelled_folder_choice_keeps_the_dataset(window, monkeypatch):

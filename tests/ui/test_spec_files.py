@@ -80,6 +80,7 @@ def test_a_mid_edit_stack_reopens_with_its_error(window, dialogs, tmp_path):
                  "input_shape": [1, 8, 8],
                  "layers": [{"name": "a", "kind": "conv9d"}]}).encode(), "unknown kind"),
     (b"\xff\xfe\x00garbage", "UTF-8"),
+    (b" " * (2 * 2**20), "a model spec is at most"),  # read only up to the limit
 ])
 def test_a_broken_file_is_explained_and_the_model_kept(window, dialogs, tmp_path, content, words):
     panel = window.model_panel
