@@ -207,8 +207,8 @@ def redraw_figures(app, repeats: int = 15) -> dict[str, float]:
 
     from netexplorer.core.runs import RunHistory
     from netexplorer.core.training import StepReport, TrainConfig
-    from netexplorer.ui.plots import RedrawClock
-    from netexplorer.ui.training_plots import TrainingPlots
+    from netexplorer.ui.widgets.plots import RedrawClock
+    from netexplorer.ui.training.training_plots import TrainingPlots
 
     clock = RedrawClock()
     plots = TrainingPlots(clock)
@@ -258,7 +258,7 @@ def main() -> None:
 
     from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.ui.main_window import MainWindow
-    from netexplorer.ui.training_panel import TrainingPanel
+    from netexplorer.ui.training.training_panel import TrainingPanel
 
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "bench.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)

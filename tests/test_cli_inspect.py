@@ -3,7 +3,7 @@ output size, output norm and gradient norm) after a few probed training steps,
 the doctor's alerts, and bad arguments ending in one line and a non-zero exit.
 
 The output is read through pytest's capsys: run_inspection must look up
-sys.stdout when it runs, not when netexplorer.headless was imported.
+sys.stdout when it runs, not when netexplorer.cli.run was imported.
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ def test_installed_package_loads_presets(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-build-isolation", "--no-index", "--target", str(target), str(src)],
                    check=True, capture_output=True, timeout=280)
+    # Every package of the source tree is in the wheel (pyproject lists them by name).
+    def packages(top: Path) -> set[str]:
+        return {str(p.parent.relative_to(top)) for p in (top / "netexplorer").rglob("__init__.py")}
+
+    assert packages(ROOT) - {"netexplorer/resources"} <= packages(target)
     shutil.rmtree(src)  # nothing left to fall back on
     code = ("import netexplorer.core.presets as p, netexplorer.core.assets as a; "
             "print(a.resource('presets')); print(p.get_preset('lenet').name); "

@@ -23,17 +23,17 @@ from netexplorer.core.assets import read_text
 from netexplorer.core.files import write_text_atomically
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
 from netexplorer.core.specs import ModelSpec, SpecError, read_spec_file
-from netexplorer.ui.accessibility import named
-from netexplorer.ui.data_view import DataView, dataset_title
-from netexplorer.ui.environment import Environment, probe_environment
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.data.data_view import DataView, dataset_title
+from netexplorer.ui.session.environment import Environment, probe_environment
 from netexplorer.ui.icons import icon
-from netexplorer.ui.model_panel import ModelPanel
-from netexplorer.ui.plots import RedrawClock
+from netexplorer.ui.model.model_panel import ModelPanel
+from netexplorer.ui.widgets.plots import RedrawClock
 from netexplorer.ui.settings import AppSettings
-from netexplorer.ui.training_session import TrainingSession
-from netexplorer.ui.training_panel import install_training
+from netexplorer.ui.session.training_session import TrainingSession
+from netexplorer.ui.training.training_panel import install_training
 from netexplorer.ui.visual_debugging import install_visual_debugging
-from netexplorer.ui.workers import TaskFailure, TaskRunner
+from netexplorer.ui.session.workers import TaskFailure, TaskRunner
 
 APP_TITLE = "netexplorer"
 SPEC_FILTER = "Model specs (*.json);;All files (*)"

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 
-from netexplorer.ui.evaluation_panel import EvaluationPanel
-from netexplorer.ui.export import Exporter, install_export_menu
+from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
+from netexplorer.ui.files.export import Exporter, install_export_menu
 from netexplorer.ui.icons import icon
-from netexplorer.ui.inspector_panel import DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY, InspectorPanel
+from netexplorer.ui.inspector.inspector_panel import DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY, InspectorPanel
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.ui.main_window import MainWindow

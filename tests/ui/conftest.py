@@ -9,7 +9,7 @@ started; at teardown — after pytest-qt has closed the test's widgets — anyth
 still running is reported, then stopped so that later tests are not affected
 (and the process is not aborted by a QThread destroyed while running).
 
-The thread guard reads netexplorer.ui.workers.THREAD_VIOLATIONS: every outcome
+The thread guard reads netexplorer.ui.session.workers.THREAD_VIOLATIONS: every outcome
 handler of the runners, the job queue and the training session records itself
 there when it runs on any thread but the GUI's.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool, QTimer
 
-from netexplorer.ui import workers
+from netexplorer.ui.session import workers
 from netexplorer.ui.main_window import MainWindow
 
 

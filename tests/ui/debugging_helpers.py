@@ -9,7 +9,7 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt
 
 from netexplorer.core.training import TrainConfig
-from netexplorer.ui.heatmap import HeatmapView
+from netexplorer.ui.widgets.heatmap import HeatmapView
 from netexplorer.ui.main_window import MainWindow
 
 # Short and repeatable: LeNet on the bundled digits, one epoch on the CPU.

@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
     app = create_application([])
     from netexplorer.core.train_config import TrainConfig
     from netexplorer.ui.main_window import MainWindow
-    from netexplorer.ui.training_panel import TrainingPanel
+    from netexplorer.ui.training.training_panel import TrainingPanel
 
     window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
     window.show()

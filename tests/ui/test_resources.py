@@ -30,7 +30,7 @@ def test_every_icon_renders(qapp, name):
 
 def test_every_icon_the_code_asks_for_is_shipped():
     asked = set()
-    for source in UI_SOURCES.glob("*.py"):
+    for source in UI_SOURCES.rglob("*.py"):
         asked |= set(re.findall(r'\bicon\("([a-z-]+)"\)', source.read_text()))
     assert asked and asked <= set(shipped_icons())
 

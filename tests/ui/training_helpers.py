@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QToolButton
 
 from netexplorer.core.train_config import TrainConfig
 from netexplorer.ui.main_window import MainWindow
-from netexplorer.ui.training_panel import TrainingPanel
+from netexplorer.ui.training.training_panel import TrainingPanel
 
 # Short and exactly repeatable: no shifts, a constant rate, the CPU.
 QUICK = dict(epochs=1, augment_shift=0, schedule="none", device="cpu")

@@ -1,0 +1,228 @@
+"""Command line: the GUI by default, and the same core headless.
+
+Every command ends with one clear line and a non-zero exit on bad input — a
+SpecError, DatasetError or a bad argument never reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from netexplorer import __version__
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CommandError(Exception):
+    """A failure the user can fix, reported as one line."""
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--model", metavar="NAME", help="a preset (default: lenet)")
+    group.add_argument("--spec", metavar="FILE.json", type=Path, help="a model spec file")
+
+
+def load_spec_argument(args: argparse.Namespace):
+    """The ModelSpec named by --model or --spec (lenet when neither is given)."""
+    from netexplorer.core.presets import DEFAULT_PRESET, get_preset
+    from netexplorer.core.specs import read_spec_file
+
+    if getattr(args, "spec", None) is not None:
+        try:
+            return read_spec_file(args.spec)
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.spec}: {exc.strerror or exc}") from None
+    return get_preset(args.model or DEFAULT_PRESET)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from netexplorer.core.specs import format_summary, summarize
+
+    print(format_summary(summarize(load_spec_argument(args))))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from netexplorer.core.presets import list_presets
+    from netexplorer.core.specs import format_shape, summarize
+
+    for preset in list_presets():
+        summary = summarize(preset.spec)
+        print(f"{preset.name:<14} {format_shape(preset.spec.input_shape):>8}  "
+              f"{summary.total_params:>9,} params  {preset.description}")
+    return 0
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, default: str | None = "digits") -> None:
+    parser.add_argument("--dataset", default=default, metavar="NAME",
+                        help="digits (bundled), mnist, fashion-mnist, cifar10 or folder:PATH"
+                             + (f" (default: {default})" if default else ""))
+    parser.add_argument("--data-root", type=Path, metavar="DIR",
+                        help="folder holding torchvision datasets (default: $NETEXPLORER_DATA "
+                             "or ~/.local/share/netexplorer/datasets)")
+    parser.add_argument("--download", action="store_true",
+                        help="download a torchvision dataset if it is missing")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N "
+                                                         "(default: auto)")
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from netexplorer.core.training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--epochs", type=int, default=d.epochs,
+                        help=f"total epochs of the run, counting resumed ones (default: "
+                             f"{d.epochs})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size,
+                        help=f"default: {d.batch_size}")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+                        help=f"default: {d.optimizer}")
+    parser.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default: {d.lr})")
+    parser.add_argument("--momentum", type=float, default=d.momentum,
+                        help=f"for sgd, nesterov and rmsprop (default: {d.momentum})")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                        help=f"default: {d.weight_decay}")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                        help=f"learning-rate schedule (default: {d.schedule})")
+    parser.add_argument("--loss", choices=LOSSES, default=d.loss, help=f"default: {d.loss}")
+    parser.add_argument("--augment-shift", type=int, default=d.augment_shift, metavar="PIXELS",
+                        help=f"random translation of training images, 0 for none (default: "
+                             f"{d.augment_shift})")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
+    parser.add_argument("--report-every", type=int, default=d.report_every, metavar="STEPS",
+                        help=f"print the running loss every STEPS batches "
+                             f"(default: {d.report_every})")
+
+
+def _config_from(args: argparse.Namespace):
+    from netexplorer.core.training import TrainConfig
+
+    config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay,
+                         schedule=args.schedule, batch_size=args.batch_size, epochs=args.epochs,
+                         augment_shift=args.augment_shift, seed=args.seed, device=args.device, report_every=args.report_every)
+    config.validate()
+    return config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from netexplorer.core.devices import apply_cpu_policy
+    from netexplorer.cli.run import run_training
+
+    apply_cpu_policy(interactive=False)
+    return run_training(args, _config_from(args), load_spec_argument)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from netexplorer.core.devices import apply_cpu_policy
+    from netexplorer.cli.run import run_evaluation
+
+    apply_cpu_policy(interactive=False)
+    return run_evaluation(args)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from netexplorer.core.devices import apply_cpu_policy
+    from netexplorer.cli.run import run_inspection
+
+    apply_cpu_policy(interactive=False)
+    if args.steps < 1 or args.batch_size < 1 or args.every < 1:
+        raise CommandError("--steps, --batch-size and --every must be at least 1")
+    return run_inspection(args, load_spec_argument(args))
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from netexplorer.ui.app import main as gui_main
+
+    return gui_main()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netexplorer",
+        description="Build, train and visually debug small PyTorch networks. "
+                    "Without a command, opens the desktop app.")
+    parser.add_argument("--version", action="version", version=f"netexplorer {__version__}")
+    parser.set_defaults(handler=cmd_gui)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    summary = commands.add_parser("summary", help="print a model's layers, shapes, params, "
+                                                  "mult-adds")
+    _add_model_arguments(summary)
+    summary.set_defaults(handler=cmd_summary)
+
+    presets = commands.add_parser("presets", help="list the shipped model presets")
+    presets.set_defaults(handler=cmd_presets)
+
+    train = commands.add_parser("train", help="train a model headless, printing the "
+                                              "tutorial's running loss")
+    _add_model_arguments(train)
+    _add_data_arguments(train)
+    _add_train_arguments(train)
+    train.add_argument("--save", type=Path, metavar="CKPT", help="write a checkpoint at the end "
+                                                                  "(and when stopped)")
+    train.add_argument("--resume", type=Path, metavar="CKPT",
+                       help="continue the run saved in CKPT (its model; its dataset unless "
+                            "--dataset is given)")
+    train.add_argument("--metrics-json", type=Path, metavar="FILE",
+                       help="write accuracy, per-class accuracy, confusion matrix, epochs and "
+                            "speed as JSON")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test "
+                                                    "split")
+    evaluate.add_argument("checkpoint", type=Path, metavar="CKPT")
+    _add_data_arguments(evaluate, default=None)
+    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument("--metrics-json", type=Path, metavar="FILE")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    inspect = commands.add_parser("inspect", help="train a few steps with hooks on every layer "
+                                                  "and print what each layer does")
+    _add_model_arguments(inspect)
+    _add_data_arguments(inspect)
+    inspect.add_argument("--steps", type=int, default=5, help="training steps (default: 5)")
+    inspect.add_argument("--batch-size", type=int, default=1,
+                         help="images per step; 1 prints the tutorial's shapes (default: 1)")
+    inspect.add_argument("--every", type=int, default=1, metavar="N",
+                         help="sample every N steps (default: 1)")
+    inspect.add_argument("--lr", type=float, default=0.05, help="learning rate (default: 0.05)")
+    inspect.add_argument("--seed", type=int, default=0)
+    inspect.set_defaults(handler=cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from netexplorer.core.errors import (
+        CheckpointError, DatasetError, DeviceError, TrainingError,
+    )
+    from netexplorer.core.specs import SpecError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (SpecError, DatasetError, DeviceError, TrainingError, CheckpointError,
+            CommandError) as exc:
+        print(f"netexplorer: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except RuntimeError as exc:  # from torch while running: one line, unless debugging
+        if os.environ.get("NETEXPLORER_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"netexplorer: error: {first} (set NETEXPLORER_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("netexplorer: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `netexplorer … | head`: the reader left; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

@@ -1,0 +1,37 @@
+"""The probe's memory: fixed-size ring buffers of numbers, never tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RingBuffer:
+    """Fixed-capacity history of (step, matrix) rows; memory never grows."""
+
+    def __init__(self, capacity: int, row_shape: tuple[int, ...]) -> None:
+        self.capacity = capacity
+        self.steps = np.zeros(capacity, dtype=np.int64)
+        self.values = np.full((capacity, *row_shape), np.nan, dtype=np.float32)
+        self._next = 0
+        self.count = 0
+
+    def extend(self, steps: np.ndarray, values: np.ndarray) -> None:
+        for step, row in zip(steps, values):
+            self.steps[self._next] = step
+            self.values[self._next] = row
+            self._next = (self._next + 1) % self.capacity
+            self.count = min(self.count + 1, self.capacity)
+
+    def ordered(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) oldest first, copies."""
+        if self.count < self.capacity:
+            return self.steps[:self.count].copy(), self.values[:self.count].copy()
+        order = np.r_[self._next:self.capacity, 0:self._next]
+        return self.steps[order], self.values[order]
+
+    def recent(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The last `n` rows (fewer if there are fewer), oldest first — without
+        copying the whole buffer, since the doctor asks on every report."""
+        n = min(n, self.count)
+        idx = (self._next - n + np.arange(n)) % self.capacity
+        return self.steps[idx], self.values[idx]

@@ -1,0 +1,685 @@
+"""The Probe: what every layer does while a model trains, measured on sampled steps.
+
+The tutorial's hooks print each layer's input size, output size, output norm and
+gradient norm. The Probe measures that and more for every layer on sampled steps,
+cheaply enough to leave on (figures and the how in Probe's docstring):
+
+- a sampled step runs through the probe's forward and backward; an unsampled
+  step never touches it, and with no probe no hook exists at all;
+- statistics are reduced on the device — all layers' activations in a handful of
+  ops, output gradients and parameter norms in fused torch._foreach_norm calls —
+  and copied to the host once per report, never with a per-layer .item();
+- in-place activations work: an output a later layer overwrites is copied and
+  its gradient taken by a tensor hook registered before the overwrite (where
+  register_full_backward_hook fails);
+- history lives in fixed-size ring buffers of numbers; no activation or gradient
+  tensor outlives its step.
+
+The Doctor (doctor.py) reads that history and raises Alerts that say what is
+wrong, where, and what to try.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from netexplorer.core.inspection.doctor import DEAD_WINDOW, Doctor
+from netexplorer.core.inspection.feature_maps import take_snapshot
+from netexplorer.core.inspection.history import RingBuffer
+from netexplorer.core.inspection.stats import (
+    MEASURED, STAT_INDEX, STATS, Alert, LayerInfo, ProbeReport, Snapshot,
+)
+from netexplorer.core.layers import LAYER_KINDS
+
+_ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.ReLU6, nn.SiLU, nn.PReLU)
+
+# Activation statistics (norm, mean, std, zeros, dead units) and output-gradient
+# norms are measured on at most this many images of each sampled batch (the first
+# ones; batches are shuffled): exact for small batches (the CLI's one-image
+# inspection), and for larger ones the probe's cost stops growing with the batch.
+# A norm of the whole batch is estimated as ‖sample‖·√(batch/sample). Parameters,
+# their gradients and updates always cover the whole batch, so a non-finite value
+# in any image still shows in the weights' gradients (and in the loss).
+ACTIVATION_SAMPLE = 16
+def probe_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The layers a probe watches: a spec model's named children, or any module's
+    leaf modules (those without children)."""
+    children = list(model.named_children())
+    if children and all(not list(m.children()) for _, m in children):
+        return children
+    return [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
+
+
+def _kind_of(module: nn.Module) -> str:
+    for kind, info in LAYER_KINDS.items():
+        if type(module).__name__ == info.torch_name:
+            return kind
+    return type(module).__name__
+
+
+class Probe:
+    """Per-layer statistics of a model on sampled training steps.
+
+    Use as a context manager (every hook it added is removed on exit), pass it to
+    Trainer(probe=...), and read `flush()`'s ProbeReports or query `history()`
+    and `heatmap()`.
+
+    A sampled step runs through the probe: begin_step, forward (the model's
+    output, every layer measured on the way), backward (the loss backpropagated,
+    output gradients and parameters measured), the optimizer's step, end_step (the
+    update measured). On this machine's LeNet step (batch 64, one CPU thread,
+    ~20 ms) most device ops cost ~10 µs whatever their size, so the probe keeps
+    their number down (`benchmarks/bench_inspection.py`: 0.854 × bare with hooks
+    and per-layer reductions, 0.92 with what follows):
+
+    - no per-layer hooks for a plain nn.Sequential (every spec model): forward
+      calls its layers itself (a registered hook costs ~28 µs per layer per step
+      even when it does nothing). Any other module gets forward hooks for the
+      sampled forward only, so an unsampled step runs the bare model;
+    - forward only notes each layer's output; then one op per layer takes its
+      sample (as_strided), the samples are laid into rows of one matrix (padded
+      per layer), and three row reductions give every row's ‖x‖, Σx and number
+      of non-zeros; flush() adds rows up per layer on the host;
+    - output gradients come from the same backward pass as the weights'
+      (torch.autograd.grad over parameters and layer outputs), normed in one fused
+      call: no Python runs inside backward. Only an output that a later layer
+      overwrites in place (ReLU(inplace=True)) gets a tensor hook, registered
+      before the overwrite, since autograd would give the gradient of the
+      overwritten value; the version counter catches overwrites nobody announced;
+    - parameter, gradient and update norms in fused torch._foreach_norm calls;
+    - the measuring runs in inference mode (no autograd bookkeeping per op);
+    - one host copy per report (flush), statistics derived there with numpy.
+    """
+
+    def __init__(self, model: nn.Module, *, every: int = 1, capacity: int = 4096,
+                 dead_window: int = DEAD_WINDOW,
+                 activation_sample: int = ACTIVATION_SAMPLE) -> None:
+        if every < 1:
+            raise ValueError(f"the sampling interval must be at least 1 step, got {every}")
+        self.model = model
+        self.every = every
+        self.activation_sample = activation_sample
+        self._modules = probe_layers(model)
+        if not self._modules:
+            raise ValueError("the model has no layers to probe")
+        self.layers: list[LayerInfo] = [
+            LayerInfo(i, name, _kind_of(m), any(True for _ in m.parameters(recurse=False)),
+                      isinstance(m, _ACTIVATION_TYPES))
+            for i, (name, m) in enumerate(self._modules)]
+        # Pure reshapes (flatten) show the same values as the layer before them.
+        self._same_values = {i for i, (_, m) in enumerate(self._modules)
+                             if isinstance(m, (nn.Flatten, nn.Identity)) and i > 0}
+        # Layers whose output the next layer overwrites in place: their sample is
+        # copied and their gradient taken by a tensor hook (see the class docstring).
+        # A generic model's forward order is only assumed; _measure_activations
+        # notices an overwrite it missed and adds the layer here.
+        self._overwritten = {i for i in range(len(self._modules) - 1)
+                             if getattr(self._modules[i + 1][1], "inplace", False)}
+        self._roles: list[str] = []
+        self._shapes: list[tuple[int, ...]] = [()] * len(self.layers)
+        self._update_roles()
+        # A plain nn.Sequential whose layers are exactly the probed ones, each once
+        # (named_children lists a module used twice only once): forward can call
+        # them itself. Checked again on every sampled step (layers can be replaced).
+        self._layer_modules = tuple(m for _, m in self._modules)
+        self._runs_layers = (type(model).forward is nn.Sequential.forward
+                             and len(set(map(id, self._layer_modules))) == len(self._modules))
+        self._param_layers = [i for i, info in enumerate(self.layers) if info.has_params]
+        self._param_modules = [self._modules[i][1] for i in self._param_layers]
+        self._params: list[torch.Tensor] = []  # this step's, in layer order
+        self.history_buffer = RingBuffer(capacity, (len(STATS), len(self.layers)))
+        self.dead_window = dead_window
+        self._since: dict[int, np.ndarray] = {}  # layer → batches since each unit fired
+        self._window_fill: dict[int, int] = {}
+        self._handles: list[Any] = []
+        self.grad_layers: set[int] = set()  # layers whose output gradient was measured
+        self._pending: list[_StepRaw] = []
+        self._raw: _StepRaw | None = None
+        self._before: list[torch.Tensor] | None = None
+        self._alerts: list[Alert] = []
+        self._row_plans: dict[tuple, _RowPlan] = {}
+        self.doctor = Doctor(self)
+        self._grad_hooks = [self._grad_hook(i) for i in range(len(self.layers))]
+        self._forward_hooks = [self._forward_hook(i) for i in range(len(self.layers))]
+
+    # -- context manager
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.detach()
+
+    def detach(self) -> None:
+        """Remove every hook this probe added and forget a step left half-done."""
+        self._remove_hooks()
+        self._raw = None
+        self._before = None
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._handles)
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _update_roles(self) -> None:
+        self._roles = [_SAME_VALUES if i in self._same_values else
+                       _OVERWRITTEN if i in self._overwritten else _PLAIN
+                       for i in range(len(self.layers))]
+
+    # -- the Trainer's StepProbe protocol
+    def sampling(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def begin_step(self, step: int) -> None:
+        self._raw = _StepRaw(step)
+        self._before = None
+
+    def forward(self, x: torch.Tensor) -> Any:
+        """The model's output for `x`; on a sampled step every layer is measured."""
+        if self._raw is None:
+            return self.model(x)
+        model = self.model
+        if (self._runs_layers and tuple(model._modules.values()) == self._layer_modules
+                and not model._parameters and "forward" not in model.__dict__
+                and not _has_hooks(model)):
+            self._raw.layer_by_layer = True
+            out = x
+            for i, (_, module) in enumerate(self._modules):
+                h, out = out, module(out)
+                self._capture(i, h, out)
+        else:
+            for i, (_, module) in enumerate(self._modules):
+                self._handles.append(module.register_forward_hook(self._forward_hooks[i]))
+            try:
+                out = self.model(x)
+            finally:
+                self._remove_hooks()
+        self._measure_activations()
+        return out
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """loss.backward(), with the layers' output gradients measured, then the
+        parameters' norms, and a copy of the weights taken so that end_step can
+        measure the optimizer's update.
+
+        Output gradients are taken one of two ways. A spec model (a plain
+        nn.Sequential: standard layers, every leaf a parameter of the model) gets
+        them from the backward pass itself — torch.autograd.grad over its
+        parameters and the layers' outputs, the parameters' gradients then put in
+        .grad as backward() would — with no Python inside backward (~0.6 ms of a
+        ~20 ms LeNet step less than hooks). That holds every layer's output gradient
+        until the pass ends, so above GRAD_CAPTURE_BYTES of them, and for any other
+        module (sparse or shared gradients, leaves outside the model), a pre-hook
+        on the node that made each output measures its gradient as backward passes
+        (see _grad_hook), and loss.backward() does the rest.
+        """
+        raw = self._raw
+        if raw is None:
+            loss.backward()
+            return
+        outputs, raw.outputs = raw.outputs, []
+        groups = [[p for p in m._parameters.values() if p is not None]
+                  for m in self._param_modules]
+        size = sum(out.numel() * out.element_size() for _, out in outputs)
+        params = []
+        if outputs and size <= GRAD_CAPTURE_BYTES and loss.requires_grad:
+            # A layer-by-layer model's parameters are its layers' (each once).
+            params = list({id(p): p for g in groups for p in g if p.requires_grad}.values())
+        if params:
+            grads = torch.autograd.grad(loss, params + [out for _, out in outputs],
+                                        allow_unused=True)
+            _put_gradients(params, grads)
+            with torch.inference_mode():
+                self._measure_gradients(raw, [(i, g) for (i, _), g in
+                                              zip(outputs, grads[len(params):])])
+        else:
+            for i, out in outputs:
+                self._hook_gradient(i, out)
+            del outputs
+            loss.backward()
+        with torch.inference_mode():
+            self._measure_parameters(raw, groups)
+
+    def _measure_gradients(self, raw: _StepRaw, grads: list[tuple[int, Any]]) -> None:
+        """Norms of the first images of layer output gradients (None or empty ones
+        skipped), in one fused call: all layers' after the pass, or one from a hook."""
+        grads = [(i, g) for i, g in grads if g is not None and g.numel()]
+        if not grads:
+            return
+        parts = [_leading(g, self.activation_sample) for _, g in grads]
+        raw.grad_layers += [i for i, _ in grads]
+        raw.grad_counts += [(g.numel(), part.numel()) for (_, g), part in zip(grads, parts)]
+        raw.norms += torch._foreach_norm(parts)
+
+    @torch.inference_mode()
+    def end_step(self) -> None:
+        """After the optimizer step: the update norms; then the step's results are
+        packed into one vector that waits for flush()."""
+        self._remove_hooks()
+        raw = self._raw
+        if raw is None:
+            return
+        if self._before is not None:
+            torch._foreach_sub_(self._before, self._params)  # −Δw: the same norm
+            raw.update_norms = list(torch._foreach_norm(self._before))
+        self._before = None
+        raw.pack()
+        self._pending.append(raw)
+        self._raw = None
+
+    def flush(self) -> ProbeReport:
+        """Copy the pending steps to the host (one transfer), derive the statistics,
+        update the history and let the doctor look. Returns what is new."""
+        steps = np.array([raw.step for raw in self._pending], dtype=np.int64)
+        if not self._pending:
+            return ProbeReport(tuple(self.layers), steps,
+                               np.zeros((0, len(STATS), len(self.layers)), dtype=np.float32))
+        stats, measured = self._derive(self._pending)
+        self._pending = []
+        self.history_buffer.extend(steps, stats)
+        alerts = tuple(self.doctor.examine(steps, stats, measured))
+        self._alerts.extend(alerts)
+        return ProbeReport(tuple(self.layers), steps, stats, alerts)
+
+    # -- measuring
+    def _capture(self, i: int, inputs: Any, output: Any) -> None:
+        """Layer i produced `output`: note its shape, keep its sample for
+        _measure_activations and its tensor for backward. Nothing is computed here
+        (and little else: it runs for every layer of every sampled step)."""
+        raw = self._raw
+        if raw is None or not isinstance(output, torch.Tensor):
+            return
+        shape = output.shape
+        if self._shapes[i] != shape:
+            self._record_shapes(i, inputs, shape)
+        role = self._roles[i]
+        if role is _OVERWRITTEN:  # copy the sample now, before the next layer overwrites it
+            with torch.no_grad():
+                sample = _leading(output, self.activation_sample).clone()
+            raw.parts.append((i, sample, 0, output.numel()))
+        elif role is not _SAME_VALUES:
+            # Sampled in _measure_activations, with every other layer at once.
+            raw.parts.append((i, output, output._version, output.numel()))
+        if output.grad_fn is None or role is _SAME_VALUES:
+            if output.requires_grad:  # (a reshape's gradient has its input's norm)
+                self.grad_layers.add(i)
+            return
+        self.grad_layers.add(i)
+        if role is _PLAIN and raw.layer_by_layer:
+            raw.outputs.append((i, output))  # for backward() to differentiate
+        else:
+            self._hook_gradient(i, output)
+
+    def _hook_gradient(self, i: int, output: torch.Tensor) -> None:
+        """Measure layer i's output gradient as backward passes: a hook on the node
+        that made the output sees the gradient with respect to this output, even
+        if a later layer overwrites it in place."""
+        if output.output_nr < _MAX_OUTPUTS:  # (else: not measured)
+            output.grad_fn.register_prehook(self._grad_hooks[i][output.output_nr])
+
+    @torch.inference_mode()
+    def _measure_activations(self) -> None:
+        """Sum of squares, sum and non-zero count of every layer's sample at once
+        (see _RowPlan), and which units of each activation layer fired. Kept to
+        few device ops: on a CPU each costs ~10 µs whatever its size."""
+        raw = self._raw
+        parts, raw.parts = raw.parts, []
+        if any(t._version != version for _, t, version, _ in parts):
+            # Overwritten in place after all (a generic model's order surprised us):
+            # this step cannot show those layers; from the next on they are copied.
+            stale = {i for i, t, version, _ in parts if t._version != version}
+            self._overwritten |= stale
+            self._update_roles()
+            parts = [entry for entry in parts if entry[0] not in stale]
+            # Their gradients too: autograd would give those of the overwritten values.
+            for i, out in raw.outputs:
+                if i in stale:
+                    self._hook_gradient(i, out)
+            raw.outputs = [(i, out) for i, out in raw.outputs if i not in stale]
+        if not parts:
+            return
+        if any(total == 0 for _, _, _, total in parts):  # empty outputs: nothing to show
+            parts = [entry for entry in parts if entry[3]]
+            if not parts:
+                return
+        sample = self.activation_sample
+        samples = [_leading(t, sample) for _, t, _, _ in parts]
+        raw.counts = [(total, part.numel()) for (_, _, _, total), part in zip(parts, samples)]
+        plan = self._row_plan(samples[0], raw.counts)
+        pieces = [piece for part, pad in zip(samples, plan.pads)
+                  for piece in (part, pad) if piece is not None]
+        rows = torch.cat(pieces).view(-1, _ROW)
+        if rows.dtype in (torch.float16, torch.bfloat16):
+            rows = rows.float()  # sums of 256 half-precision values lose counts
+        norms = torch.linalg.vector_norm(rows, dim=1)
+        sums = rows.sum(dim=1)
+        nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
+        raw.rows = (norms, sums, nonzero)
+        raw.act_layers = tuple(i for i, _, _, _ in parts)
+        raw.row_starts = plan.starts
+        for (i, _, _, _), part in zip(parts, samples):
+            shape = self._shapes[i]
+            if self.layers[i].activation and len(shape) >= 2:
+                # Each unit's (channel's or feature's) largest value: it fired if > 0.
+                units = part.view(-1, shape[1], math.prod(shape[2:]))
+                raw.activity[i] = units.amax(dim=(0, 2))
+
+    def _row_plan(self, first: torch.Tensor, counts: list[tuple[int, int]]) -> _RowPlan:
+        key = (tuple(sampled for _, sampled in counts), first.dtype, first.device)
+        plan = self._row_plans.get(key)
+        if plan is None:
+            if len(self._row_plans) > 16:  # batch sizes come and go; keep a few
+                self._row_plans.clear()
+            plan = self._row_plans[key] = _RowPlan.for_sizes(key[0], first)
+        return plan
+
+    def _measure_parameters(self, raw: _StepRaw, groups: list[list[torch.Tensor]]) -> None:
+        """Norms of every parameter tensor and its gradient (one fused call), and a
+        copy of the weights (one fused call) to measure the optimizer's update.
+        `groups` holds each layer's parameters, looked up each step:
+        load_state_dict(assign=True) and the like put new tensors in the layers."""
+        self._params = params = [p for group in groups for p in group]
+        if not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        norms = torch._foreach_norm(params + grads)
+        raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
+        raw.param_counts = tuple(len(group) for group in groups)
+        self._before = torch._foreach_mul(params, 1.0)
+
+    def _derive(self, pending: list[_StepRaw]) -> tuple[np.ndarray, np.ndarray]:
+        """Pending steps → host → statistics, vectorised over the steps, and which
+        of them were measured (steps × MEASURED × layers: a NaN that was measured
+        is news; one that was not is only a gap).
+
+        Every step of a model packs the same layout, so the pending vectors stack
+        into one matrix: one device op and one copy per flush, then numpy.
+        """
+        out = np.full((len(pending), len(STATS), len(self.layers)), np.nan, dtype=np.float32)
+        measured = np.zeros((len(pending), len(MEASURED), len(self.layers)), dtype=bool)
+        groups: dict[tuple, list[int]] = {}
+        for row, raw in enumerate(pending):
+            groups.setdefault(raw.layout, []).append(row)
+        for layout, rows in groups.items():
+            matrix = torch.stack([pending[r].vector for r in rows]).double().cpu().numpy()
+            self._fill(out, measured, np.array(rows), layout, matrix)
+        dead = STAT_INDEX["dead"]
+        for i in sorted({i for raw in pending for i in raw.activity}):
+            rows = [r for r, raw in enumerate(pending) if i in raw.activity]
+            maxima = torch.stack([pending[r].activity[i] for r in rows]).float().cpu().numpy()
+            out[rows, dead, i] = self._dead_fractions(i, maxima > 0)
+        return out, measured
+
+    def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: tuple,
+              m: np.ndarray) -> None:
+        act, counts, starts, n_rows, grad, grad_counts, param_counts = layout
+        n_params = sum(param_counts)
+        measured[rows[:, None], 0, np.array(act, dtype=np.int64)[None, :]] = True
+        measured[rows[:, None], 1, np.array(grad, dtype=np.int64)[None, :]] = True
+        n = len(act)
+        col = 0
+        if n:
+            def per_layer(block: np.ndarray) -> np.ndarray:
+                return np.add.reduceat(block, starts, axis=1)
+
+            sumsq = per_layer(m[:, :n_rows] ** 2)
+            total = per_layer(m[:, n_rows:2 * n_rows])
+            nonzero = per_layer(np.rint(m[:, 2 * n_rows:3 * n_rows] ** 2))
+            count = np.array([c for c, _ in counts], dtype=np.float64)
+            sampled = np.array([s for _, s in counts], dtype=np.float64)
+            idx = np.array(act, dtype=np.int64)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                mean = total / sampled
+                # var = (Σx² − n·mean²) / (n − 1): no second pass over the activations.
+                var = (sumsq - sampled * mean * mean) / np.maximum(sampled - 1, 1)
+                std = np.where(np.isfinite(var), np.sqrt(np.maximum(var, 0)), var)
+                zeros = 1.0 - nonzero / sampled
+                norm = np.sqrt(sumsq * (count / sampled))  # the whole batch's norm
+            for stat, values in (("act_norm", norm), ("act_mean", mean), ("act_std", std),
+                                 ("act_zeros", zeros)):
+                out[rows[:, None], STAT_INDEX[stat], idx[None, :]] = values
+            col = 3 * n_rows
+        if grad:
+            scale = np.sqrt([total / sampled for total, sampled in grad_counts])
+            out[rows[:, None], STAT_INDEX["grad_norm"], np.array(grad)[None, :]] = \
+                m[:, col:col + len(grad)] * scale
+            col += len(grad)
+        for i in sorted(self._same_values):  # a reshape shows its input's values
+            out[rows, :4, i] = out[rows, :4, i - 1]
+            out[rows, STAT_INDEX["grad_norm"], i] = out[rows, STAT_INDEX["grad_norm"], i - 1]
+            measured[rows, :2, i] = measured[rows, :2, i - 1]
+        if n_params:
+            # Per-tensor norms → per-layer norms (a layer's weight and bias together).
+            starts = np.cumsum([0, *param_counts[:-1]])
+
+            def per_layer(first: int) -> np.ndarray:
+                return np.sqrt(np.add.reduceat(m[:, first:first + n_params] ** 2, starts,
+                                               axis=1))
+
+            layers = np.array(self._param_layers)[None, :]
+            weight = per_layer(col)
+            out[rows[:, None], STAT_INDEX["weight_norm"], layers] = weight
+            out[rows[:, None], STAT_INDEX["weight_grad_norm"], layers] = per_layer(col + n_params)
+            measured[rows[:, None], 2, layers] = True
+            if m.shape[1] >= col + 3 * n_params:
+                update = per_layer(col + 2 * n_params)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[rows[:, None], STAT_INDEX["update_ratio"], layers] = \
+                        update / np.maximum(weight, 1e-12)
+
+    def _dead_fractions(self, i: int, active: np.ndarray) -> np.ndarray:
+        """Layer i's units fired as `active` says (batches × units) in its next
+        sampled batches: the fraction of units that, after each of them, have not
+        fired in any of the last dead_window batches (or any batch yet, before there
+        are that many). Each unit keeps one number, the batches since it last fired."""
+        count, units = active.shape
+        since = self._since.get(i)
+        if since is None or len(since) != units:
+            since = np.zeros(units, dtype=np.int64)
+            self._window_fill[i] = 0
+        filled = self._window_fill[i]
+        batch = np.arange(count)[:, None]
+        last = np.maximum.accumulate(np.where(active, batch, -1), axis=0)
+        idle = np.where(last >= 0, batch - last, since[None, :] + batch + 1)
+        window = np.minimum(filled + 1 + np.arange(count), self.dead_window)
+        self._since[i] = idle[-1]
+        self._window_fill[i] = filled + count
+        return (idle >= window[:, None]).mean(axis=1)
+
+    # -- queries
+    def history(self, stat: str, layer: str | int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one statistic, oldest first: values is steps × layers,
+        or a vector when `layer` (a name or index) is given."""
+        steps, values = self.history_buffer.ordered()
+        column = values[:, STAT_INDEX[stat], :]
+        if layer is None:
+            return steps, column
+        return steps, column[:, self._layer_index(layer)]
+
+    def heatmap(self, stat: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(layer names, steps, values layers × steps) for the layer × step view."""
+        steps, values = self.history(stat)
+        return [info.name for info in self.layers], steps, values.T.copy()
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return list(self._alerts)
+
+    def window_filled(self, layer: int) -> int:
+        return self._window_fill.get(layer, 0)
+
+    def _layer_index(self, layer: str | int) -> int:
+        if isinstance(layer, int):
+            return layer
+        for info in self.layers:
+            if info.name == layer:
+                return info.index
+        raise KeyError(f"no layer named {layer!r}")
+
+    # -- feature maps
+    def snapshot(self, x: torch.Tensor) -> Snapshot:
+        """`x` through the model without gradients: every map-shaped output and the
+        first conv layer's filters, as numpy arrays (see feature_maps)."""
+        return take_snapshot(self.model, self._modules, x)
+
+    # -- hooks (models that are not a plain nn.Sequential, and overwritten outputs)
+    def _forward_hook(self, i: int):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            self._capture(i, inputs, output)
+
+        return hook
+
+    def _record_shapes(self, i: int, inputs: Any, shape: torch.Size) -> None:
+        self._shapes[i] = tuple(shape)
+        info = self.layers[i]
+        if isinstance(inputs, tuple):
+            inputs = inputs[0] if inputs else None
+        first = inputs if isinstance(inputs, torch.Tensor) else None
+        self.layers[i] = LayerInfo(info.index, info.name, info.kind, info.has_params,
+                                   info.activation,
+                                   tuple(first.shape) if first is not None else (),
+                                   tuple(shape))
+
+    def _grad_hook(self, i: int) -> tuple:
+        """Layer i's gradient pre-hooks, one per output position of the node that
+        made its output. Each norms the first images of the gradient at once,
+        while it is still in the cache (a norm of a whole batch's gradients costs
+        memory traffic, not arithmetic), and keeps only that number."""
+        def hook_for(position: int):
+            def hook(grad_outputs: tuple) -> None:
+                if self._raw is not None and position < len(grad_outputs):
+                    self._measure_gradients(self._raw, [(i, grad_outputs[position])])
+
+            return hook
+
+        return tuple(hook_for(position) for position in range(_MAX_OUTPUTS))
+
+
+
+# Above this many bytes of layer output gradients a sampled step measures them with
+# hooks as backward passes instead of holding them all to its end (Probe.backward).
+GRAD_CAPTURE_BYTES = 64 * 2**20
+
+# Output positions of an autograd node a layer's output can hold (ops that return
+# several tensors: max/min with indices, split, unbind…).
+_MAX_OUTPUTS = 8
+
+# How _capture treats a layer's output.
+_PLAIN = "plain"
+_SAME_VALUES = "same values"  # a reshape: its input's statistics, not measured again
+_OVERWRITTEN = "overwritten"  # the next layer works in place: copy, and hook the gradient
+
+# Width of the rows that _measure_activations lays every layer's sample into.
+_ROW = 256
+
+
+@dataclass(frozen=True, eq=False)
+class _RowPlan:
+    """How one step's layer samples become rows of one matrix: each sample is
+    padded with zeros to a whole number of rows (zeros change no sum and count as
+    no non-zero); layer l owns rows starts[l] to starts[l + 1] (the host adds
+    them up per layer when it derives the statistics)."""
+
+    pads: tuple[torch.Tensor | None, ...]
+    starts: tuple[int, ...]
+
+    @classmethod
+    def for_sizes(cls, sizes: tuple[int, ...], like: torch.Tensor) -> _RowPlan:
+        rows = [-(-size // _ROW) for size in sizes]
+        pads = tuple(like.new_zeros(n * _ROW - size) if n * _ROW > size else None
+                     for size, n in zip(sizes, rows))
+        return cls(pads, tuple(int(v) for v in np.cumsum([0] + rows[:-1])))
+
+
+@dataclass
+class _StepRaw:
+    """One sampled step's device-side results, before anything is copied off.
+
+    pack() turns them into one vector plus a layout describing it; steps of the
+    same model share the layout, so flush() stacks them into one matrix.
+    """
+
+    step: int
+    layer_by_layer: bool = False  # forward ran a spec model's layers itself
+    outputs: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # until backward
+    # Until measured: (layer, output or its copied sample, its version, its size).
+    parts: list[tuple[int, torch.Tensor, int, int]] = field(default_factory=list)
+    counts: list[tuple[int, int]] = field(default_factory=list)  # (values, sampled) per layer
+    rows: tuple[torch.Tensor, ...] = ()  # per row of the samples: ‖x‖, Σx, √non-zeros
+    row_starts: tuple[int, ...] = ()  # first row of each layer in act_layers
+    act_layers: tuple[int, ...] = ()
+    norms: list[torch.Tensor] = field(default_factory=list)  # output-gradient norms
+    grad_layers: list[int] = field(default_factory=list)  # in backward order
+    grad_counts: list[tuple[int, int]] = field(default_factory=list)  # (values, sampled)
+    param_counts: tuple[int, ...] = ()  # parameter tensors per layer with parameters
+    activity: dict[int, torch.Tensor] = field(default_factory=dict)  # unit maxima
+    weight_norms: list[torch.Tensor] = field(default_factory=list)  # per parameter tensor
+    grad_norms: list[torch.Tensor] = field(default_factory=list)
+    update_norms: list[torch.Tensor] = field(default_factory=list)
+    vector: torch.Tensor | None = None
+    layout: tuple = ()
+
+    def pack(self) -> None:
+        scalars = self.norms + self.weight_norms + self.grad_norms + self.update_norms
+        parts = list(self.rows)
+        if scalars:
+            parts.append(torch.stack(scalars))
+        self.vector = torch.cat(parts) if parts else torch.zeros(0)
+        n_rows = len(self.rows[0]) if self.rows else 0
+        self.layout = (self.act_layers, tuple(self.counts), self.row_starts, n_rows,
+                       tuple(self.grad_layers), tuple(self.grad_counts), self.param_counts)
+        self.parts, self.outputs = [], []
+        self.rows = ()
+        self.norms, self.weight_norms, self.grad_norms, self.update_norms = [], [], [], []
+
+
+def _leading(t: torch.Tensor, images: int) -> torch.Tensor:
+    """The values of t's first `images` entries along the batch dimension, flat and
+    detached (call under no_grad). For a contiguous tensor those are its first
+    values: one op (as_strided) where a slice and a reshape would be two, at ~5 µs
+    each."""
+    batch = t.shape[0] if t.dim() > 1 else 0
+    values = t.numel() // batch * images if batch > images else t.numel()
+    if t.is_contiguous():
+        return t.as_strided((values,), (1,))
+    return (t[:images] if batch > images else t).reshape(-1)
+
+
+def _put_gradients(params: list[torch.Tensor], grads: tuple) -> None:
+    """Put torch.autograd.grad's parameter gradients where backward() would have:
+    into .grad, added to any gradient already there, in the parameter's layout."""
+    with torch.no_grad():
+        for param, grad in zip(params, grads):
+            if grad is None:
+                continue
+            if param.grad is None:
+                if grad.stride() != param.stride():
+                    grad = torch.empty_like(param).copy_(grad)
+                param.grad = grad
+            else:
+                param.grad += grad
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether calling `module` would run hooks around its forward (its own or
+    global ones): then a probe must call the module rather than its layers."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or module._backward_hooks or module._backward_pre_hooks
+                or torch_module._global_forward_hooks
+                or torch_module._global_forward_pre_hooks
+                or torch_module._global_backward_hooks
+                or torch_module._global_backward_pre_hooks)
+
+

@@ -1,0 +1,250 @@
+"""The inspector's table: one row per layer, one column per statistic, each cell the
+latest sampled value (engineering notation) with a sparkline of its recent history.
+
+The model reads a LayerHistory when the redraw clock says so; it never holds
+anything the history does not. Rows whose layer raised an alert carry the
+alert's icon, non-finite values are drawn in the error colour, and selecting
+rows (one or several) tells the inspector which layers to plot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal, Slot,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+from netexplorer.core.formatting import engineering, percent
+from netexplorer.core.specs import format_shape
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.icons import icon
+from netexplorer.ui.inspector.layer_history import FRACTION_STATS, LOG_STATS, LayerHistory, transformed
+from netexplorer.ui.widgets.plots import series_colour
+from netexplorer.ui.widgets.sparkline import SPARKLINE_COLOUR_ROLE, SPARKLINE_ROLE, SparklineDelegate
+
+# The statistic columns, in the order a person reads a layer: what comes out, how
+# it is spread, how much is dead, what flows back, and what the weights do.
+TABLE_STATS: tuple[str, ...] = ("act_norm", "act_mean", "act_std", "dead", "grad_norm",
+                                "weight_norm", "weight_grad_norm", "update_ratio")
+# Column headers (two short lines keep the columns narrow), and what each one
+# means for tooltips. The GUI keeps its own words: importing core.inspection's
+# labels would import torch before the window is painted.
+HEADERS = {"act_norm": "Activation\nnorm", "act_mean": "Activation\nmean",
+           "act_std": "Activation\nstd", "act_zeros": "Zero\nvalues", "dead": "Dead\nunits",
+           "grad_norm": "Output grad\nnorm", "weight_norm": "Weight\nnorm",
+           "weight_grad_norm": "Weight grad\nnorm", "update_ratio": "Update\nratio"}
+STAT_TITLES = {stat: text.replace("\n", " ").capitalize() for stat, text in HEADERS.items()}
+EXPLANATIONS = {
+    "act_norm": "‖output‖ over the batch: how large the layer's output is",
+    "act_mean": "mean of the layer's output values",
+    "act_std": "standard deviation of the layer's output: collapsing to 0 means the "
+               "signal is dying out",
+    "act_zeros": "share of the output values that are exactly 0",
+    "dead": "ReLU-family layers: share of units that never fired over the last sampled "
+            "batches (dead ReLUs)",
+    "grad_norm": "‖∂loss/∂output‖: how much gradient reaches this layer on the way back "
+                 "(vanishing when tiny, exploding when huge)",
+    "weight_norm": "‖parameters‖ of the layer (weights and bias)",
+    "weight_grad_norm": "‖∂loss/∂parameters‖: the gradient the optimizer gets for this "
+                        "layer",
+    "update_ratio": "‖Δparameters‖ / ‖parameters‖ per step; around 1e-3 is healthy",
+}
+SPARKLINE_SAMPLES = 64
+_FIXED = ("Layer", "Output")
+ERROR_COLOUR = QColor("#d93025")
+WARNING_COLOUR = QColor("#e8a500")
+
+
+def format_stat(stat: str, value: float) -> str:
+    """A statistic as the table, tooltips and labels show it."""
+    if stat in FRACTION_STATS:
+        return percent(value, 0) if math.isfinite(value) else engineering(value)
+    return engineering(value)
+
+
+class LayerStatsModel(QAbstractTableModel):
+    """Rows: layers of the history; columns: _FIXED then TABLE_STATS."""
+
+    def __init__(self, history: LayerHistory, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._history = history
+        self._names: list[str] = []
+        self._latest = np.zeros((len(TABLE_STATS), 0))
+        self._recent: dict[str, np.ndarray] = {}
+        self._steps = np.zeros(0, np.int64)
+        self._alerts: dict[int, str] = {}
+        self.plotted: set[int] = set()  # rows whose curves are plotted: they show their colour
+
+    # -- refreshing
+    def refresh(self) -> None:
+        """Read the history again (called by the redraw clock)."""
+        history = self._history
+        names = history.names
+        self._latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
+            len(TABLE_STATS), len(names))
+        self._recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES))
+                        for s in TABLE_STATS}
+        self._steps = history.ordered()[0][-1:]
+        self._alerts = history.alert_layers()
+        if names != self._names:
+            self.beginResetModel()
+            self._names = list(names)
+            self.endResetModel()
+        elif names:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(names) - 1, self.columnCount() - 1))
+
+    # -- Qt's model interface
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._names)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(_FIXED) + len(TABLE_STATS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        stat = TABLE_STATS[section - len(_FIXED)] if section >= len(_FIXED) else None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[stat] if stat else _FIXED[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"{STAT_TITLES[stat]}: {EXPLANATIONS[stat]}" if stat else
+                    "the layer's name in the model" if section == 0 else
+                    "the layer's output shape for one image")
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._names):
+            return None
+        row, column = index.row(), index.column()
+        info = self._history.layers[row]
+        if column < len(_FIXED):
+            return self._fixed_data(row, column, info, role)
+        stat = TABLE_STATS[column - len(_FIXED)]
+        value = float(self._latest[column - len(_FIXED), row])
+        if role == Qt.ItemDataRole.DisplayRole:
+            return format_stat(stat, value)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == SPARKLINE_ROLE:
+            # Always an array (perhaps empty) for a statistic: the column keeps the
+            # sparkline's room from the start instead of widening at the second sample.
+            recent = self._recent.get(stat)
+            return recent[:, row] if recent is not None and recent.ndim == 2 else np.zeros(0)
+        if role == Qt.ItemDataRole.ForegroundRole and (math.isinf(value) or
+                                                       (math.isnan(value) and
+                                                        self._nan_is_bad(stat))):
+            return QBrush(ERROR_COLOUR)
+        if role == SPARKLINE_COLOUR_ROLE and row in self._alerts:
+            return ERROR_COLOUR if self._alerts[row] == "error" else WARNING_COLOUR
+        if role == Qt.ItemDataRole.ToolTipRole:
+            step = f" at step {int(self._steps[-1]):,}" if len(self._steps) else ""
+            return (f"{info.name} — {STAT_TITLES[stat].lower()}{step}: {value:.6g}\n"
+                    f"{EXPLANATIONS[stat]}\nThe line shows the last {SPARKLINE_SAMPLES} "
+                    f"samples" + (" (log scale)" if stat in LOG_STATS else ""))
+        return None
+
+    def _nan_is_bad(self, stat: str) -> bool:
+        """NaN means "not measured" for most cells; for an activation it means the
+        values went bad (the doctor's non-finite alert says where)."""
+        return stat in ("act_norm", "act_std") and len(self._steps) > 0
+
+    def _fixed_data(self, row: int, column: int, info: Any, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return info.name
+            return format_shape(info.output_shape[1:]) if info.output_shape else "–"
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            if row in self._alerts:
+                return icon("error" if self._alerts[row] == "error" else "warning")
+            if row in self.plotted:  # the colour of its curve in the plot below
+                return series_colour(row)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            shape = format_shape(info.output_shape) if info.output_shape else "not measured yet"
+            alert = " — see its alert below" if row in self._alerts else ""
+            return f"{info.name} ({info.kind}), output {shape} with the batch{alert}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class LayerTable(QTableView):
+    """The table view; layersSelected(list of layer indices) follows the selection."""
+
+    layersSelected = Signal(object)
+
+    def __init__(self, history: LayerHistory, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        named(self, "inspectorTable", "Layer statistics",
+              "every layer's latest statistics with their recent history; select layers to "
+              "plot them")
+        self.stats_model = LayerStatsModel(history, self)
+        self.setModel(self.stats_model)
+        self.setItemDelegate(SparklineDelegate(self))
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Columns as wide as their numbers and sparklines; the names take what is left.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.selectionModel().selectionChanged.connect(self._on_selection_changed)
+
+    def refresh(self) -> None:
+        selected = self.selected_layers()
+        self.stats_model.refresh()
+        if selected and not self.selected_layers():  # a model reset drops the selection
+            self.select_layers([i for i in selected if i < self.stats_model.rowCount()],
+                               quiet=True)
+
+    def selected_layers(self) -> list[int]:
+        return sorted(index.row() for index in self.selectionModel().selectedRows())
+
+    def select_layers(self, rows: list[int], quiet: bool = False) -> None:
+        """Select these layers' rows (the first becomes current and is scrolled to);
+        layersSelected follows unless `quiet`."""
+        model = self.stats_model
+        selection = QItemSelection()
+        for row in rows:
+            if 0 <= row < model.rowCount():
+                selection.select(model.index(row, 0), model.index(row, model.columnCount() - 1))
+        flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
+                 | QItemSelectionModel.SelectionFlag.Rows)
+        self.blockSignals(quiet)
+        self.selectionModel().blockSignals(quiet)
+        try:
+            self.selectionModel().select(selection, flags)
+            if rows and 0 <= rows[0] < model.rowCount():
+                self.selectionModel().setCurrentIndex(
+                    model.index(rows[0], 0), QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.scrollTo(model.index(rows[0], 0))
+        finally:
+            self.selectionModel().blockSignals(False)
+            self.blockSignals(False)
+        if quiet:
+            self._mark_plotted()
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._mark_plotted()
+        self.layersSelected.emit(self.selected_layers())
+
+    def _mark_plotted(self) -> None:
+        model = self.stats_model
+        model.plotted = set(self.selected_layers())
+        if model.rowCount():
+            model.dataChanged.emit(model.index(0, 0), model.index(model.rowCount() - 1, 0),
+                                   [Qt.ItemDataRole.DecorationRole])

@@ -1,0 +1,86 @@
+"""The torchinfo-style summary: each layer's output shape, parameters, mult-adds."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from netexplorer.core.specs import ModelSpec, Summary, format_count, format_shape
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.icons import icon
+from netexplorer.ui.model.layer_list import ERROR_BACKGROUND
+
+COLUMNS = ("Layer", "Kind", "Output shape", "Params", "Mult-adds")
+_NUMERIC = (3, 4)
+UNKNOWN = "—"
+
+
+class SummaryTable(QTableWidget):
+    """Rows for the input, every layer and the totals; rows past an error show —."""
+
+    layerActivated = Signal(int)  # a layer's index, when its row is clicked
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        named(self, "summaryTable", "Model summary",
+              "each layer's output shape, parameter count and mult-adds per sample")
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setHighlightSections(False)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.cellClicked.connect(self._on_cell_clicked)
+
+    def show_summary(self, spec: ModelSpec, summary: Summary) -> None:
+        rows = [("input", "", format_shape(spec.input_shape), "", "")]
+        error = summary.error
+        for i, layer in enumerate(spec.layers):
+            if i < len(summary.rows):
+                r = summary.rows[i]
+                rows.append((layer.name, layer.kind, format_shape(r.output_shape),
+                             format_count(r.params), format_count(r.macs)))
+            else:
+                shape = "error" if error is not None and error.index == i else UNKNOWN
+                rows.append((layer.name, layer.kind, shape, UNKNOWN, UNKNOWN))
+        rows.append(("Total", "", format_shape(summary.output_shape) if summary.ok else UNKNOWN,
+                     format_count(summary.total_params), format_count(summary.total_macs)))
+        self.setRowCount(len(rows))
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        for r, values in enumerate(rows):
+            layer_index = r - 1
+            broken = error is not None and error.index == layer_index and layer_index >= 0
+            unknown = 0 <= layer_index < len(spec.layers) and layer_index >= len(summary.rows)
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if c in _NUMERIC or c == 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                if r == len(rows) - 1:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                if broken:
+                    item.setBackground(ERROR_BACKGROUND)
+                    item.setToolTip(error.message)
+                    if c == 0:
+                        item.setIcon(icon("error"))
+                elif unknown:
+                    item.setForeground(muted)
+                    item.setToolTip("not computed past the error above")
+                self.setItem(r, c, item)
+        if error is not None and error.index is not None and error.index < len(spec.layers):
+            self.scrollTo(self.model().index(error.index + 1, 0))  # the broken layer's row
+
+    @Slot(int, int)
+    def _on_cell_clicked(self, row: int, _column: int) -> None:
+        if 1 <= row <= self.rowCount() - 2:
+            self.layerActivated.emit(row - 1)

@@ -1,0 +1,542 @@
+"""The training session: one place that owns the model, its training thread and
+the runs, so that every panel (training, inspector, evaluation, the File menu)
+talks to the same model the same way.
+
+Threading rules kept here (DESIGN.md):
+- training runs in a TrainingWorker on its own QThread (workers.py); the GUI
+  thread never runs a training step and never touches the live model;
+- anything that uses the model — evaluation, feature maps, exports, checkpoints —
+  is submitted as a job: while a run is active it runs on the training thread
+  between batches (TrainingControl.call), otherwise on a job thread; each job's
+  TaskHandle brings back its plain-data result on the GUI thread;
+- reports arrive batched (≤ 30 signals/s) and are appended to the current
+  RunHistory; views redraw on their own timers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from netexplorer.ui.session.workers import (
+    JobQueue, TaskFailure, TaskHandle, TrainingThread, TrainingWorker, expect_gui_thread,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI thread
+    from torch import nn
+
+    from netexplorer.core.checkpoints import Checkpoint
+    from netexplorer.core.data import Dataset
+    from netexplorer.core.runs import RunHistory
+    from netexplorer.core.specs import ModelSpec
+    from netexplorer.core.training import FinishedReport, TrainConfig, Trainer, TrainingControl
+
+IDLE = "idle"
+STARTING = "starting"
+RUNNING = "running"
+PAUSED = "paused"
+STOPPING = "stopping"
+
+# Closing the window during training must end within 2 s: a batch is milliseconds
+# and an epoch-end evaluation well under a second for the datasets here.
+SHUTDOWN_TIMEOUT_MS = 1800
+
+
+@dataclass
+class ModelContext:
+    """What a job gets: the model and what it was built and trained with.
+
+    Jobs run on the training or job thread; they may use the model freely there
+    but must return plain data (numbers, numpy arrays, paths), never the model.
+    """
+
+    model: nn.Module
+    spec: ModelSpec
+    dataset: Dataset | None
+    trainer: Trainer | None
+    config: TrainConfig | None
+
+
+class _JobRelay(QObject):
+    """Carries a job's outcome from the training thread to the GUI thread."""
+
+    outcome = Signal(int, object, bool)
+
+
+class _UntrainedModel:
+    """The spec's model before any training: built once, on first use, on whichever
+    job thread needs it first (building imports torch), seeded like a fresh run.
+
+    The GUI thread only creates and drops it; the lock makes the build happen once
+    even if two job threads ask at the same time.
+    """
+
+    def __init__(self, spec: ModelSpec, seed: int) -> None:
+        self._spec = spec
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._model: nn.Module | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._model is not None
+
+    def get(self) -> nn.Module:
+        with self._lock:
+            if self._model is None:
+                import torch
+
+                from netexplorer.core.specs import build_model
+
+                torch.manual_seed(self._seed)
+                self._model = build_model(self._spec)
+            return self._model
+
+
+class _RunBox:
+    """The running trainer, as its own thread sees it: set by build_trainer and read
+    by jobs that run between its batches, both on the training thread."""
+
+    trainer: Trainer | None = None
+
+
+class TrainingSession(QObject):
+    """The model being trained, its runs, and the controls — see the module doc."""
+
+    stateChanged = Signal(str)
+    runStarted = Signal(object)  # RunHistory
+    reportsReady = Signal(object)  # list of reports, already added to the current run
+    runFinished = Signal(object)  # RunHistory with .finished set ("failed" if it raised)
+    trainingFailed = Signal(object)  # TaskFailure
+    evaluationReady = Signal(object)  # EvalReport of the current model on the test split
+    modelReplaced = Signal()  # fresh weights, another spec, or a loaded checkpoint
+    specLoaded = Signal(object)  # a checkpoint brought its ModelSpec
+    closing = Signal()  # shutdown() began: panels end their own background work now
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[RunHistory] = []
+        self.probe_every: int | None = None  # the inspector's sampling interval, or off
+        self._state = IDLE
+        self._spec: ModelSpec | None = None
+        self._dataset: Dataset | None = None
+        self._model: nn.Module | None = None  # trained weights (a run's or a checkpoint's)
+        self._untrained: _UntrainedModel | None = None  # the spec's fresh model, for jobs
+        self._trainer: Trainer | None = None  # the latest run's, kept for checkpoints
+        self._config: TrainConfig | None = None
+        self._control: TrainingControl | None = None
+        self._run_box: _RunBox | None = None
+        self._thread: TrainingThread | None = None
+        self._tickets = itertools.count(1)
+        self._handles: dict[int, TaskHandle] = {}  # jobs on the training thread
+        # Jobs waiting for data of the model's input shape (a checkpoint of another
+        # shape was opened and the data view is reloading): job, args, handle.
+        self._deferred: list[tuple[Callable[..., Any], tuple[Any, ...], TaskHandle]] = []
+        self._relay = _JobRelay(self)
+        self._relay.outcome.connect(self._on_job_outcome)
+        self._jobs = JobQueue("model jobs", self)
+        self._closed = False
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """A run is under way (running, paused, starting or stopping)."""
+        return self._state != IDLE
+
+    @property
+    def spec(self) -> ModelSpec | None:
+        return self._spec
+
+    @property
+    def dataset(self) -> Dataset | None:
+        return self._dataset
+
+    @property
+    def current_run(self) -> RunHistory | None:
+        return self.runs[-1] if self.runs else None
+
+    @property
+    def has_trained_model(self) -> bool:
+        return self._model is not None
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+
+    # ------------------------------------------------------------------ inputs
+
+    def set_spec(self, spec: ModelSpec) -> None:
+        """A changed spec means new weights at the next run (the old ones no longer
+        fit); a running trainer keeps its own model until it ends."""
+        if spec == self._spec:
+            return
+        self._spec = spec
+        had_model = self._model is not None or (self._untrained is not None
+                                                and self._untrained.built)
+        self._model = None
+        self._untrained = None
+        self._trainer = None
+        if had_model:
+            self.modelReplaced.emit()
+
+    def set_dataset(self, dataset: Dataset) -> None:
+        """The data view loaded `dataset`; jobs that waited for data of the model's
+        input shape run now if it has that shape."""
+        self._dataset = dataset
+        if self._deferred and self._data_fits():
+            deferred, self._deferred = self._deferred, []
+            for job, args, handle in deferred:
+                self._dispatch(job, args, handle)
+
+    def data_unavailable(self, reason: str) -> None:
+        """The data view could not load data for the model: jobs waiting for it fail."""
+        deferred, self._deferred = self._deferred, []
+        for _job, _args, handle in deferred:
+            handle.report_failure(TaskFailure(RuntimeError(reason), reason))
+
+    def _data_fits(self) -> bool:
+        """The dataset is shaped for the model (or one of them is still missing, and
+        the job will say so itself)."""
+        if self._dataset is None or self._spec is None:
+            return True
+        return tuple(self._dataset.input_shape) == tuple(self._spec.input_shape)
+
+    # ------------------------------------------------------------------ runs
+
+    def start(self, config: TrainConfig, reset: bool = False) -> RunHistory:
+        """Start a run: continue the current weights, or fresh ones if `reset`, if
+        the spec changed, or if nothing has been trained yet."""
+        from netexplorer.core.runs import RunHistory
+        from netexplorer.core.training import TrainingControl
+
+        if self.active:
+            raise RuntimeError("a run is already under way: stop it first")
+        if self._spec is None or self._dataset is None:
+            raise RuntimeError("choose a valid model and a dataset before training")
+        config.validate()
+        spec, dataset = self._spec, self._dataset
+        model = None if reset else self._model
+        if model is None and self._model is not None:
+            self._model = None
+            self.modelReplaced.emit()
+        probe_every = self.probe_every
+        control = TrainingControl()
+        box = _RunBox()
+        self._control = control
+        self._run_box = box
+        self._config = config
+
+        def build_trainer() -> Trainer:  # runs on the training thread
+            import torch
+
+            from netexplorer.core.inspection import Probe
+            from netexplorer.core.specs import build_model
+            from netexplorer.core.training import Trainer
+
+            net = model
+            if net is None:
+                torch.manual_seed(config.seed)
+                net = build_model(spec)
+            probe = Probe(net, every=probe_every) if probe_every else None
+            trainer = Trainer(net, dataset, config, probe=probe, spec=spec, control=control)
+            # Jobs queued before the started signal reaches the GUI thread run at this
+            # trainer's first gate, on this thread: they must already see its model.
+            box.trainer = trainer
+            return trainer
+
+        run = RunHistory(len(self.runs) + 1, config, spec.name, dataset.name)
+        self.runs.append(run)
+        worker = TrainingWorker(build_trainer, control)
+        worker.started.connect(self._on_worker_started)
+        worker.reportsReady.connect(self._on_reports)
+        worker.evaluated.connect(self._on_evaluated)
+        worker.failed.connect(self._on_failed)
+        worker.done.connect(self._on_done)
+        self._thread = TrainingThread(worker, self)
+        self._set_state(STARTING)
+        self.runStarted.emit(run)
+        self._thread.start()
+        return run
+
+    def pause(self) -> None:
+        if self._control is not None and self._state in (RUNNING, STARTING):
+            self._control.pause()
+
+    def resume(self) -> None:
+        if self._control is not None and self._state == PAUSED:
+            self._control.resume()
+            self._set_state(RUNNING)
+
+    def step(self) -> None:
+        """One batch, while paused."""
+        if self._control is not None and self._state == PAUSED:
+            self._control.step()
+
+    def stop(self) -> None:
+        if self._control is not None and self._state in (RUNNING, PAUSED, STARTING):
+            self._control.stop()
+            self._set_state(STOPPING)
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Takes effect at the next batch (the schedule continues from it)."""
+        if self._control is not None:
+            self._control.set_learning_rate(lr)
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(self, job: Callable[..., Any], *args: Any, description: str = "") -> TaskHandle:
+        """Run job(context, *args) where it is safe to use the model: between the
+        batches of the active run, else on the job thread. The handle reports it.
+
+        While the dataset does not have the model's input shape (the data view is
+        reloading it for a new model), the job waits for data that fits."""
+        handle = TaskHandle(next(self._tickets), description)
+        if self._data_fits():
+            self._dispatch(job, args, handle)
+        else:
+            self._deferred.append((job, args, handle))
+        return handle
+
+    def _dispatch(self, job: Callable[..., Any], args: tuple[Any, ...],
+                  handle: TaskHandle) -> None:
+        make_context = self._context_factory()
+
+        def run() -> Any:
+            return job(make_context(), *args)
+
+        future = self._control.call(run) if self._control is not None else None
+        if future is None:  # no run, or its thread has stopped serving calls
+            self._jobs.submit(run, handle=handle)
+            return
+        self._handles[handle.ticket] = handle
+        relay, ticket = self._relay, handle.ticket
+
+        def deliver(done: Future) -> None:  # on the training thread: hand over by signal
+            error = done.exception()
+            if error is None:
+                relay.outcome.emit(ticket, done.result(), False)
+            else:
+                relay.outcome.emit(ticket, TaskFailure.of(error), True)
+
+        future.add_done_callback(deliver)
+
+    def evaluate(self) -> TaskHandle:
+        """Evaluate the current model on the test split; evaluationReady follows (as
+        well as the handle's finished)."""
+        handle = self.submit(_evaluate_job, description="evaluation")
+        handle.finished.connect(self._on_evaluated)
+        return handle
+
+    def _context_factory(self) -> Callable[[], ModelContext]:
+        """Captures, on the GUI thread, what the job will use; the job's own thread
+        only reads it (and builds the untrained model, once, if nothing is trained)."""
+        spec, dataset, config = self._spec, self._dataset, self._config
+        box = self._run_box if self._control is not None else None
+        trainer, model = self._trainer, self._model
+        if model is None and box is None:
+            if self._untrained is None:
+                if spec is None:
+                    raise RuntimeError("build a valid model first")
+                self._untrained = _UntrainedModel(spec, config.seed if config else 0)
+            untrained = self._untrained
+        else:
+            untrained = None
+
+        def make() -> ModelContext:
+            if box is not None and box.trainer is not None:  # between the run's batches
+                return ModelContext(box.trainer.model, spec, dataset, box.trainer, config)
+            net = model if model is not None else untrained.get() if untrained else None
+            if net is None:
+                raise RuntimeError("the run ended before its model was built")
+            return ModelContext(net, spec, dataset, trainer, config)
+
+        return make
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, path: str) -> TaskHandle:
+        """Everything needed to resume (or at least the weights); the handle's
+        finished carries the path written."""
+        return self.submit(_save_checkpoint_job, str(path), description="checkpoint")
+
+    def load_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Use a loaded checkpoint's model: its spec goes to the model panel
+        (specLoaded), its weights become the current model, its history a run."""
+        if self.active:
+            raise RuntimeError("stop the run before opening a checkpoint")
+        model = checkpoint.build_model()
+        self._spec = checkpoint.spec
+        self._untrained = None
+        self.specLoaded.emit(checkpoint.spec)
+        self._model = model
+        self._trainer = None
+        self._config = checkpoint.config
+        run = _run_from_checkpoint(len(self.runs) + 1, checkpoint)
+        self.runs.append(run)
+        self.modelReplaced.emit()
+        self.runStarted.emit(run)
+        self.runFinished.emit(run)
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self, timeout_ms: int = SHUTDOWN_TIMEOUT_MS) -> bool:
+        """Stop training and wait for the threads (window closing). Idempotent.
+
+        False if the training thread had not ended within timeout_ms: it is then
+        kept referenced until it does (it was asked to stop), never destroyed
+        running."""
+        if self._closed:
+            return True
+        self._closed = True
+        self.closing.emit()
+        ok = True
+        if self._thread is not None:
+            self._thread.worker.skip_final_evaluation()
+        if self._control is not None:
+            self._control.stop()
+        if self._thread is not None and self._thread.is_running():
+            ok = self._thread.wait(timeout_ms)
+        self._jobs.shutdown(timeout_ms)
+        self._handles.clear()
+        self._deferred.clear()
+        return ok
+
+    # ------------------------------------------------------------------ reactions
+    # Each runs on the GUI thread (queued from the training thread); each says so.
+
+    @Slot(object)
+    def _on_worker_started(self, trainer: Trainer) -> None:
+        expect_gui_thread("TrainingSession._on_worker_started")
+        if self._closed:
+            return
+        self._trainer = trainer
+        if trainer.spec == self._spec:  # else the model was edited while the run started
+            self._model = trainer.model
+            self._untrained = None
+        if self._state == STARTING:
+            self._set_state(RUNNING)
+
+    @Slot(object)
+    def _on_reports(self, reports: list) -> None:
+        from netexplorer.core.training import PausedReport, StepReport
+
+        expect_gui_thread("TrainingSession._on_reports")
+        run = self.current_run
+        if run is None or self._closed:  # after shutdown nobody is listening: drop late news
+            return
+        run.extend(reports)
+        last = reports[-1]
+        if isinstance(last, PausedReport) and self._state != STOPPING:
+            self._set_state(PAUSED)
+        elif isinstance(last, StepReport) and self._state == PAUSED and \
+                not (self._control is not None and self._control.paused):
+            self._set_state(RUNNING)
+        self.reportsReady.emit(reports)
+
+    @Slot(object)
+    def _on_evaluated(self, report: Any) -> None:
+        expect_gui_thread("TrainingSession._on_evaluated")
+        if not self._closed:
+            self.evaluationReady.emit(report)
+
+    @Slot(object)
+    def _on_failed(self, failure: TaskFailure) -> None:
+        from netexplorer.core.training import FinishedReport
+
+        expect_gui_thread("TrainingSession._on_failed")
+        if self._closed:
+            return
+        run = self.current_run
+        if run is not None and run.finished is None:  # else it ended before the error
+            report = run.last_step
+            run.add(FinishedReport("failed", failure.message,
+                                   len(run.epochs), report.step if report else 0,
+                                   run.duration, test_accuracy=run.final_accuracy))
+        self.trainingFailed.emit(failure)
+
+    @Slot(object)
+    def _on_done(self, finished: FinishedReport | None) -> None:
+        expect_gui_thread("TrainingSession._on_done")
+        run = self.current_run
+        self._control = None
+        self._run_box = None
+        self._thread = None
+        if self._closed:  # panels have shut down: no signals that would set them working
+            self._state = IDLE
+            return
+        self._set_state(IDLE)
+        if run is not None:
+            self.runFinished.emit(run)
+
+    @Slot(int, object, bool)
+    def _on_job_outcome(self, ticket: int, value: Any, failed: bool) -> None:
+        expect_gui_thread("TrainingSession._on_job_outcome")
+        handle = self._handles.pop(ticket, None)
+        if handle is None or self._closed:
+            return
+        if failed:
+            handle.report_failure(value)
+        else:
+            handle.report_result(value)
+
+
+def _run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
+    """The history a checkpoint carries, as a finished run: every step's loss, its
+    running mean per reporting interval (as the live run showed it), the epochs."""
+    import numpy as np
+
+    from netexplorer.core.runs import RunHistory
+    from netexplorer.core.training import EpochReport, FinishedReport, TrainConfig
+
+    config = checkpoint.config or TrainConfig()
+    run = RunHistory(number, config, checkpoint.spec.name, checkpoint.dataset_name or "")
+    losses = np.asarray(checkpoint.history["step_losses"], dtype=np.float64)
+    if losses.size:
+        run.steps.extend(np.arange(1, losses.size + 1))
+        run.losses.extend(losses)
+        every = max(1, config.report_every)
+        ends = np.minimum(np.arange(every, losses.size + every, every), losses.size)
+        run.running_steps.extend(ends)
+        run.running_losses.extend([losses[max(0, end - every):end].mean() for end in ends])
+    for epoch in checkpoint.history["epochs"]:
+        run.add(EpochReport(**{k: (tuple(v) if isinstance(v, list) else v)
+                               for k, v in epoch.items()}))
+    state = checkpoint.trainer_state or {}
+    position = state.get("position", {})
+    saved = f" saved {checkpoint.saved_at}" if checkpoint.saved_at else ""
+    run.add(FinishedReport("checkpoint", f"opened from a checkpoint{saved}",
+                           int(position.get("epoch", len(run.epochs))),
+                           int(position.get("step", losses.size)),
+                           float(state.get("elapsed", 0.0)),
+                           test_accuracy=run.final_accuracy))
+    return run
+
+
+def _evaluate_job(context: ModelContext) -> Any:
+    from netexplorer.core.evaluation import evaluate
+
+    if context.dataset is None:
+        raise RuntimeError("load a dataset before evaluating")
+    loss = context.config.loss if context.config is not None else "cross-entropy"
+    return evaluate(context.model, context.dataset.test, loss=loss,
+                    classes=context.dataset.classes)
+
+
+def _save_checkpoint_job(context: ModelContext, path: str) -> str:
+    from netexplorer.core.checkpoints import save_checkpoint
+
+    if context.trainer is not None:
+        return str(save_checkpoint(path, context.trainer))
+    return str(save_checkpoint(path, spec=context.spec, model=context.model,
+                               dataset=context.dataset, config=context.config))

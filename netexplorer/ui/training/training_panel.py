@@ -1,0 +1,392 @@
+"""The Training tab: settings, Train/Pause/Step/Stop, progress, live plots and the
+runs of this session — a thin Qt layer over the TrainingSession.
+
+Everything that trains lives in the session (training_session.py) and its
+worker thread; this panel only asks it to start, pause, step, resume, stop or
+change the learning rate, and shows what it reports. Reports mark views dirty;
+the window's RedrawClock redraws them at most 30 times a second, so however
+fast training goes, the window does a bounded amount of drawing.
+
+install_training(window) adds the tab, a Training menu with the shortcuts, the
+status-bar line, File → Open/Save checkpoint, and keeps Train disabled (with
+the reason in its tooltip) while the model is invalid or no dataset is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.files.checkpoint_files import CheckpointFiles
+from netexplorer.ui.training.config_form import TrainConfigForm, config_from_settings
+from netexplorer.ui.icons import icon
+from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.widgets.result_banner import ResultBanner
+from netexplorer.ui.training.runs_list import RunsList
+from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.training.training_controls import TrainingControls
+from netexplorer.ui.training.training_plots import TrainingPlots
+from netexplorer.ui.session.training_session import IDLE, TrainingSession
+from netexplorer.ui.training.training_text import (
+    no_better_than_guessing, progress, result_summary, status_line,
+)
+from netexplorer.ui.session.workers import TaskFailure, TaskRunner
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netexplorer.core.checkpoints import Checkpoint
+    from netexplorer.core.runs import RunHistory
+    from netexplorer.ui.main_window import MainWindow
+
+# How much a new interval's images/s moves the shown rate (an exponential mean:
+# steady enough to read, quick enough to follow a change of load).
+RATE_SMOOTHING = 0.3
+LOOKING_FOR_DEVICES = "looking for the CPU and CUDA devices…"
+NOTHING_TRAINED = "no trained weights for this model yet: the next run starts from fresh ones"
+# How long a closing window waits for device discovery (a first torch import).
+_DISCOVERY_SHUTDOWN_MS = 500
+_RESULT_KINDS = {"completed": "ok", "stopped": "ok", "checkpoint": "ok", "diverged": "warning",
+                 "failed": "error"}
+
+
+def discover_devices() -> list[Any]:
+    """Runs on a worker thread: the device list, and the first optimizer's import.
+
+    Building the first optimizer of a process imports torch's compiler stack
+    (about 2 s here); doing it now, in the background, means a click on Train
+    starts training at once instead.
+    """
+    import torch
+
+    from netexplorer.core.devices import available_devices
+
+    devices = available_devices()
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    return devices
+
+
+class TrainingPanel(QWidget):
+    """The Training tab. `form`, `controls`, `plots`, `runs_list`, `banner` are its
+    parts; `status_label` is meant for the window's status bar."""
+
+    def __init__(self, session: TrainingSession, clock: RedrawClock,
+                 settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        named(self, "trainingPanel", "Training")
+        self._session = session
+        self._settings = settings
+        self._blocker = "no dataset loaded yet"
+        self._rate: float | None = None
+        self._failure: TaskFailure | None = None
+        self._discovery: TaskRunner | None = None
+
+        self.controls = TrainingControls()
+        self.form = TrainConfigForm()
+        self.banner = ResultBanner()
+        self.plots = TrainingPlots(clock)
+        self.runs_list = RunsList()
+        self.status_label = named(QLabel(), "trainingStateLabel", "Training state")
+        self._build()
+
+        if settings is not None:
+            self.form.set_config(config_from_settings(settings.training_config))
+        self._progress_view = clock.register(self, self._redraw_progress)
+        self._status_view = clock.register(self.status_label, self._redraw_status)
+        self._clock = clock
+
+        c = self.controls
+        c.train_action.triggered.connect(self._on_train)
+        c.pause_action.triggered.connect(self._on_pause)
+        c.step_action.triggered.connect(self._on_step)
+        c.stop_action.triggered.connect(self._on_stop)
+        self.form.configChanged.connect(self._on_config_changed)
+        self.form.learningRateEdited.connect(self._on_learning_rate_edited)
+        self.runs_list.runsSelected.connect(self._on_runs_selected)
+        session.stateChanged.connect(self._on_state_changed)
+        session.runStarted.connect(self._on_run_started)
+        session.reportsReady.connect(self._on_reports)
+        session.runFinished.connect(self._on_run_finished)
+        session.trainingFailed.connect(self._on_training_failed)
+        session.modelReplaced.connect(self._refresh_controls)
+        session.closing.connect(self._on_closing)
+        self._refresh_controls()
+
+    # ------------------------------------------------------------------ interface
+
+    @property
+    def ready_reason(self) -> str:
+        """Why Train is disabled now ("" when it is not)."""
+        if self._blocker:
+            return self._blocker
+        if not self.form.devices_known:
+            return LOOKING_FOR_DEVICES
+        return self.form.problem()
+
+    def set_blocker(self, reason: str) -> None:
+        """What the window says stands in the way of training ("" for nothing):
+        an invalid model, no dataset, a dataset still loading."""
+        if reason != self._blocker:
+            self._blocker = reason
+            self._refresh_controls()
+
+    def start_training(self) -> bool:
+        """Start a run with the form's settings; False (and the reason shown) if not."""
+        reason = self.ready_reason
+        if reason:
+            self.banner.show_result("warning", f"Cannot train yet: {reason}.")
+            return False
+        config = self.form.config()
+        try:
+            self._session.start(config, reset=self.controls.reset_check.isChecked())
+        except (RuntimeError, ValueError) as exc:  # a run already going; a bad setting
+            self.banner.show_result("error", f"Cannot train: {exc}.")
+            return False
+        self.controls.reset_check.setChecked(False)  # one run only: the next continues
+        if self._settings is not None:
+            self._settings.training_config = config.to_dict()
+        return True
+
+    def discover_devices(self) -> None:
+        """Fill the device list in the background (once; torch must be loadable)."""
+        if self._discovery is not None or self.form.devices_known:
+            return
+        self._discovery = TaskRunner("device discovery", self)
+        self._discovery.finished.connect(self._on_devices)
+        self._discovery.failed.connect(self._on_devices_failed)
+        self._discovery.submit(discover_devices)
+
+    def show_runs(self, numbers: list[int]) -> None:
+        """Select these runs in the list (their curves are overlaid)."""
+        self.runs_list.select_runs(numbers)
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.form)
+        layout.addWidget(self.banner)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("trainingSplitter")
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.plots)
+        splitter.addWidget(self.runs_list)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 120])
+        self.runs_list.setMinimumHeight(70)
+        layout.addWidget(splitter, 1)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _redraw_progress(self) -> None:
+        run = self._session.current_run
+        if run is None:
+            self.controls.show_progress(0, 1, "")
+            return
+        shown = progress(run)
+        self.controls.show_progress(shown.done, shown.total, shown.text)
+        self.runs_list.update_run(run)
+
+    def _redraw_status(self) -> None:
+        self.status_label.setText(status_line(self._session.state, self._session.current_run,
+                                              self._rate))
+
+    def _mark_dirty(self) -> None:
+        self._clock.mark_dirty(self._progress_view)
+        self._clock.mark_dirty(self._status_view)
+
+    def _refresh_controls(self) -> None:
+        state = self._session.state
+        self.controls.show_state(state, self.ready_reason)
+        self.form.set_locked(state != IDLE)
+        reset = self.controls.reset_check
+        trained = self._session.has_trained_model
+        reset.setEnabled(state == IDLE and trained)
+        reset.setToolTip(reset.accessibleDescription() if trained else NOTHING_TRAINED)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._mark_dirty()
+        self.discover_devices()
+
+    # ------------------------------------------------------------------ person's actions
+
+    @Slot()
+    def _on_train(self) -> None:
+        self.start_training()
+
+    @Slot()
+    def _on_pause(self) -> None:
+        if self._session.state == "paused":
+            self._session.resume()
+        else:
+            self._session.pause()
+
+    @Slot()
+    def _on_step(self) -> None:
+        self._session.step()
+
+    @Slot()
+    def _on_stop(self) -> None:
+        self._session.stop()
+
+    @Slot(object)
+    def _on_config_changed(self, config: Any) -> None:
+        self._refresh_controls()
+        if self._settings is not None and self._session.state == IDLE:
+            self._settings.training_config = config.to_dict()
+
+    @Slot(float)
+    def _on_learning_rate_edited(self, lr: float) -> None:
+        if not self._session.active:
+            return
+        try:
+            self._session.set_learning_rate(lr)
+        except ValueError as exc:
+            self.banner.show_result("warning", f"The learning rate was not changed: {exc}.")
+            return
+        window = self.window()
+        if hasattr(window, "statusBar"):
+            window.statusBar().showMessage(f"Learning rate {lr:g} from the next batch", 5000)
+
+    @Slot(list)
+    def _on_runs_selected(self, numbers: list[int]) -> None:
+        by_number = {run.number: run for run in self._session.runs}
+        self.plots.set_runs([by_number[n] for n in numbers if n in by_number])
+
+    # ------------------------------------------------------------------ session's news
+
+    @Slot(str)
+    def _on_state_changed(self, _state: str) -> None:
+        self._refresh_controls()
+        self._mark_dirty()
+
+    @Slot(object)
+    def _on_run_started(self, run: RunHistory) -> None:
+        self._rate = None
+        self._failure = None
+        self.banner.clear()
+        self.runs_list.add_run(run)
+        self.show_runs([run.number])
+        self._mark_dirty()
+
+    @Slot(object)
+    def _on_reports(self, reports: list) -> None:
+        for report in reports:
+            rate = getattr(report, "images_per_second", None)
+            if rate is not None and getattr(report, "losses", None):
+                self._rate = rate if self._rate is None else \
+                    self._rate + RATE_SMOOTHING * (rate - self._rate)
+        if self._session.current_run in self.plots.runs:
+            self.plots.mark_dirty()
+        self._mark_dirty()
+
+    @Slot(object)
+    def _on_training_failed(self, failure: TaskFailure) -> None:
+        self._failure = failure
+
+    @Slot(object)
+    def _on_run_finished(self, run: RunHistory) -> None:
+        self.runs_list.update_run(run)
+        self.plots.mark_dirty()
+        self._mark_dirty()
+        self._refresh_controls()
+        status = run.finished.status if run.finished is not None else "failed"
+        details = self._failure.details if self._failure is not None else ""
+        text = result_summary(run) or f"Run {run.number} ended"
+        kind = "warning" if no_better_than_guessing(run) else _RESULT_KINDS.get(status, "warning")
+        self.banner.show_result(kind, text, details)
+
+    @Slot(object)
+    def _on_devices(self, devices: list) -> None:
+        self.form.set_devices(devices)
+        self._end_discovery()
+
+    @Slot(object)
+    def _on_devices_failed(self, failure: TaskFailure) -> None:
+        from types import SimpleNamespace
+
+        self.form.set_devices([SimpleNamespace(name="cpu", label="CPU", available=True,
+                                               reason="")])
+        self.banner.show_result("warning", f"Could not look for GPUs ({failure.message}); "
+                                           f"training runs on the CPU.", failure.details)
+        self._end_discovery()
+
+    def _end_discovery(self) -> None:
+        if self._discovery is not None:
+            self._discovery.shutdown(_DISCOVERY_SHUTDOWN_MS)
+        self._refresh_controls()
+
+    @Slot()
+    def _on_closing(self) -> None:
+        if self._discovery is not None:
+            self._discovery.shutdown(_DISCOVERY_SHUTDOWN_MS)
+
+
+# ---------------------------------------------------------------------- the window
+
+
+def training_blocker(window: MainWindow) -> str:
+    """Why the window cannot train now, in words for the Train button's tooltip."""
+    if not window.model_panel.is_valid:
+        return "the model has an error: fix it in the model panel first"
+    if window.data_view.busy:
+        return "the dataset is still loading"
+    dataset = window.data_view.dataset
+    if dataset is None:
+        return "no dataset is loaded: choose one in the Data tab"
+    if tuple(dataset.input_shape) != tuple(window.model_panel.spec.input_shape):
+        return "the dataset is being prepared for the model's new input shape"
+    return ""
+
+
+def install_training(window: MainWindow) -> TrainingPanel:
+    """Add the Training tab and everything of the window that belongs with training."""
+    session = window.session
+    panel = TrainingPanel(session, window.redraw_clock, window.settings)
+    window.add_tab(panel, "Training", icon("training"))
+
+    # The commands, with their shortcuts, in a Training menu before Help: the
+    # shortcuts then work whichever tab is showing.
+    menu = window.menuBar().addMenu("&Training")
+    menu.setObjectName("trainingMenu")
+    help_menu = window.findChild(type(menu), "helpMenu")
+    if help_menu is not None:
+        window.menuBar().insertMenu(help_menu.menuAction(), menu)
+    menu.addActions(list(panel.controls.actions_in_order))
+
+    # The status bar's training line sits left of the device and thread counts.
+    window.statusBar().insertPermanentWidget(1, panel.status_label)  # after the state line
+
+    files = CheckpointFiles(window, session, window.settings, window.open_checkpoint_action,
+                            window.save_checkpoint_action)
+    session.specLoaded.connect(window.model_panel.set_spec)
+
+    def refresh_readiness(*_args: Any) -> None:
+        panel.set_blocker(training_blocker(window))
+        files.refresh()
+
+    def on_dataset_loaded(_dataset: Any) -> None:
+        refresh_readiness()
+        panel.discover_devices()  # torch is loaded by now: the list comes quickly
+
+    def on_checkpoint_opened(checkpoint: Checkpoint) -> None:
+        if checkpoint.config is not None:
+            panel.form.set_config(checkpoint.config)
+        wanted = checkpoint.dataset_name
+        if wanted and wanted != window.data_view.dataset_name:
+            window.data_view.request_dataset(wanted, chosen=False)
+
+    window.model_panel.validityChanged.connect(refresh_readiness)
+    window.model_panel.specChanged.connect(refresh_readiness)
+    window.data_view.busyChanged.connect(refresh_readiness)
+    window.data_view.datasetLoaded.connect(on_dataset_loaded)
+    files.checkpointOpened.connect(on_checkpoint_opened)
+    refresh_readiness()
+    return panel

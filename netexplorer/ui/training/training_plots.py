@@ -1,0 +1,333 @@
+"""The live training plots: loss, accuracy and learning rate, for one run or an
+overlay of several.
+
+- Loss: every batch's loss, faint, under its running mean (bold — the
+  tutorial's running loss), and the test loss after each epoch (dots).
+- Accuracy: test accuracy after each epoch (bold, dots) and training accuracy
+  over the epoch (dashed).
+- Learning rate: as the schedule (and any change while paused) set it.
+
+All three share an x axis in epochs (a batch at step s of a run with B batches
+per epoch sits at s / B), so runs with different batch sizes line up, and the
+axes are linked: zooming one zooms all. Views pull: reports only mark the plots
+dirty; the shared RedrawClock calls redraw() at most 30 times a second, and a
+curve is handed new arrays only when its run has new points.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
+from netexplorer.ui.widgets.plot_frame import PlotFrame
+from netexplorer.ui.widgets.plots import RedrawClock, add_curve, faint, live_grid, make_plot
+from netexplorer.ui.training.runs_list import run_colour
+from netexplorer.ui.training.training_text import steps_per_epoch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netexplorer.core.runs import RunHistory
+
+# Pacing of redraws while a run streams in (see _Pacer).
+PLOT_BUDGET = 0.03  # share of the GUI thread each plot may spend redrawing
+MIN_INTERVAL_S = 0.1
+MAX_INTERVAL_S = 2.0
+BATCH_ALPHA = 80  # the per-batch loss under its running mean
+RUNNING_WIDTH = 2.0  # thick lines cost: 2.5 px draws ~4× slower than 1 px
+EPOCH_WIDTH = 1.5
+
+
+@dataclass
+class _RunCurves:
+    """One run's curves in the three plots, and how much of it they show."""
+
+    batch: pg.PlotDataItem
+    running: pg.PlotDataItem
+    test_loss: pg.PlotDataItem
+    test_accuracy: pg.PlotDataItem
+    train_accuracy: pg.PlotDataItem
+    lr: pg.PlotDataItem
+
+    def items(self) -> tuple[pg.PlotDataItem, ...]:
+        return (self.batch, self.running, self.test_loss, self.test_accuracy,
+                self.train_accuracy, self.lr)
+
+
+def _dashed(curve: pg.PlotDataItem, colour, width: float) -> None:
+    curve.setPen(pg.mkPen(colour, width=width, style=Qt.PenStyle.DashLine))
+
+
+def _finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop non-finite points (curves skip pyqtgraph's own finite check)."""
+    keep = np.isfinite(y)
+    return (x, y) if keep.all() else (x[keep], y[keep])
+
+
+class _Pacer:
+    """Keeps one plot's redraws within a share of the GUI thread.
+
+    While a run streams in, the plot is redrawn at most every cost / PLOT_BUDGET
+    seconds (within MIN_INTERVAL_S and MAX_INTERVAL_S), where cost is what its
+    last redraw took: handing over the arrays plus painting. Painting a
+    pyqtgraph plot runs Python and holds the GIL, which the training thread needs
+    too; measured here, unpaced redraws took a quarter of the GUI thread and slowed
+    training by as much. A fast machine draws cheaply and so redraws often.
+    """
+
+    def __init__(self, plot: pg.PlotWidget, draw: Callable[[RunHistory, _RunCurves], None],
+                 signature: Callable[[RunHistory], tuple], frame: Callable[[], None]) -> None:
+        self.plot = plot
+        self._draw = draw
+        self._frame = frame
+        self._signature = signature
+        self._drawn: dict[int, tuple] = {}  # run number → what it showed when last drawn
+        self.cost = 0.0  # seconds, a running mean of recent redraws
+        self.next_at = 0.0
+        self._painting = 0.0
+        original = plot.paintEvent
+
+        def timed_paint(event, _original=original) -> None:  # noqa: ANN001 - a QPaintEvent
+            began = time.perf_counter()
+            _original(event)
+            self._painting += time.perf_counter() - began
+
+        plot.paintEvent = timed_paint  # per instance: pyqtgraph's paintEvent is Python
+
+    def stale(self, runs: Sequence[RunHistory]) -> bool:
+        return any(self._drawn.get(run.number) != self._signature(run) for run in runs)
+
+    def update(self, runs: Sequence[RunHistory], curves: dict[int, _RunCurves],
+               now: float) -> None:
+        began = time.perf_counter()
+        for run in runs:
+            signature = self._signature(run)
+            if self._drawn.get(run.number) != signature:
+                self._draw(run, curves[run.number])
+                self._drawn[run.number] = signature
+        self._frame()
+        cost = time.perf_counter() - began + self._painting  # + the last redraw's paints
+        self._painting = 0.0
+        self.cost = cost if not self.cost else 0.5 * (self.cost + cost)
+        self.next_at = now + min(max(self.cost / PLOT_BUDGET, MIN_INTERVAL_S), MAX_INTERVAL_S)
+
+    def forget(self, number: int) -> None:
+        self._drawn.pop(number, None)
+
+
+class TrainingPlots(QWidget):
+    """set_runs(runs) chooses what is drawn; mark_dirty() after new reports."""
+
+    def __init__(self, clock: RedrawClock, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loss_plot = make_plot("lossPlot", "Loss", left="loss", bottom="epoch",
+                                   legend=True)
+        self.accuracy_plot = make_plot("accuracyPlot", "Accuracy", left="accuracy (%)",
+                                       bottom="epoch", legend=True)
+        self.lr_plot = make_plot("lrPlot", "Learning rate", left="learning rate",
+                                 bottom="epoch")
+        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+            live_grid(plot)
+            for side in ("left", "bottom"):  # "0.05", not "50" with "(x0.001)" in the title
+                plot.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
+        for plot in (self.accuracy_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
+        # Accuracy rises: its legend goes bottom-right, out of the curves' way.
+        self.accuracy_plot.getPlotItem().legend.anchor((1, 1), (1, 1), offset=(-10, -10))
+        self.loss_plot.setMinimumSize(260, 160)
+        for plot in (self.accuracy_plot, self.lr_plot):
+            plot.setMinimumSize(200, 100)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setChildrenCollapsible(False)
+        right.addWidget(self.accuracy_plot)
+        right.addWidget(self.lr_plot)
+        right.setSizes([3, 2])
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("trainingPlotsSplitter")
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.loss_plot)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self._runs: list[RunHistory] = []
+        self._curves: dict[int, _RunCurves] = {}
+        self._frames = {plot: PlotFrame(plot, frame_x=plot is self.loss_plot)
+                        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot)}
+        self._pacers = (
+            _Pacer(self.loss_plot, self._draw_loss,
+                   lambda r: (len(r.losses), len(r.running_losses), len(r.epochs),
+                              steps_per_epoch(r)), self._frame_loss),
+            _Pacer(self.lr_plot, self._draw_lr, lambda r: (len(r.lrs), steps_per_epoch(r)),
+                   self._frame_lr),
+            _Pacer(self.accuracy_plot, self._draw_accuracy, lambda r: (len(r.epochs),),
+                   self._frame_accuracy),
+        )
+        self._clock = clock
+        self._view = clock.register(self, self.redraw)
+
+    # ------------------------------------------------------------------ interface
+
+    @property
+    def runs(self) -> list[RunHistory]:
+        return list(self._runs)
+
+    def set_runs(self, runs: Sequence[RunHistory]) -> None:
+        """Draw these runs (the last one on top); others' curves are removed."""
+        runs = list(runs)
+        if [r.number for r in runs] == [r.number for r in self._runs]:
+            return
+        keep = {r.number for r in runs}
+        for number in [n for n in self._curves if n not in keep]:
+            self._remove(self._curves.pop(number))
+            for pacer in self._pacers:
+                pacer.forget(number)
+        for run in runs:
+            if run.number not in self._curves:
+                self._curves[run.number] = self._add(run)
+        for depth, run in enumerate(runs):
+            for item in self._curves[run.number].items():
+                item.setZValue(depth)
+        self._runs = runs
+        self._relabel()
+        self._frame_loss()
+        self._frame_accuracy()
+        self._frame_lr()
+        self.mark_dirty()
+
+    def mark_dirty(self) -> None:
+        self._clock.mark_dirty(self._view)
+
+    def flush(self) -> None:
+        """Draw everything new now, whatever the pacing (screenshots, tests, the view
+        becoming visible)."""
+        now = time.perf_counter()
+        for pacer in self._pacers:
+            if pacer.stale(self._runs):
+                pacer.update(self._runs, self._curves, now)
+
+    def pacer_of(self, plot: pg.PlotWidget) -> _Pacer:
+        """The pacer of one of the three plots (benchmarks time its redraws)."""
+        return next(pacer for pacer in self._pacers if pacer.plot is plot)
+
+    def curves_of(self, number: int) -> _RunCurves | None:
+        """A shown run's curves (tests and screenshots look at their data)."""
+        return self._curves.get(number)
+
+    def redraw(self) -> None:
+        """Hand new points to one plot whose runs have them (RedrawClock calls this).
+
+        While a run streams in: one plot per tick (the others' turn is the next tick),
+        each at most as often as its pacer allows. A plot whose pacer says "not yet"
+        is drawn on a tick after a later report; the run's last report (paused,
+        finished) draws everything at once.
+        """
+        live = any(run.finished is None and not run.paused for run in self._runs)
+        now = time.perf_counter()
+        due = [pacer for pacer in self._pacers
+               if pacer.stale(self._runs) and (not live or pacer.next_at <= now)]
+        if not due:
+            return
+        due.sort(key=lambda pacer: pacer.next_at)
+        chosen = due[:1] if live else due
+        for pacer in chosen:
+            pacer.update(self._runs, self._curves, now)
+        if len(due) > len(chosen):
+            self.mark_dirty()
+
+    def _draw_loss(self, run: RunHistory, curves: _RunCurves) -> None:
+        scale = 1.0 / steps_per_epoch(run)
+        curves.batch.setData(run.steps.values * scale, run.losses.values)
+        curves.running.setData(run.running_steps.values * scale, run.running_losses.values)
+        epochs = run.epoch_arrays()
+        curves.test_loss.setData(*_finite(epochs["epoch"], epochs["test_loss"]))
+
+    def _draw_accuracy(self, run: RunHistory, curves: _RunCurves) -> None:
+        epochs = run.epoch_arrays()
+        x = epochs["epoch"]
+        curves.test_accuracy.setData(*_finite(x, 100 * epochs["test_accuracy"]))
+        curves.train_accuracy.setData(*_finite(x, 100 * epochs["train_accuracy"]))
+
+    def _draw_lr(self, run: RunHistory, curves: _RunCurves) -> None:
+        curves.lr.setData(*_finite(run.lr_steps.values / steps_per_epoch(run), run.lrs.values))
+
+    # ------------------------------------------------------------------ curves
+
+    def _add(self, run: RunHistory) -> _RunCurves:
+        colour = run_colour(run.number)
+        batch = add_curve(self.loss_plot, faint(colour, BATCH_ALPHA), width=1)
+        running = add_curve(self.loss_plot, colour, width=RUNNING_WIDTH)
+        test_loss = add_curve(self.loss_plot, colour, width=EPOCH_WIDTH, symbol="o")
+        _dashed(test_loss, colour, EPOCH_WIDTH)
+        test_accuracy = add_curve(self.accuracy_plot, colour, width=RUNNING_WIDTH, symbol="o")
+        train_accuracy = add_curve(self.accuracy_plot, colour, width=EPOCH_WIDTH)
+        _dashed(train_accuracy, colour, EPOCH_WIDTH)
+        lr = add_curve(self.lr_plot, colour, width=2)
+        return _RunCurves(batch, running, test_loss, test_accuracy, train_accuracy, lr)
+
+    def _remove(self, curves: _RunCurves) -> None:
+        for plot, items in ((self.loss_plot, (curves.batch, curves.running, curves.test_loss)),
+                            (self.accuracy_plot, (curves.test_accuracy, curves.train_accuracy)),
+                            (self.lr_plot, (curves.lr,))):
+            for item in items:
+                plot.getPlotItem().removeItem(item)
+
+    # ------------------------------------------------------------------ framing
+
+    def _epochs_shown(self) -> float:
+        """The x axis spans the whole planned run from the start: the curves grow into
+        a fixed frame instead of the axis stretching at every report."""
+        return float(max((max(run.config.epochs, len(run.epochs)) for run in self._runs),
+                         default=1))
+
+    def _frame_loss(self) -> None:
+        values = []
+        for run in self._runs:
+            values += [run.losses.values, run.running_losses.values,
+                       np.array([e.test_loss for e in run.epochs])]
+        self._frames[self.loss_plot].frame(values, self._epochs_shown(), from_zero=True)
+
+    def _frame_accuracy(self) -> None:
+        values = [100 * np.array([v for e in run.epochs
+                                  for v in (e.test_accuracy, e.train_accuracy)])
+                  for run in self._runs]
+        if not any(v.size for v in values):
+            values = [np.array([0.0, 100.0])]  # an empty plot still reads as per cent
+        self._frames[self.accuracy_plot].frame(values)
+
+    def _frame_lr(self) -> None:
+        self._frames[self.lr_plot].frame([run.lrs.values for run in self._runs], from_zero=True)
+
+    def _relabel(self) -> None:
+        """One run: the legend names the kinds of line. Several: it names the runs."""
+        loss_legend = self.loss_plot.getPlotItem().legend
+        accuracy_legend = self.accuracy_plot.getPlotItem().legend
+        loss_legend.clear()
+        accuracy_legend.clear()
+        if len(self._runs) == 1:
+            curves = self._curves[self._runs[0].number]
+            loss_legend.addItem(curves.batch, "batch")
+            loss_legend.addItem(curves.running, "running mean")
+            loss_legend.addItem(curves.test_loss, "test (per epoch)")
+            accuracy_legend.addItem(curves.test_accuracy, "test")
+            accuracy_legend.addItem(curves.train_accuracy, "training")
+            return
+        for run in self._runs:
+            curves = self._curves[run.number]
+            loss_legend.addItem(curves.running, f"run {run.number}")
+            accuracy_legend.addItem(curves.test_accuracy, f"run {run.number}")
+
+    # ------------------------------------------------------------------ events
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.flush()  # hidden views are skipped by the clock: catch up now

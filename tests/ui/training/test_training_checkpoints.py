@@ -1,0 +1,147 @@
+"""File → Save checkpoint… and Open checkpoint… around training."""
+
+from __future__ import annotations
+
+import pickle
+
+from PySide6.QtGui import QAction
+
+from netexplorer.core.checkpoints import load_checkpoint
+from netexplorer.core.presets import get_preset
+from netexplorer.ui.files.checkpoint_files import CheckpointFiles
+from tests.ui.training_helpers import answer_dialogs, click, start, train, training_panel
+
+
+def _files(window) -> CheckpointFiles:
+    return window.findChild(CheckpointFiles)
+
+
+def test_save_then_open_restores_model_settings_and_history(window, qtbot, monkeypatch, tmp_path):
+    panel = training_panel(qtbot, window)
+    run = train(qtbot, window, epochs=2, lr=0.02)
+    shown = answer_dialogs(monkeypatch, save_path=str(tmp_path / "digits-net"))
+    with qtbot.waitSignal(_files(window).checkpointSaved, timeout=10_000) as saved:
+        window.findChild(QAction, "saveCheckpointAction").trigger()
+    path = tmp_path / "digits-net.ckpt"  # the suffix is added
+    assert saved.args == [str(path)] and path.is_file()
+    assert load_checkpoint(path).epochs_done == 2
+
+    window.model_panel.load_preset("mlp")  # another model, other settings
+    panel.form.lr_spin.setValue(0.5)
+    answer_dialogs(monkeypatch, open_path=str(path))
+    with qtbot.waitSignal(_files(window).checkpointOpened, timeout=10_000):
+        window.findChild(QAction, "openCheckpointAction").trigger()
+    assert shown == []
+    assert window.model_panel.spec == get_preset("lenet")
+    assert panel.form.config().lr == 0.02
+    opened = window.session.current_run
+    assert opened.number == 2 and opened.status == "checkpoint"
+    assert list(opened.losses.values) == list(run.losses.values)
+    assert opened.final_accuracy == run.final_accuracy
+    assert panel.runs_list.topLevelItemCount() == 2
+    assert window.session.has_trained_model
+    # Training again continues the opened weights.
+    qtbot.waitUntil(lambda: panel.ready_reason == "", timeout=30_000)
+    again = train(qtbot, window, lr=0.02)
+    assert again.losses.values[0] < run.losses.values[0] - 0.5
+
+
+def test_damaged_files_and_failed_saves_are_explained_and_the_model_kept(window, qtbot, monkeypatch,
+                                                                 tmp_path):
+    training_panel(qtbot, window)
+    damaged = tmp_path / "damaged.ckpt"
+    damaged.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    hostile = tmp_path / "hostile.ckpt"
+    hostile.write_bytes(pickle.dumps(print, protocol=2))  # a global: code, not data
+    before = window.model_panel.spec
+    for path, words in ((damaged, "not a readable checkpoint"), (hostile, "was refused")):
+        shown = answer_dialogs(monkeypatch, open_path=str(path))
+        with qtbot.waitSignal(_files(window).failed, timeout=10_000):
+            window.findChild(QAction, "openCheckpointAction").trigger()
+        ((kind, text),) = shown
+        assert kind == "warning" and path.name in text and words in text, text
+        assert "current model is unchanged" in text
+    assert window.model_panel.spec == before
+    assert window.session.runs == []
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    shown = answer_dialogs(monkeypatch, save_path=str(blocker / "net.ckpt"))
+    with qtbot.waitSignal(_files(window).failed, timeout=10_000):
+        window.findChild(QAction, "saveCheckpointAction").trigger()
+    ((kind, text),) = shown
+    assert kind == "warning" and "cannot save to" in text and "Choose another folder" in text
+
+
+def test_open_waits_for_training_to_stop_and_save_works_while_paused(window, qtbot, monkeypatch,
+                                                                     tmp_path):
+    session = window.session
+    start(qtbot, window, epochs=50)
+    qtbot.waitUntil(lambda: session.current_run.last_step is not None, timeout=30_000)
+    click(qtbot, window, "pauseButton")
+    qtbot.waitUntil(lambda: session.state == "paused", timeout=10_000)
+    open_action = window.findChild(QAction, "openCheckpointAction")
+    assert not open_action.isEnabled() and "stop training" in open_action.toolTip()
+
+    answer_dialogs(monkeypatch, save_path=str(tmp_path / "paused.ckpt"))
+    with qtbot.waitSignal(_files(window).checkpointSaved, timeout=10_000):
+        window.findChild(QAction, "saveCheckpointAction").trigger()
+    saved = load_checkpoint(tmp_path / "paused.ckpt")
+    assert saved.trainer_state["position"]["step"] == session.current_run.last_step.step
+
+    with qtbot.waitSignal(session.runFinished, timeout=10_000):
+        click(qtbot, window, "stopButton")
+    assert open_action.isEnabled()
+
+
+def test_a_checkpoint_of_another_input_shape_is_evaluated_on_data_of_its_shape(
+        window, qtbot, monkeypatch, tmp_path):
+    """The current LeNet takes 1×32×32; the checkpoint's MLP takes 1×28×28. Its
+    evaluation must wait for the digits reloaded at 28×28, not fail on the 32×32
+    ones ("mat1 and mat2 shapes cannot be multiplied") and leave the old figure."""
+    import torch
+
+    from netexplorer.core.checkpoints import save_checkpoint
+    from netexplorer.core.data import load_dataset
+    from netexplorer.core.evaluation import evaluate
+    from netexplorer.core.formatting import percent
+    from netexplorer.core.specs import build_model
+    from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
+
+    training_panel(qtbot, window)
+    evaluation = window.findChild(EvaluationPanel)
+    spec = get_preset("mlp")
+    torch.manual_seed(3)
+    model = build_model(spec)
+    digits28 = load_dataset("digits", input_shape=spec.input_shape)
+    path = save_checkpoint(tmp_path / "mlp.ckpt", spec=spec, model=model, dataset=digits28)
+    expected = evaluate(model, digits28.test, classes=digits28.classes)
+
+    failures = []
+    answer_dialogs(monkeypatch, open_path=str(path))
+    with qtbot.waitSignal(_files(window).checkpointOpened, timeout=30_000):
+        window.findChild(QAction, "openCheckpointAction").trigger()
+    assert evaluation.busy  # asked for at once, waiting for data that fits
+    evaluation._request.failed.connect(failures.append)
+    with qtbot.waitSignal(window.session.evaluationReady, timeout=30_000) as ready:
+        pass
+    report = ready.args[0]
+    assert failures == []
+    assert window.data_view.dataset.input_shape == (1, 28, 28)
+    assert report.count == len(digits28.test)
+    assert report.accuracy == expected.accuracy
+    assert evaluation.report is report and not evaluation.busy
+    assert evaluation.accuracy_label.text() == f"Test accuracy: {percent(expected.accuracy)}"
+    assert "opened checkpoint" in evaluation.detail_label.text()
+
+
+def test_jobs_waiting_for_data_fail_when_the_data_cannot_be_loaded(window, qtbot):
+    """If the data view cannot load data for the new input shape, what waited for it
+    is told why instead of waiting for ever."""
+    session = window.session
+    window.model_panel.channels_spin.setValue(2)  # no dataset has two channels
+    handle = session.evaluate()
+    assert not handle.done  # the digits are still 1×32×32: it waits
+    with qtbot.waitSignal(handle.failed, timeout=30_000) as failed:
+        pass
+    assert "input channels" in failed.args[0].message

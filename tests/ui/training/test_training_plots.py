@@ -1,0 +1,97 @@
+"""The live plots' framing and pacing: round ranges that rarely change, the
+person's zoom respected, redraws kept to a share of the GUI thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netexplorer.core.runs import RunHistory
+from netexplorer.core.training import EpochReport, FinishedReport, StepReport, TrainConfig
+from netexplorer.ui.widgets.plot_frame import nice_bounds
+from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.training.training_plots import TrainingPlots
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (0.05, 2.3, (0.0, 2.5)), (42.0, 97.5, (40.0, 100.0)), (0.0, 0.05, (0.0, 0.05)),
+    (-3.2, 7.9, (-5.0, 10.0)), (0.05, 0.05, (0.045, 0.055)), (0.0, 0.0, (-0.6, 0.6)),
+    (float("nan"), 1.0, (0.0, 1.0)),
+])
+def test_nice_bounds(low, high, expected):
+    assert nice_bounds(low, high) == pytest.approx(expected)
+
+
+def _step(run: RunHistory, first: int, losses: list[float], per_epoch: int = 10) -> None:
+    step = first + len(losses) - 1
+    run.add(StepReport(1 + (step - 1) // per_epoch, step, (step - 1) % per_epoch + 1, per_epoch,
+                       losses[-1], float(np.mean(losses)), 0.05, 100.0, step * 0.01,
+                       tuple(losses), first))
+
+
+@pytest.fixture
+def plots(qtbot):
+    clock = RedrawClock()
+    widget = TrainingPlots(clock)
+    qtbot.addWidget(widget)
+    widget.resize(800, 400)
+    widget.show()
+    yield widget
+    clock.stop()
+
+
+def test_the_frame_holds_the_whole_run_and_round_bounds(plots, qtbot):
+    run = RunHistory(1, TrainConfig(epochs=30), "lenet", "digits")
+    plots.set_runs([run])
+    _step(run, 1, [2.3, 2.2, 2.0, 1.9])
+    plots.flush()
+    view = plots.loss_plot.getPlotItem().getViewBox()
+    (x0, x1), (y0, y1) = view.viewRange()
+    assert x0 <= 0 and 30 <= x1 < 31  # the planned 30 epochs, from the start
+    assert y0 <= 0 and 2.3 <= y1 <= 2.6
+    _step(run, 5, [1.5, 1.2])  # lower, but within the round bounds: nothing moves
+    plots.flush()
+    assert view.viewRange()[1] == [y0, y1]
+
+
+def test_zooming_stops_the_framing_and_auto_range_hands_it_back(plots, qtbot):
+    run = RunHistory(1, TrainConfig(epochs=30), "lenet", "digits")
+    plots.set_runs([run])
+    _step(run, 1, [2.3, 2.2])
+    plots.flush()
+    view = plots.loss_plot.getPlotItem().getViewBox()
+    view.setRange(xRange=(0.1, 0.3), yRange=(2.1, 2.4), padding=0)
+    view.sigRangeChangedManually.emit([True, True])  # what a wheel or drag sends
+    _step(run, 3, [9.0, 9.5])  # far outside the view: the person's zoom stands
+    plots.flush()
+    (x0, x1), (y0, y1) = view.viewRange()
+    assert (x0, x1) == pytest.approx((0.1, 0.3)) and (y0, y1) == pytest.approx((2.1, 2.4))
+    view.enableAutoRange()  # the "A" button
+    _step(run, 5, [8.0])
+    plots.flush()
+    assert view.viewRange()[1][1] >= 9.5 and view.viewRange()[0][1] >= 30
+
+
+def test_a_live_run_redraws_one_plot_per_tick_within_its_budget(plots, monkeypatch):
+    import netexplorer.ui.training.training_plots as module
+
+    run = RunHistory(1, TrainConfig(epochs=3), "lenet", "digits")
+    plots.set_runs([run])
+    loss = plots.pacer_of(plots.loss_plot)
+    lr = plots.pacer_of(plots.lr_plot)
+    _step(run, 1, [2.3, 2.2])
+    plots.redraw()
+    plots.redraw()
+    drawn = len(plots.curves_of(1).batch.getData()[1])
+    assert drawn == 2 and len(plots.curves_of(1).lr.getData()[1]) == 1  # one plot a tick
+    assert loss.next_at > 0 and lr.next_at > 0
+    _step(run, 3, [2.0])
+    loss.cost = 1.0  # a slow machine: this plot waits cost / budget before drawing again
+    loss.next_at = module.time.perf_counter() + 60
+    plots.redraw()
+    assert len(plots.curves_of(1).batch.getData()[1]) == 2  # not yet
+    run.add(EpochReport(1, 3, 2.0, 0.2, 1.9, 0.3, (0.3,) * 10, 0.05, 0.1, 0.1, 100.0))
+    run.add(FinishedReport("completed", "done", 1, 3, 0.1))
+    plots.redraw()  # the end of a run draws everything at once
+    assert len(plots.curves_of(1).batch.getData()[1]) == 3
+    assert len(plots.curves_of(1).test_accuracy.getData()[1]) == 1
