@@ -258,13 +258,12 @@ def main() -> None:
 
     from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.ui.main_window import MainWindow
-    from netexplorer.ui.training.training_panel import TrainingPanel
 
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "bench.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
     window.resize(1280, 800)
     window.show()
-    panel = window.findChild(TrainingPanel)
+    panel = window.training_panel
     window.tabs.setCurrentWidget(panel)
     if not wait(app, lambda: panel.ready_reason == ""):
         raise SystemExit(f"the window never became ready to train: {panel.ready_reason}")

@@ -35,5 +35,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     code = app.exec()
-    window.shutdown()  # idempotent: already done if the window was closed
+    window.close()  # shuts down (idempotently) if it was still open when the loop ended
     return int(code)

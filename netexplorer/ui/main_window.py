@@ -1,43 +1,56 @@
-"""The main window: model panel docked left, tabs in the centre, menus, status.
+"""The main window, and the one place where the application is put together.
 
-MainWindow() builds the whole application window with its defaults; tests and
-tools construct it that way. Later panels join with one call: add_tab() for a
-centre tab, add_dock() for a dock (it gets its View-menu toggle there too).
+MainWindow builds everything top-down, each part given what it needs and nothing
+more (napari's Window does the same with its viewer and docks):
+
+- the shared state: the settings, the TrainingSession (the model being trained
+  and its runs) and the RedrawClock every live view draws on;
+- the panels a person sees — the model panel docked left; the Data, Training,
+  Inspector and Evaluation tabs — each knowing only the session, the clock and
+  the settings, never the window;
+- the file commands (SpecFiles, CheckpointFiles, Exporter), which own their
+  actions;
+- the menus, declared here in full, and the status bar;
+- the connections between panels, all in _connect_panels().
+
+MainWindow() builds the whole window with its defaults; tests and tools
+construct it that way. See docs/ARCHITECTURE.md for the picture.
 """
 
 from __future__ import annotations
 
-import os
 import platform
-from pathlib import Path
+from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from netexplorer import __version__
 from netexplorer.core.assets import read_text
-from netexplorer.core.files import write_text_atomically
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
-from netexplorer.core.specs import ModelSpec, SpecError, read_spec_file
-from netexplorer.ui.widgets.accessibility import named
+from netexplorer.core.specs import ModelSpec, SpecError
 from netexplorer.ui.data.data_view import DataView, dataset_title
-from netexplorer.ui.session.environment import Environment, probe_environment
+from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
+from netexplorer.ui.files.checkpoint_files import CheckpointFiles
+from netexplorer.ui.files.export import Exporter
+from netexplorer.ui.files.spec_files import SpecFiles
 from netexplorer.ui.icons import icon
+from netexplorer.ui.inspector.inspector_panel import (
+    DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY, InspectorPanel,
+)
 from netexplorer.ui.model.model_panel import ModelPanel
-from netexplorer.ui.widgets.plots import RedrawClock
-from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.session.environment import Environment, probe_environment
 from netexplorer.ui.session.training_session import TrainingSession
-from netexplorer.ui.training.training_panel import install_training
-from netexplorer.ui.visual_debugging import install_visual_debugging
 from netexplorer.ui.session.workers import TaskFailure, TaskRunner
+from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.training.training_panel import TrainingPanel
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.actions import make_action
+from netexplorer.ui.widgets.plots import RedrawClock
 
 APP_TITLE = "netexplorer"
-SPEC_FILTER = "Model specs (*.json);;All files (*)"
-CHECKPOINTS_LATER = "available once training exists"
 # Without a paint (a window built but never shown) the first load still starts.
 _UNSHOWN_START_MS = 500
 _DEFAULT_SIZE = (1280, 800)
@@ -45,31 +58,48 @@ _DOCK_WIDTH = 430
 
 
 class MainWindow(QMainWindow):
-    """netexplorer's window; `model_panel` and `data_view` are its two parts so far."""
+    """netexplorer's window: see the module doc for how it is put together."""
 
     def __init__(self, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._painted = False  # set before anything that sends the window events
+        self._shut_down = False
+        self._environment: Environment | None = None
         self.setObjectName("mainWindow")
         self.setWindowIcon(icon("netexplorer"))
         self.setStyleSheet(read_text("styles", "netexplorer.qss"))
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
-        self.settings = AppSettings(settings)
-        self._spec_path: Path | None = None
-        self._environment: Environment | None = None
-        self._shut_down = False
 
+        # The shared state.
+        self.settings = AppSettings(settings)
+        self.session = TrainingSession(self)
+        self.redraw_clock = RedrawClock(self)
+
+        # The panels.
         spec = self._remembered_spec()
         self.model_panel = ModelPanel(spec)
         self.data_view = DataView(self.settings, spec.input_shape)
+        self.training_panel = TrainingPanel(self.session, self.redraw_clock, self.settings)
+        self.inspector_panel = InspectorPanel(self.session, self.redraw_clock)
+        self.inspector_panel.set_probe_every(
+            self.settings.probe_every(DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY))
+        self.evaluation_panel = EvaluationPanel(self.session)
+
+        # The file commands.
+        self.spec_files = SpecFiles(self.model_panel, self.settings, self)
+        self.checkpoint_files = CheckpointFiles(self.session, self.settings, self)
+        self.exporter = Exporter(self.session, self.settings, self)
 
         self.tabs = named(QTabWidget(), "mainTabs", "Views")
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        self.add_tab(self.data_view, "Data", icon("data"))
-
+        for panel, title, icon_name in ((self.data_view, "Data", "data"),
+                                        (self.training_panel, "Training", "training"),
+                                        (self.inspector_panel, "Inspector", "inspect"),
+                                        (self.evaluation_panel, "Evaluation", "evaluate")):
+            self.add_tab(panel, title, icon(icon_name))
         self.model_dock = QDockWidget("Model", self)
         self.model_dock.setObjectName("modelDock")
         self.model_dock.setWidget(self.model_panel)
@@ -82,46 +112,27 @@ class MainWindow(QMainWindow):
         self._create_status_bar()
         self.add_dock(self.model_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
 
-        stack = self.model_panel.undo_stack
-        stack.cleanChanged.connect(self._on_clean_changed)
-        self.model_panel.specChanged.connect(self._on_spec_changed)
-        self.model_panel.validityChanged.connect(self._on_validity_changed)
-        self.data_view.datasetLoaded.connect(self._on_dataset_loaded)
-        self.data_view.busyChanged.connect(self._on_data_busy_changed)
-
+        # Background work of the window itself: the environment for the status bar,
+        # and the first dataset load, which imports torch and so waits for the first
+        # paint (the window appears before the import competes for the GIL).
         self._env_runner = TaskRunner("environment probe", self)
-        self._env_runner.finished.connect(self._on_environment)
-        self._env_runner.failed.connect(self._on_environment_failed)
-        # The first dataset load (which imports torch) waits for the first paint,
-        # so that the window appears before the import competes for the GIL.
         self._startup_timer = QTimer(self)
         self._startup_timer.setObjectName("startupTimer")
         self._startup_timer.setSingleShot(True)
-        self._startup_timer.timeout.connect(self._on_startup_timer)
         self._startup_timer.start(_UNSHOWN_START_MS)
         self.installEventFilter(self)  # the first paint starts the first load at once
 
-        # The model being trained and its runs, shared by every panel below; one
-        # redraw timer for every live plot.
-        self.session = TrainingSession(self)
-        self.redraw_clock = RedrawClock(self)
-        self.model_panel.specChanged.connect(self._on_spec_for_session)
+        self._connect_panels()
         self._on_spec_for_session(self.model_panel.spec)
-        self.data_view.datasetLoaded.connect(self._on_dataset_for_session)
-        self.data_view.loadFailed.connect(self._on_data_failed_for_session)
-
-        # Later panels install themselves here, one call each (tab, menus, status).
-        install_training(self)
-        install_visual_debugging(self)
-
         self._restore_layout()
         self._update_title()
         self._update_state()
+        self._refresh_readiness()
 
-    # ------------------------------------------------------------------ extension points
+    # ------------------------------------------------------------------ building
 
     def add_tab(self, widget: QWidget, title: str, tab_icon: QIcon | None = None) -> int:
-        """Add a centre tab (Training, Inspector, Evaluation come this way)."""
+        """Add a centre tab."""
         if tab_icon is None:
             return self.tabs.addTab(widget, title)
         return self.tabs.addTab(widget, tab_icon, title)
@@ -136,48 +147,13 @@ class MainWindow(QMainWindow):
         toggle.setStatusTip(f"show or hide the {dock.windowTitle().lower()} panel")
         self.view_menu.addAction(toggle)
 
-    # ------------------------------------------------------------------ actions and menus
-
-    def _action(self, text: str, object_name: str, icon_name: str | None = None,
-                shortcut: QKeySequence.StandardKey | None = None, tip: str = "",
-                slot=None) -> QAction:  # noqa: ANN001 - a bound method
-        act = QAction(text, self)
-        act.setObjectName(object_name)
-        if icon_name:
-            act.setIcon(icon(icon_name))
-        if shortcut is not None:
-            act.setShortcut(QKeySequence(shortcut))
-        if tip:
-            act.setToolTip(tip)
-            act.setStatusTip(tip)
-        if slot is not None:
-            act.triggered.connect(slot)
-        return act
-
     def _create_actions(self) -> None:
+        """The window's own actions; the others belong to what they command."""
         K = QKeySequence.StandardKey
-        self.new_action = self._action("&New model", "newModelAction", "new", K.New,
-                                       "start an empty model", self._on_new)
-        self.open_spec_action = self._action("&Open model spec…", "openSpecAction", "open",
-                                             K.Open, "open a model saved as JSON",
-                                             self._on_open_spec)
-        self.save_spec_action = self._action("&Save model spec…", "saveSpecAction", "save",
-                                             K.Save, "save the model as JSON",
-                                             self._on_save_spec)
-        self.save_spec_as_action = self._action("Save model spec &as…", "saveSpecAsAction",
-                                                "save-as", K.SaveAs,
-                                                "save the model as JSON under a new name",
-                                                self._on_save_spec_as)
-        self.open_checkpoint_action = self._action("Open &checkpoint…", "openCheckpointAction",
-                                                   "checkpoint", tip=CHECKPOINTS_LATER)
-        self.save_checkpoint_action = self._action("Save c&heckpoint…", "saveCheckpointAction",
-                                                   "checkpoint", tip=CHECKPOINTS_LATER)
-        for act in (self.open_checkpoint_action, self.save_checkpoint_action):
-            act.setEnabled(False)
-        self.quit_action = self._action("&Quit", "quitAction", "quit", K.Quit,
-                                        "close netexplorer", self.close)
+        self.quit_action = make_action(self, "&Quit", "quitAction", icon_name="quit",
+                                       shortcut=K.Quit, tip="close netexplorer",
+                                       slot=self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-
         stack = self.model_panel.undo_stack
         self.undo_action = stack.createUndoAction(self, "&Undo")
         self.undo_action.setObjectName("undoAction")
@@ -187,31 +163,48 @@ class MainWindow(QMainWindow):
         self.redo_action.setObjectName("redoAction")
         self.redo_action.setShortcut(QKeySequence(K.Redo))
         self.redo_action.setIcon(icon("redo"))
-
-        self.about_action = self._action("&About netexplorer", "aboutAction", "about",
-                                         tip="versions of netexplorer, PyTorch and Qt",
-                                         slot=self.show_about)
+        self.about_action = make_action(self, "&About netexplorer", "aboutAction",
+                                        icon_name="about",
+                                        tip="versions of netexplorer, PyTorch and Qt",
+                                        slot=self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
     def _create_menus(self) -> None:
+        """Every menu of the window, in full."""
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.setObjectName("fileMenu")
-        file_menu.setToolTipsVisible(True)  # says why the checkpoint entries are disabled
-        file_menu.addActions([self.new_action, self.open_spec_action, self.save_spec_action,
-                              self.save_spec_as_action])
-        file_menu.addSeparator()
-        file_menu.addActions([self.open_checkpoint_action, self.save_checkpoint_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit_menu = bar.addMenu("&Edit")
-        edit_menu.setObjectName("editMenu")
-        edit_menu.addActions([self.undo_action, self.redo_action])
-        self.view_menu = bar.addMenu("&View")
+        self.file_menu = bar.addMenu("&File")
+        self.file_menu.setObjectName("fileMenu")
+        self.file_menu.setToolTipsVisible(True)  # says why disabled entries are disabled
+        self.file_menu.addActions(list(self.spec_files.actions))
+        self.file_menu.addSeparator()
+        self.file_menu.addActions([self.checkpoint_files.open_action,
+                                   self.checkpoint_files.save_action])
+        self.file_menu.addSeparator()
+        self.export_menu = self.file_menu.addMenu(icon("export"), "E&xport")
+        self.export_menu.setObjectName("exportMenu")
+        self.export_menu.setToolTipsVisible(True)
+        self.export_menu.addActions(list(self.exporter.model_actions))
+        self.export_menu.addSeparator()
+        self.export_menu.addActions(list(self.exporter.metrics_actions))
+        self.export_menu.aboutToShow.connect(self.exporter.refresh)
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(self.quit_action)
+
+        self.edit_menu = bar.addMenu("&Edit")
+        self.edit_menu.setObjectName("editMenu")
+        self.edit_menu.addActions([self.undo_action, self.redo_action])
+
+        self.view_menu = bar.addMenu("&View")  # add_dock adds each dock's toggle
         self.view_menu.setObjectName("viewMenu")
-        help_menu = bar.addMenu("&Help")
-        help_menu.setObjectName("helpMenu")
-        help_menu.addAction(self.about_action)
+
+        # The training commands with their shortcuts: they work whichever tab shows.
+        self.training_menu = bar.addMenu("&Training")
+        self.training_menu.setObjectName("trainingMenu")
+        self.training_menu.addActions(list(self.training_panel.controls.actions_in_order))
+
+        self.help_menu = bar.addMenu("&Help")
+        self.help_menu.setObjectName("helpMenu")
+        self.help_menu.addAction(self.about_action)
 
     def _create_status_bar(self) -> None:
         status = self.statusBar()
@@ -223,8 +216,38 @@ class MainWindow(QMainWindow):
                                    "CPU threads PyTorch uses while the window is open (one core "
                                    "is left to the window; NETEXPLORER_THREADS overrides)")
         status.addWidget(self.state_label, 1)
+        status.addPermanentWidget(self.training_panel.status_label)
         status.addPermanentWidget(self.device_label)
         status.addPermanentWidget(self.threads_label)
+
+    def _connect_panels(self) -> None:
+        """Every connection between the parts of the window, in one place."""
+        model, data, session = self.model_panel, self.data_view, self.session
+        # The model panel's spec: the title, the data's input shape, the session.
+        model.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        model.specChanged.connect(self._on_spec_for_session)
+        model.specChanged.connect(self._on_spec_changed)
+        model.validityChanged.connect(self._on_validity_changed)
+        # The data view's dataset: the session, the inspector's feature maps, readiness.
+        data.datasetLoaded.connect(self._on_dataset_loaded)
+        data.loadFailed.connect(self._on_data_failed)
+        data.busyChanged.connect(self._on_data_busy_changed)
+        # The session: a checkpoint's spec goes to the model panel.
+        session.specLoaded.connect(model.set_spec)
+        # Files: what was opened sets the form and the data; messages go to the bar.
+        self.checkpoint_files.checkpointOpened.connect(self._on_checkpoint_opened)
+        self.spec_files.pathChanged.connect(self._update_title)
+        for source in (self.spec_files, self.checkpoint_files, self.exporter,
+                       self.training_panel):
+            source.statusMessage.connect(self._on_status_message)
+        # The inspector: the layer a person picks, its setting, and a NaN found.
+        self.inspector_panel.layerChosen.connect(model.select_layer)
+        self.inspector_panel.probeSettingChanged.connect(self._on_probe_setting_changed)
+        self.inspector_panel.nonFiniteFound.connect(self._on_nonfinite)
+        # The window's own background work.
+        self._env_runner.finished.connect(self._on_environment)
+        self._env_runner.failed.connect(self._on_environment_failed)
+        self._startup_timer.timeout.connect(self._on_startup_timer)
 
     # ------------------------------------------------------------------ startup and shutdown
 
@@ -284,81 +307,6 @@ class MainWindow(QMainWindow):
         self.shutdown()
         event.accept()
 
-    # ------------------------------------------------------------------ files
-
-    def _spec_folder(self) -> str:
-        folder = self.settings.spec_folder
-        return folder if folder and Path(folder).is_dir() else str(Path.home())
-
-    def open_spec(self, path: str | os.PathLike | None = None) -> bool:
-        """Open a model spec file; a broken one is explained and the model kept."""
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Open model spec", self._spec_folder(),
-                                                  SPEC_FILTER)
-            if not path:
-                return False
-        path = Path(path)
-        try:
-            spec = read_spec_file(path, check_shapes=False)
-        except OSError as exc:
-            self._explain_open_failure(path, f"it could not be read ({exc.strerror or exc})")
-            return False
-        except SpecError as exc:
-            self._explain_open_failure(path, str(exc))
-            return False
-        self.model_panel.set_spec(spec, f"Open {path.name}")
-        self.model_panel.undo_stack.setClean()
-        self._spec_path = path
-        self.settings.spec_folder = str(path.parent)
-        self._update_title()
-        self.statusBar().showMessage(f"Opened {path}", 5000)
-        return True
-
-    def _explain_open_failure(self, path: Path, reason: str) -> None:
-        QMessageBox.critical(self, "Could not open the model",
-                             f"{path.name} could not be opened: {reason}.\n\n"
-                             f"Your current model is unchanged.")
-
-    def save_spec(self, path: str | os.PathLike | None = None) -> bool:
-        """Save to `path`, to the file the model came from, or ask where."""
-        if path is None and self._spec_path is None:
-            return self.save_spec_as()
-        return self._write_spec(Path(path) if path is not None else self._spec_path)
-
-    def save_spec_as(self) -> bool:
-        suggested = str(Path(self._spec_folder()) / f"{self.model_panel.spec.name}.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save model spec", suggested, SPEC_FILTER)
-        if not path:
-            return False
-        path = Path(path)
-        if not path.suffix:
-            path = path.with_suffix(".json")
-        return self._write_spec(path)
-
-    def _write_spec(self, path: Path) -> bool:
-        try:  # a failed save never truncates the file that was there
-            write_text_atomically(path, self.model_panel.spec.to_json() + "\n")
-        except OSError as exc:
-            QMessageBox.warning(self, "Could not save the model",
-                                f"The model could not be saved to {path}: "
-                                f"{exc.strerror or exc}.\n\nChoose another folder with "
-                                f"File → Save model spec as….")
-            return False
-        self._spec_path = path
-        self.settings.spec_folder = str(path.parent)
-        self.model_panel.undo_stack.setClean()
-        self._update_title()
-        self.statusBar().showMessage(f"Saved to {path}", 5000)
-        return True
-
-    def new_model(self) -> None:
-        """An empty model with the current input shape; the old one stays undoable."""
-        spec = ModelSpec("untitled", self.model_panel.spec.input_shape, ())
-        self.model_panel.set_spec(spec, "New model")
-        self.model_panel.undo_stack.setClean()
-        self._spec_path = None
-        self._update_title()
-
     # ------------------------------------------------------------------ about
 
     def show_about(self) -> None:
@@ -375,22 +323,6 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ reactions
 
-    @Slot()
-    def _on_new(self) -> None:
-        self.new_model()
-
-    @Slot()
-    def _on_open_spec(self) -> None:
-        self.open_spec()
-
-    @Slot()
-    def _on_save_spec(self) -> None:
-        self.save_spec()
-
-    @Slot()
-    def _on_save_spec_as(self) -> None:
-        self.save_spec_as()
-
     @Slot(bool)
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -401,31 +333,57 @@ class MainWindow(QMainWindow):
         self.settings.spec_json = spec.to_json(indent=None)
         self._update_title()
         self._update_state()
+        self._refresh_readiness()
 
     @Slot(object)
     def _on_spec_for_session(self, spec: ModelSpec) -> None:
         if self.model_panel.is_valid:  # an invalid stack never reaches training
             self.session.set_spec(spec)
 
-    @Slot(object)
-    def _on_dataset_for_session(self, dataset: object) -> None:
-        self.session.set_dataset(dataset)
-
-    @Slot(str)
-    def _on_data_failed_for_session(self, reason: str) -> None:
-        self.session.data_unavailable(reason)
-
     @Slot(bool)
     def _on_validity_changed(self, _valid: bool) -> None:
         self._update_state()
+        self._refresh_readiness()
 
     @Slot(object)
-    def _on_dataset_loaded(self, _dataset: object) -> None:
+    def _on_dataset_loaded(self, dataset: Any) -> None:
+        self.session.set_dataset(dataset)
+        self.inspector_panel.feature_view.set_dataset(dataset)
         self._update_state()
+        self._refresh_readiness()
+        self.training_panel.discover_devices()  # torch is loaded by now: the list comes quickly
+
+    @Slot(str)
+    def _on_data_failed(self, reason: str) -> None:
+        self.session.data_unavailable(reason)
 
     @Slot(bool)
     def _on_data_busy_changed(self, _busy: bool) -> None:
         self._update_state()
+        self._refresh_readiness()
+
+    @Slot(object)
+    def _on_checkpoint_opened(self, checkpoint: Any) -> None:
+        if checkpoint.config is not None:
+            self.training_panel.form.set_config(checkpoint.config)
+        wanted = checkpoint.dataset_name
+        if wanted and wanted != self.data_view.dataset_name:
+            self.data_view.request_dataset(wanted, chosen=False)
+
+    @Slot(str, int)
+    def _on_status_message(self, text: str, timeout_ms: int) -> None:
+        if text:
+            self.statusBar().showMessage(text, timeout_ms)
+        else:
+            self.statusBar().clearMessage()
+
+    @Slot(object)
+    def _on_probe_setting_changed(self, every: int | None) -> None:
+        self.settings.set_probe_every(every)
+
+    @Slot()
+    def _on_nonfinite(self) -> None:
+        self.tabs.setCurrentWidget(self.inspector_panel)
 
     @Slot(object)
     def _on_environment(self, env: Environment) -> None:
@@ -439,8 +397,12 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(f"PyTorch could not be loaded: {failure.message}")
         self.threads_label.setText("CPU threads: —")
 
+    # ------------------------------------------------------------------ what the window shows
+
+    @Slot()
     def _update_title(self) -> None:
-        shown = self._spec_path.name if self._spec_path else self.model_panel.spec.name
+        path = self.spec_files.path
+        shown = path.name if path else self.model_panel.spec.name
         self.setWindowTitle(f"{shown}[*] — {APP_TITLE}")
 
     def _update_state(self) -> None:
@@ -458,3 +420,21 @@ class MainWindow(QMainWindow):
             parts.append(f"Data: {dataset_title(dataset.name)}, "
                          f"{len(dataset.train):,} training images")
         self.state_label.setText(" · ".join(parts))
+
+    def _refresh_readiness(self) -> None:
+        """Tell the training panel and the checkpoint commands what can be done now."""
+        self.training_panel.set_blocker(self._training_blocker())
+        self.checkpoint_files.refresh()
+
+    def _training_blocker(self) -> str:
+        """Why the window cannot train now, in words for the Train button's tooltip."""
+        if not self.model_panel.is_valid:
+            return "the model has an error: fix it in the model panel first"
+        if self.data_view.busy:
+            return "the dataset is still loading"
+        dataset = self.data_view.dataset
+        if dataset is None:
+            return "no dataset is loaded: choose one in the Data tab"
+        if tuple(dataset.input_shape) != tuple(self.model_panel.spec.input_shape):
+            return "the dataset is being prepared for the model's new input shape"
+        return ""

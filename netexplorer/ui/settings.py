@@ -22,6 +22,7 @@ _DATASET = "data/dataset"
 _DATA_ROOT = "data/root"
 _TRAINING_CONFIG = "training/config"
 _CHECKPOINT_FOLDER = "training/checkpointFolder"
+_PROBE_EVERY = "inspector/probe_every"  # steps, or "off"
 
 
 def open_settings() -> QSettings:
@@ -136,6 +137,22 @@ class AppSettings:
     @checkpoint_folder.setter
     def checkpoint_folder(self, value: str | None) -> None:
         self._set(_CHECKPOINT_FOLDER, value)
+
+    # -- inspector
+    def probe_every(self, default: int, maximum: int) -> int | None:
+        """The saved sampling interval: a whole number of steps from 1 to `maximum`,
+        None for "off", or (missing or damaged) `default`."""
+        value = self.qsettings.value(_PROBE_EVERY)
+        if value == "off":
+            return None
+        try:
+            every = int(str(value))
+        except ValueError:
+            return default
+        return every if 1 <= every <= maximum else default
+
+    def set_probe_every(self, every: int | None) -> None:
+        self.qsettings.setValue(_PROBE_EVERY, "off" if every is None else int(every))
 
     def sync(self) -> None:
         self.qsettings.sync()

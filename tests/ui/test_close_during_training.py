@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent("""
 
     window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
     window.show()
-    panel = window.findChild(TrainingPanel)
+    panel = window.training_panel
     session = window.session
 
     def poll():

@@ -153,35 +153,72 @@ def test_closing_while_loading_waits_for_the_loader(qtbot, settings):
     assert win.data_view._runner._thread is None  # shut down: quit and waited for
 
 
-def test_app_main_runs_the_window(monkeypatch, qapp):
+def test_app_main_runs_the_window(monkeypatch, qapp, qtbot):
     from PySide6.QtWidgets import QApplication
 
     from netexplorer.ui import app as app_module
 
     shown = []
-    monkeypatch.setattr(QApplication, "exec", lambda self=None: shown.append(True) or 0)
+
+    def run_event_loop(self=None) -> int:
+        """Instead of the event loop: note the window shown, and hand it to qtbot,
+        which deletes it at teardown (a real loop ends when it is closed)."""
+        windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)
+                   and w.isVisible()]
+        shown.extend(windows)
+        for window in windows:
+            qtbot.addWidget(window)
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", run_event_loop)
     assert app_module.main([]) == 0
-    assert shown == [True]
+    assert len(shown) == 1 and not shown[0].isVisible()  # closed when the loop ended
     assert qapp.applicationName() == "netexplorer"
     assert qapp.organizationName() == "netexplorer"
     assert not qapp.windowIcon().isNull()
 
 
+FIRST_PAINT_SCRIPT = """
+import sys
+from PySide6.QtCore import QEvent, QObject, QSettings
+from PySide6.QtWidgets import QApplication
+
+app = QApplication([])
+from netexplorer.ui.main_window import MainWindow
+
+HEAVY = ("torch", "sklearn", "torchvision", "netexplorer.core.data")
+seen = []
+
+
+class FirstPaint(QObject):
+    # What was imported when the window's first paint arrived: the dataset load
+    # (which imports torch on its thread) may only start after it.
+    def eventFilter(self, watched, event):
+        if watched is window and event.type() == QEvent.Type.Paint and not seen:
+            seen.append(sorted(m for m in HEAVY if m in sys.modules))
+        return False
+
+
+window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
+spy = FirstPaint()
+window.installEventFilter(spy)
+window.show()
+while not seen:
+    app.processEvents()
+print(seen[0])
+window.shutdown()
+"""
+
+
 def test_window_is_built_without_importing_torch(tmp_path):
-    """The first paint must not wait for torch (~2.5 s here): it loads in the background."""
+    """The first paint must not wait for torch (~2.5 s here): it loads in the background,
+    started by that paint. What was imported is read at the first paint event itself;
+    a moment later the loader thread is importing torch, as it should."""
     import subprocess
     import sys
 
-    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
-            "from PySide6.QtCore import QSettings; "
-            "from netexplorer.ui.main_window import MainWindow; "
-            f"w = MainWindow(settings=QSettings({str(tmp_path / 's.ini')!r}, "
-            "QSettings.Format.IniFormat)); "
-            "w.show(); app.processEvents(); "
-            "print(sorted(m for m in ('torch', 'sklearn', 'torchvision', 'netexplorer.core.data')"
-            " if m in sys.modules)); w.shutdown()")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, env={**__import__("os").environ,
-                                           "QT_QPA_PLATFORM": "offscreen"})
+    out = subprocess.run([sys.executable, "-c", FIRST_PAINT_SCRIPT, str(tmp_path / "s.ini")],
+                         capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"

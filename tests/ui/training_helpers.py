@@ -16,7 +16,7 @@ QUICK = dict(epochs=1, augment_shift=0, schedule="none", device="cpu")
 
 def training_panel(qtbot, window: MainWindow) -> TrainingPanel:
     """The window's Training tab, once it may train (dataset and devices known)."""
-    panel = window.findChild(TrainingPanel)
+    panel = window.training_panel
     qtbot.waitUntil(lambda: panel.ready_reason == "", timeout=60_000)
     return panel
 

@@ -1,5 +1,6 @@
 """File → Open checkpoint… and Save checkpoint…: the window's side of
-core.checkpoints.
+core.checkpoints. CheckpointFiles owns the two actions; the window puts them in
+its File menu and shows statusMessage in its status bar.
 
 Saving is a session job, so it runs where the model may be touched (between
 batches while training, on the job thread otherwise) and saves a consistent
@@ -16,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.session.training_session import TrainingSession
 from netexplorer.ui.session.workers import TaskFailure, TaskHandle, TaskRunner
+from netexplorer.ui.widgets.actions import make_action
 
 if TYPE_CHECKING:  # pragma: no cover - torch comes with core.checkpoints
     from netexplorer.core.checkpoints import Checkpoint
@@ -44,29 +45,33 @@ def read_checkpoint(path: str) -> Checkpoint:
 
 
 class CheckpointFiles(QObject):
-    """Owns the two File-menu actions' behaviour; checkpointOpened(Checkpoint)
-    follows a successful open, checkpointSaved(str) a save."""
+    """The Open/Save checkpoint actions and what they do; checkpointOpened(Checkpoint)
+    follows a successful open, checkpointSaved(str) a save, statusMessage(text, ms)
+    says what is happening ("" clears it)."""
 
     checkpointOpened = Signal(object)
     checkpointSaved = Signal(str)
     failed = Signal(str)  # the message the person was shown
+    statusMessage = Signal(str, int)
 
-    def __init__(self, window: QMainWindow, session: TrainingSession, settings: AppSettings,
-                 open_action: QAction, save_action: QAction) -> None:
-        super().__init__(window)
+    def __init__(self, session: TrainingSession, settings: AppSettings,
+                 dialog_parent: QWidget) -> None:
+        super().__init__(dialog_parent)
         self.setObjectName("checkpointFiles")
-        self._window = window
+        self._dialog_parent = dialog_parent
         self._session = session
         self._settings = settings
-        self._open_action = open_action
-        self._save_action = save_action
+        self.open_action = make_action(self, "Open &checkpoint…", "openCheckpointAction",
+                                       icon_name="checkpoint", tip=OPEN_TIP)
+        self.save_action = make_action(self, "Save c&heckpoint…", "saveCheckpointAction",
+                                       icon_name="checkpoint", tip=SAVE_TIP)
         self._saves: dict[TaskHandle, str] = {}  # saves under way → their paths
         self._loading: str | None = None
         self._loader = TaskRunner("checkpoint loader", self)
         self._loader.finished.connect(self._on_loaded)
         self._loader.failed.connect(self._on_load_failed)
-        open_action.triggered.connect(self._on_open_triggered)
-        save_action.triggered.connect(self._on_save_triggered)
+        self.open_action.triggered.connect(self._on_open_triggered)
+        self.save_action.triggered.connect(self._on_save_triggered)
         session.stateChanged.connect(self.refresh)
         session.modelReplaced.connect(self.refresh)
         session.closing.connect(self._on_closing)
@@ -85,13 +90,13 @@ class CheckpointFiles(QObject):
             self._explain("Could not open the checkpoint", OPEN_WHILE_TRAINING + ".")
             return False
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self._window, "Open checkpoint",
+            path, _ = QFileDialog.getOpenFileName(self._dialog_parent, "Open checkpoint",
                                                   self._folder(), CHECKPOINT_FILTER)
             if not path:
                 return False
         self._loading = str(path)
-        self._open_action.setEnabled(False)
-        self._window.statusBar().showMessage(f"Opening {Path(path).name}…")
+        self.open_action.setEnabled(False)
+        self.statusMessage.emit(f"Opening {Path(path).name}…", 0)
         self._loader.submit(read_checkpoint, str(path))
         return True
 
@@ -106,14 +111,14 @@ class CheckpointFiles(QObject):
                                                            f"unchanged.")
             return
         self._settings.checkpoint_folder = str(Path(path).parent) if path else None
-        self._window.statusBar().showMessage(f"Opened {path}", 5000)
+        self.statusMessage.emit(f"Opened {path}", 5000)
         self.checkpointOpened.emit(checkpoint)
 
     @Slot(object)
     def _on_load_failed(self, failure: TaskFailure) -> None:
         path, self._loading = self._loading, None
         self.refresh()
-        self._window.statusBar().clearMessage()
+        self.statusMessage.emit("", 0)
         message = failure.message.rstrip(".")
         name = Path(path).name if path else ""
         if name and not message.startswith(name):
@@ -131,7 +136,7 @@ class CheckpointFiles(QObject):
             return None
         if path is None:
             suggested = str(Path(self._folder()) / f"{self._session.spec.name}{SUFFIX}")
-            path, _ = QFileDialog.getSaveFileName(self._window, "Save checkpoint", suggested,
+            path, _ = QFileDialog.getSaveFileName(self._dialog_parent, "Save checkpoint", suggested,
                                                   CHECKPOINT_FILTER)
             if not path:
                 return None
@@ -142,7 +147,7 @@ class CheckpointFiles(QObject):
         self._saves[handle] = str(path)
         handle.finished.connect(self._on_saved)
         handle.failed.connect(self._on_save_failed)
-        self._window.statusBar().showMessage(f"Saving {path.name}…")
+        self.statusMessage.emit(f"Saving {path.name}…", 0)
         return handle
 
     @Slot(object)
@@ -151,7 +156,7 @@ class CheckpointFiles(QObject):
         if path is None:
             return
         self._settings.checkpoint_folder = str(Path(path).parent)
-        self._window.statusBar().showMessage(f"Saved checkpoint to {value}", 5000)
+        self.statusMessage.emit(f"Saved checkpoint to {value}", 5000)
         self.checkpointSaved.emit(str(value))
 
     @Slot(object)
@@ -159,7 +164,7 @@ class CheckpointFiles(QObject):
         path = self._saves.pop(self.sender(), None)
         if path is None:
             return
-        self._window.statusBar().clearMessage()
+        self.statusMessage.emit("", 0)
         self._explain("Could not save the checkpoint",
                       f"{failure.message.rstrip('.')}.\n\nChoose another folder with "
                       f"File → Save checkpoint….")
@@ -172,19 +177,19 @@ class CheckpointFiles(QObject):
 
     def _explain(self, title: str, text: str) -> None:
         self.failed.emit(text)
-        QMessageBox.warning(self._window, title, text)
+        QMessageBox.warning(self._dialog_parent, title, text)
 
     @Slot()
     def refresh(self, *_args: Any) -> None:
         """Enable what can be done now (the window calls it when the model changes)."""
         can_open = not self._session.active and self._loading is None
-        self._open_action.setEnabled(can_open)
-        self._open_action.setToolTip(OPEN_TIP if not self._session.active else
+        self.open_action.setEnabled(can_open)
+        self.open_action.setToolTip(OPEN_TIP if not self._session.active else
                                      OPEN_WHILE_TRAINING)
         has_model = self._session.spec is not None
-        self._save_action.setEnabled(has_model)
-        self._save_action.setToolTip(SAVE_TIP if has_model else SAVE_NO_MODEL)
-        for action in (self._open_action, self._save_action):
+        self.save_action.setEnabled(has_model)
+        self.save_action.setToolTip(SAVE_TIP if has_model else SAVE_NO_MODEL)
+        for action in (self.open_action, self.save_action):
             action.setStatusTip(action.toolTip())
 
     @Slot()

@@ -10,18 +10,17 @@ failure in a message that says what to do.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from netexplorer.core.export import CSV_FILTER, PYTHON_FILTER, TORCHSCRIPT_FILTER
-from netexplorer.ui.icons import icon
+from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.widgets.actions import make_action
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netexplorer.ui.main_window import MainWindow
-    from netexplorer.ui.session.training_session import ModelContext
+    from netexplorer.ui.session.training_session import ModelContext, TrainingSession
     from netexplorer.ui.session.workers import TaskFailure, TaskHandle
 
 CHECKPOINT_FILTER = "netexplorer checkpoints (*.ckpt);;All files (*)"
@@ -50,72 +49,55 @@ def text_job(_context: ModelContext, path: str, text: str) -> str:
 
 
 class Exporter(QObject):
-    """The Export submenu's actions and what happens when they are chosen.
+    """The Export actions and what happens when they are chosen: the window lists
+    `model_actions` and `metrics_actions` in its File → Export menu and calls
+    refresh() when the menu is about to show.
 
     exported(what, path) follows a file written, exportFailed(what, message) an
-    export that could not be (after the person was told)."""
+    export that could not be (after the person was told); statusMessage(text, ms)
+    says what is happening ("" clears it)."""
 
     exported = Signal(str, str)
     exportFailed = Signal(str, str)
+    statusMessage = Signal(str, int)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self._window = window
-        self._session = window.session
+    def __init__(self, session: TrainingSession, settings: AppSettings,
+                 dialog_parent: QWidget) -> None:
+        super().__init__(dialog_parent)
+        self._dialog_parent = dialog_parent
+        self._session = session
+        self._settings = settings
         self._pending: dict[TaskHandle, str] = {}  # exports under way → what each writes
-        self.menu = QMenu("E&xport", window)
-        self.menu.setObjectName("exportMenu")
-        self.menu.setIcon(icon("export"))
-        self.menu.setToolTipsVisible(True)
-        self.checkpoint_action = self._action(
-            "Model as &checkpoint…", "exportCheckpointAction",
-            "weights, spec, training state and history: reopen it in netexplorer",
-            self._on_export_checkpoint)
-        self.torchscript_action = self._action(
-            "Model as &TorchScript…", "exportTorchScriptAction",
-            "a self-contained file torch.jit.load reads, without netexplorer",
-            self._on_export_torchscript)
-        self.python_action = self._action(
-            "Model as &Python module…", "exportPythonAction",
-            "a .py file defining the network as an nn.Module; loads the checkpoint's weights",
-            self._on_export_python)
-        self.menu.addSeparator()
-        self.csv_action = self._action(
-            "Run &metrics as CSV…", "exportMetricsAction",
-            "every step's loss and learning rate, and each epoch's accuracy",
-            self._on_export_csv)
-        self.menu.aboutToShow.connect(self._refresh)
-        for signal in (self._session.runStarted, self._session.runFinished,
-                       self._session.specLoaded):
+        self.checkpoint_action = make_action(
+            self, "Model as &checkpoint…", "exportCheckpointAction",
+            tip="weights, spec, training state and history: reopen it in netexplorer",
+            slot=self._on_export_checkpoint)
+        self.torchscript_action = make_action(
+            self, "Model as &TorchScript…", "exportTorchScriptAction",
+            tip="a self-contained file torch.jit.load reads, without netexplorer",
+            slot=self._on_export_torchscript)
+        self.python_action = make_action(
+            self, "Model as &Python module…", "exportPythonAction",
+            tip="a .py file defining the network as an nn.Module; loads the checkpoint's "
+                "weights",
+            slot=self._on_export_python)
+        self.csv_action = make_action(
+            self, "Run &metrics as CSV…", "exportMetricsAction",
+            tip="every step's loss and learning rate, and each epoch's accuracy",
+            slot=self._on_export_csv)
+        self.model_actions = (self.checkpoint_action, self.torchscript_action,
+                              self.python_action)
+        self.metrics_actions = (self.csv_action,)
+        for signal in (session.runStarted, session.runFinished, session.specLoaded):
             signal.connect(self._on_session_changed)
-        self._session.modelReplaced.connect(self._refresh)
-        self._refresh()
-
-    def _action(self, text: str, object_name: str, tip: str,
-                slot: Callable[[], None]) -> QAction:
-        action = QAction(text, self.menu)
-        action.setObjectName(object_name)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.menu.addAction(action)
-        return action
-
-    def install(self, file_menu: QMenu) -> None:
-        """Put the submenu into the File menu, before its last group (Quit)."""
-        separators = [a for a in file_menu.actions() if a.isSeparator()]
-        if not separators:
-            file_menu.addSeparator()
-            file_menu.addMenu(self.menu)
-            return
-        last = separators[-1]
-        file_menu.insertSeparator(last)
-        file_menu.insertMenu(last, self.menu)
+        session.modelReplaced.connect(self.refresh)
+        self.refresh()
 
     # ------------------------------------------------------------------ enabling
 
     @Slot()
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Enable what can be exported now, and say why the rest cannot."""
         session = self._session
         has_model = session.has_trained_model
         why_model = "" if has_model else " — train the model or open a checkpoint first"
@@ -133,16 +115,16 @@ class Exporter(QObject):
 
     @Slot(object)
     def _on_session_changed(self, *_args: Any) -> None:
-        self._refresh()
+        self.refresh()
 
     # ------------------------------------------------------------------ choosing files
 
     def _ask(self, title: str, name: str, suffix: str, file_filter: str) -> str | None:
-        settings = self._window.settings.qsettings
+        settings = self._settings.qsettings
         folder = settings.value(_FOLDER_KEY)
         if not isinstance(folder, str) or not Path(folder).is_dir():
             folder = str(Path.home())
-        path, _ = QFileDialog.getSaveFileName(self._window, title, str(Path(folder) / name),
+        path, _ = QFileDialog.getSaveFileName(self._dialog_parent, title, str(Path(folder) / name),
                                               file_filter)
         if not path:
             return None
@@ -195,7 +177,7 @@ class Exporter(QObject):
         self._pending[handle] = what
         handle.finished.connect(self._on_exported)
         handle.failed.connect(self._on_export_failed)
-        self._window.statusBar().showMessage(f"Exporting the {what} to {path}…")
+        self.statusMessage.emit(f"Exporting the {what} to {path}…", 0)
         return handle
 
     # ------------------------------------------------------------------ reactions
@@ -220,7 +202,7 @@ class Exporter(QObject):
     def _on_exported(self, result: Any) -> None:
         what = self._pending.pop(self.sender(), None)
         if what is not None:
-            self._window.statusBar().showMessage(f"Exported the {what} to {result}", 8000)
+            self.statusMessage.emit(f"Exported the {what} to {result}", 8000)
             self.exported.emit(what, str(result))
 
     @Slot(object)
@@ -228,15 +210,9 @@ class Exporter(QObject):
         what = self._pending.pop(self.sender(), None)
         if what is None:
             return
-        self._window.statusBar().clearMessage()
-        QMessageBox.warning(self._window, "Export failed",
+        self.statusMessage.emit("", 0)
+        QMessageBox.warning(self._dialog_parent, "Export failed",
                             f"The {what} could not be exported: {failure.message}.\n\n"
                             f"Choose another folder or file name with File → Export, and check "
                             f"that there is free space.")
         self.exportFailed.emit(what, failure.message)
-
-
-def install_export_menu(window: MainWindow) -> Exporter:
-    exporter = Exporter(window)
-    exporter.install(window.menuBar().findChild(QMenu, "fileMenu"))
-    return exporter

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import icon
+from netexplorer.ui.widgets.actions import make_action
 from netexplorer.ui.session.training_session import IDLE, PAUSED, RUNNING, STARTING, STOPPING
 
 TRAIN_KEY = "F5"
@@ -26,12 +27,10 @@ STOP_KEY = "Shift+F5"
 
 def _action(parent: QWidget, text: str, object_name: str, icon_name: str, key: str,
             tip: str) -> QAction:
-    act = QAction(icon(icon_name), text, parent)
-    act.setObjectName(object_name)
-    act.setShortcut(QKeySequence(key))
+    """As make_action, with the shortcut named in the tooltip."""
+    act = make_action(parent, text, object_name, icon_name=icon_name, shortcut=key, tip=tip)
     shown = QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
     act.setToolTip(f"{tip} ({shown})")
-    act.setStatusTip(tip)
     return act
 
 

@@ -7,23 +7,22 @@ change the learning rate, and shows what it reports. Reports mark views dirty;
 the window's RedrawClock redraws them at most 30 times a second, so however
 fast training goes, the window does a bounded amount of drawing.
 
-install_training(window) adds the tab, a Training menu with the shortcuts, the
-status-bar line, File → Open/Save checkpoint, and keeps Train disabled (with
-the reason in its tooltip) while the model is invalid or no dataset is loaded.
+The window puts the panel in a tab, its actions in a Training menu and its
+status_label in the status bar, and tells it (set_blocker) what stands in the way
+of training — an invalid model, no dataset — so that Train stays disabled with
+the reason in its tooltip.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from netexplorer.ui.widgets.accessibility import named
-from netexplorer.ui.files.checkpoint_files import CheckpointFiles
 from netexplorer.ui.training.config_form import TrainConfigForm, config_from_settings
-from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.plots import RedrawClock
 from netexplorer.ui.widgets.result_banner import ResultBanner
 from netexplorer.ui.training.runs_list import RunsList
@@ -37,9 +36,7 @@ from netexplorer.ui.training.training_text import (
 from netexplorer.ui.session.workers import TaskFailure, TaskRunner
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netexplorer.core.checkpoints import Checkpoint
     from netexplorer.core.runs import RunHistory
-    from netexplorer.ui.main_window import MainWindow
 
 # How much a new interval's images/s moves the shown rate (an exponential mean:
 # steady enough to read, quick enough to follow a change of load).
@@ -70,7 +67,10 @@ def discover_devices() -> list[Any]:
 
 class TrainingPanel(QWidget):
     """The Training tab. `form`, `controls`, `plots`, `runs_list`, `banner` are its
-    parts; `status_label` is meant for the window's status bar."""
+    parts; `status_label` is meant for the window's status bar, statusMessage(text,
+    ms) for its message area."""
+
+    statusMessage = Signal(str, int)
 
     def __init__(self, session: TrainingSession, clock: RedrawClock,
                  settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
@@ -251,9 +251,7 @@ class TrainingPanel(QWidget):
         except ValueError as exc:
             self.banner.show_result("warning", f"The learning rate was not changed: {exc}.")
             return
-        window = self.window()
-        if hasattr(window, "statusBar"):
-            window.statusBar().showMessage(f"Learning rate {lr:g} from the next batch", 5000)
+        self.statusMessage.emit(f"Learning rate {lr:g} from the next batch", 5000)
 
     @Slot(list)
     def _on_runs_selected(self, numbers: list[int]) -> None:
@@ -327,66 +325,3 @@ class TrainingPanel(QWidget):
     def _on_closing(self) -> None:
         if self._discovery is not None:
             self._discovery.shutdown(_DISCOVERY_SHUTDOWN_MS)
-
-
-# ---------------------------------------------------------------------- the window
-
-
-def training_blocker(window: MainWindow) -> str:
-    """Why the window cannot train now, in words for the Train button's tooltip."""
-    if not window.model_panel.is_valid:
-        return "the model has an error: fix it in the model panel first"
-    if window.data_view.busy:
-        return "the dataset is still loading"
-    dataset = window.data_view.dataset
-    if dataset is None:
-        return "no dataset is loaded: choose one in the Data tab"
-    if tuple(dataset.input_shape) != tuple(window.model_panel.spec.input_shape):
-        return "the dataset is being prepared for the model's new input shape"
-    return ""
-
-
-def install_training(window: MainWindow) -> TrainingPanel:
-    """Add the Training tab and everything of the window that belongs with training."""
-    session = window.session
-    panel = TrainingPanel(session, window.redraw_clock, window.settings)
-    window.add_tab(panel, "Training", icon("training"))
-
-    # The commands, with their shortcuts, in a Training menu before Help: the
-    # shortcuts then work whichever tab is showing.
-    menu = window.menuBar().addMenu("&Training")
-    menu.setObjectName("trainingMenu")
-    help_menu = window.findChild(type(menu), "helpMenu")
-    if help_menu is not None:
-        window.menuBar().insertMenu(help_menu.menuAction(), menu)
-    menu.addActions(list(panel.controls.actions_in_order))
-
-    # The status bar's training line sits left of the device and thread counts.
-    window.statusBar().insertPermanentWidget(1, panel.status_label)  # after the state line
-
-    files = CheckpointFiles(window, session, window.settings, window.open_checkpoint_action,
-                            window.save_checkpoint_action)
-    session.specLoaded.connect(window.model_panel.set_spec)
-
-    def refresh_readiness(*_args: Any) -> None:
-        panel.set_blocker(training_blocker(window))
-        files.refresh()
-
-    def on_dataset_loaded(_dataset: Any) -> None:
-        refresh_readiness()
-        panel.discover_devices()  # torch is loaded by now: the list comes quickly
-
-    def on_checkpoint_opened(checkpoint: Checkpoint) -> None:
-        if checkpoint.config is not None:
-            panel.form.set_config(checkpoint.config)
-        wanted = checkpoint.dataset_name
-        if wanted and wanted != window.data_view.dataset_name:
-            window.data_view.request_dataset(wanted, chosen=False)
-
-    window.model_panel.validityChanged.connect(refresh_readiness)
-    window.model_panel.specChanged.connect(refresh_readiness)
-    window.data_view.busyChanged.connect(refresh_readiness)
-    window.data_view.datasetLoaded.connect(on_dataset_loaded)
-    files.checkpointOpened.connect(on_checkpoint_opened)
-    refresh_readiness()
-    return panel

@@ -56,7 +56,7 @@ def test_save_and_open_round_trip(window, dialogs, tmp_path):
 
 def test_save_goes_back_to_the_same_file(window, dialogs, tmp_path):
     path = tmp_path / "net.json"
-    assert window.save_spec(path)
+    assert window.spec_files.save_spec(path)
     window.model_panel.rename_model("renamed")
     dialogs["save"] = ""  # a second dialog would cancel: Save must not ask again
     window.findChild(QAction, "saveSpecAction").trigger()
@@ -67,9 +67,9 @@ def test_a_mid_edit_stack_reopens_with_its_error(window, dialogs, tmp_path):
     panel = window.model_panel
     panel.remove_layer(6)  # fc1 now lacks its flatten
     path = tmp_path / "broken-shapes.json"
-    assert window.save_spec(path)
+    assert window.spec_files.save_spec(path)
     panel.load_preset("mlp")
-    assert window.open_spec(path)
+    assert window.spec_files.open_spec(path)
     assert panel.summary.error is not None and panel.summary.error.index == 6
     assert panel.error_frame.isVisible() and panel.fix_button.isVisible()
 
@@ -98,13 +98,13 @@ def test_a_broken_file_is_explained_and_the_model_kept(window, dialogs, tmp_path
 
 
 def test_a_missing_file_is_explained(window, dialogs, tmp_path):
-    assert not window.open_spec(tmp_path / "nowhere.json")
+    assert not window.spec_files.open_spec(tmp_path / "nowhere.json")
     ((kind, text),) = dialogs["shown"]
     assert "could not be read" in text
 
 
 def test_saving_into_a_missing_folder_is_explained(window, dialogs, tmp_path):
-    assert not window.save_spec(tmp_path / "no" / "such" / "folder" / "x.json")
+    assert not window.spec_files.save_spec(tmp_path / "no" / "such" / "folder" / "x.json")
     ((kind, text),) = dialogs["shown"]
     assert kind == "warning" and "Save model spec as" in text
     assert not (tmp_path / "no").exists()  # nothing created on the way

@@ -232,8 +232,9 @@ def test_heatmap_tooltips_and_levels_survive_empty_and_nan_columns(qtbot, stat):
 
 
 def test_the_sampling_interval_is_remembered(qtbot, settings):
+    from netexplorer.ui.inspector.inspector_panel import MAX_PROBE_EVERY
     from netexplorer.ui.main_window import MainWindow
-    from netexplorer.ui.visual_debugging import remembered_probe_every
+    from netexplorer.ui.settings import AppSettings
 
     first = MainWindow(settings=settings)
     qtbot.addWidget(first)
@@ -248,7 +249,8 @@ def test_the_sampling_interval_is_remembered(qtbot, settings):
     qtbot.addWidget(third)
     assert third.session.probe_every is None
     third.close()
-    assert remembered_probe_every(None) == DEFAULT_PROBE_EVERY
-    assert remembered_probe_every("garbage") == DEFAULT_PROBE_EVERY
-    assert remembered_probe_every("0") == DEFAULT_PROBE_EVERY
-    assert remembered_probe_every("7") == 7
+    remembered = AppSettings(settings)
+    for saved, expected in ((None, DEFAULT_PROBE_EVERY), ("garbage", DEFAULT_PROBE_EVERY),
+                            ("0", DEFAULT_PROBE_EVERY), ("7", 7), ("off", None)):
+        settings.setValue("inspector/probe_every", saved)
+        assert remembered.probe_every(DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY) == expected

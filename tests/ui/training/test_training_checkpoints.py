@@ -13,7 +13,7 @@ from tests.ui.training_helpers import answer_dialogs, click, start, train, train
 
 
 def _files(window) -> CheckpointFiles:
-    return window.findChild(CheckpointFiles)
+    return window.checkpoint_files
 
 
 def test_save_then_open_restores_model_settings_and_history(window, qtbot, monkeypatch, tmp_path):
@@ -106,10 +106,9 @@ def test_a_checkpoint_of_another_input_shape_is_evaluated_on_data_of_its_shape(
     from netexplorer.core.evaluation import evaluate
     from netexplorer.core.formatting import percent
     from netexplorer.core.specs import build_model
-    from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
 
     training_panel(qtbot, window)
-    evaluation = window.findChild(EvaluationPanel)
+    evaluation = window.evaluation_panel
     spec = get_preset("mlp")
     torch.manual_seed(3)
     model = build_model(spec)

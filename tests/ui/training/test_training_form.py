@@ -14,7 +14,6 @@ from netexplorer.ui.training.config_form import (
 )
 from netexplorer.ui.main_window import MainWindow
 from netexplorer.ui.settings import AppSettings
-from netexplorer.ui.training.training_panel import TrainingPanel
 
 CPU = SimpleNamespace(name="cpu", label="CPU (2 cores)", available=True, reason="")
 NO_CUDA = SimpleNamespace(name="cuda", label="CUDA GPU", available=False,
@@ -149,7 +148,7 @@ def test_the_window_remembers_the_training_settings(qtbot, tmp_path):
     path = str(tmp_path / "remember.ini")
     first = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(first)
-    form = first.findChild(TrainingPanel).form
+    form = first.training_panel.form
     form.epochs_spin.setValue(12)
     form.optimizer_combo.setCurrentIndex(form.optimizer_combo.findData("adamw"))
     form.optimizer_combo.activated.emit(form.optimizer_combo.currentIndex())
@@ -161,5 +160,5 @@ def test_the_window_remembers_the_training_settings(qtbot, tmp_path):
     settings.sync()
     second = MainWindow(settings=QSettings(path, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
-    assert second.findChild(TrainingPanel).form.config().epochs == TrainConfig().epochs
+    assert second.training_panel.form.config().epochs == TrainConfig().epochs
     second.close()
