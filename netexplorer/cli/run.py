@@ -14,10 +14,11 @@ from typing import Any, Callable, TextIO
 
 import torch
 
-from netexplorer.core.checkpoints import load_checkpoint, resume_trainer, save_checkpoint
+from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
 from netexplorer.core.data import Dataset, load_dataset, require_images, skipped_summary
 from netexplorer.core.devices import describe
 from netexplorer.core.evaluation import EvalReport, evaluate
+from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import (
     EpochReport, FinishedReport, PausedReport, StepReport, TrainConfig, Trainer,
 )
@@ -94,7 +95,7 @@ def run_training(args: argparse.Namespace, config: TrainConfig,
         spec = load_spec(args)
         dataset = _load_data(args, args.dataset, spec.input_shape, err=err)
         _require_both_splits(dataset)
-        trainer = Trainer(spec, dataset, config)
+        trainer = new_trainer(spec, dataset, config)
     print(f"Training {trainer.spec.name if trainer.spec else 'model'} on {dataset.name} "
           f"({len(dataset.train):,} train / {len(dataset.test):,} test images) on "
           f"{describe(trainer.device)}", file=out)
@@ -246,9 +247,6 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) -> int:
     """The tutorial's hook printout for every layer after a few training steps,
     with the probe's further statistics and the doctor's alerts."""
-    from netexplorer.core.inspection import Probe
-    from netexplorer.core.specs import build_model
-
     out = out or sys.stdout  # looked up now (not at import), as in run_training
     dataset = _load_data(args, args.dataset, spec.input_shape)
     require_images(dataset, "train")
@@ -256,11 +254,9 @@ def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) ->
                          device=args.device, report_every=1, schedule="none",
                          epochs=max(1, -(-args.steps * args.batch_size // len(dataset.train))))
     config.validate()
-    torch.manual_seed(config.seed)
-    model = build_model(spec)
+    trainer = new_trainer(spec, dataset, config, probe_every=args.every)
     alerts = []
-    with Probe(model, every=args.every) as probe:
-        trainer = Trainer(model, dataset, config, probe=probe, spec=spec)
+    with trainer.probe as probe:  # its hooks are removed when the run is over
         for report in trainer.steps():
             if isinstance(report, StepReport):
                 alerts.extend(report.probe.alerts)

@@ -15,6 +15,7 @@ dataset name and normalisation go through the checks a user's would.
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import re
@@ -29,12 +30,12 @@ from torch import nn
 
 from netexplorer import __version__
 from netexplorer.core.data import Dataset, Normalization, check_dataset_name
-from netexplorer.core.errors import CheckpointError, DatasetError, TrainingError
+from netexplorer.core.errors import CheckpointError, DatasetError
 from netexplorer.core.files import write_atomically
 from netexplorer.core.specs import MAX_PARAMETERS, ModelSpec, SpecError, build_model, format_bytes
 from netexplorer.core.training import TrainConfig, Trainer
 
-__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "resume_trainer",
+__all__ = ["Checkpoint", "CheckpointError", "checkpoint_of", "load_checkpoint",
            "save_checkpoint"]
 
 FORMAT = "netexplorer-checkpoint"
@@ -100,6 +101,24 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
     hold NaN or infinity are refused with a CheckpointError: such a file could
     never be loaded, and writing it would replace the good checkpoint there.
     """
+    payload = _payload(f"not saved to {path}", trainer, spec, model, dataset, config)
+    return _write_atomically(Path(path), payload)
+
+
+def checkpoint_of(trainer: Trainer) -> Checkpoint:
+    """Where `trainer` stands, as a Checkpoint held in memory: what save_checkpoint
+    would write and load_checkpoint read back, with every tensor copied (the next
+    run's optimizer never shares a buffer with this one's). The GUI continues a run
+    from it exactly as `netexplorer train --resume` continues from a file."""
+    payload = copy.deepcopy(_payload("cannot continue this run", trainer))
+    return _parse(Path(trainer.spec.name if trainer.spec else "model"), payload)
+
+
+def _payload(refusal: str, trainer: Trainer | None = None, spec: ModelSpec | None = None,
+             model: nn.Module | None = None, dataset: Dataset | None = None,
+             config: TrainConfig | None = None) -> dict[str, Any]:
+    """The checkpoint's contents (tensors on the CPU); `refusal` begins the message
+    that refuses non-finite weights."""
     if trainer is not None:
         spec = spec or trainer.spec
         model = model or trainer.model
@@ -112,10 +131,10 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
     found = _first_non_finite(weights)
     if found is not None:  # it could never be loaded: keep whatever file is there
         key, count, total = found
-        raise CheckpointError(f"not saved to {path}: tensor '{key}' holds {count:,} NaN or "
+        raise CheckpointError(f"{refusal}: tensor '{key}' holds {count:,} NaN or "
                               f"infinite value(s) of {total:,} (the run diverged); the file "
                               f"there, if any, is unchanged")
-    payload = {
+    return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "spec": spec.to_json(indent=None),
@@ -133,7 +152,6 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
                      "python": platform.python_version(), **_torchvision_version()},
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return _write_atomically(Path(path), payload)
 
 
 def _torchvision_version() -> dict[str, str]:
@@ -351,26 +369,3 @@ def _valid_trainer_state(state: Any) -> bool:
                 and isinstance(state["history"]["step_losses"], list))
     except (KeyError, TypeError):
         return False
-
-
-def resume_trainer(checkpoint: Checkpoint, dataset: Dataset,
-                   config: TrainConfig | None = None, **trainer_options: Any) -> Trainer:
-    """A Trainer that continues the checkpoint's run on `dataset`.
-
-    `config` (e.g. with more epochs, or another device) replaces the saved one; the
-    optimizer, schedule position, data order and RNG continue where they stopped.
-    """
-    if checkpoint.classes and tuple(dataset.classes) != tuple(checkpoint.classes):
-        raise TrainingError(f"the checkpoint was trained on {checkpoint.dataset_name} with "
-                            f"{len(checkpoint.classes)} classes ({', '.join(checkpoint.classes[:5])}"
-                            f"{', …' if len(checkpoint.classes) > 5 else ''}); "
-                            f"{dataset.name} has other classes")
-    config = config or checkpoint.config or TrainConfig()
-    trainer = Trainer(checkpoint.build_model(), dataset, config, spec=checkpoint.spec,
-                      **trainer_options)
-    if checkpoint.trainer_state is not None:
-        try:
-            trainer.load_state(checkpoint.trainer_state)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"cannot resume from this checkpoint: {exc}") from None
-    return trainer

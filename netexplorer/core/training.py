@@ -23,7 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Protocol, Union
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
 from torch import nn
@@ -33,6 +33,9 @@ from netexplorer.core.data import Dataset, Split, random_shift
 from netexplorer.core.devices import resolve_device
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.evaluation import EvalReport, evaluate
+from netexplorer.core.reports import (  # noqa: F401 - re-exported
+    EpochReport, FinishedReport, PausedReport, Report, StepReport,
+)
 from netexplorer.core.specs import ModelSpec, build_model, summarize
 from netexplorer.core.train_config import (  # noqa: F401 - re-exported
     LOSSES, ONECYCLE_DIV, ONECYCLE_FINAL_DIV, ONECYCLE_WARMUP, OPTIMIZERS, SCHEDULES,
@@ -42,67 +45,6 @@ from netexplorer.core.train_config import (  # noqa: F401 - re-exported
 __all__ = ["TrainConfig", "Trainer", "TrainingControl", "StepReport", "EpochReport",
            "PausedReport", "FinishedReport", "Report", "evaluate", "EvalReport",
            "OPTIMIZERS", "SCHEDULES", "LOSSES", "schedule_factor"]
-
-# --------------------------------------------------------------------------- reports
-
-
-@dataclass(frozen=True)
-class StepReport:
-    """One reporting interval. `losses` holds every step's loss in the interval,
-    so plots get each batch while the device is synchronised once."""
-
-    epoch: int  # 1-based
-    step: int  # global steps completed
-    batch: int  # batches completed in this epoch
-    batches_per_epoch: int
-    batch_loss: float  # the last step's loss
-    running_loss: float  # mean over the interval (the tutorial's running loss)
-    lr: float
-    images_per_second: float
-    elapsed: float  # training seconds, pauses excluded
-    losses: tuple[float, ...] = ()
-    first_step: int = 0  # global step number of losses[0] (1-based)
-    probe: Any = None  # the probe's statistics for the interval, plain numbers
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int
-    step: int
-    train_loss: float
-    train_accuracy: float
-    test_loss: float
-    test_accuracy: float
-    per_class_accuracy: tuple[float, ...]
-    lr: float
-    elapsed: float
-    epoch_seconds: float
-    images_per_second: float
-
-
-@dataclass(frozen=True)
-class PausedReport:
-    step: int
-    epoch: int
-    reason: str  # "requested", "step", or what the probe saw
-
-
-@dataclass(frozen=True)
-class FinishedReport:
-    status: str  # "completed", "stopped" or "diverged"
-    message: str
-    epoch: int  # epochs completed
-    step: int
-    elapsed: float
-    test_accuracy: float | None = None
-    test_loss: float | None = None
-    diverged_step: int | None = None
-    diverged_loss: float | None = None
-    diverged_lr: float | None = None
-
-
-Report = Union[StepReport, EpochReport, PausedReport, FinishedReport]
-
 
 class StepProbe(Protocol):
     """What the trainer asks of an optional probe (netexplorer.core.inspection).

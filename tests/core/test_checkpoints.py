@@ -19,8 +19,9 @@ import pytest
 import torch
 
 from netexplorer.core import checkpoints, files
+from netexplorer.core.trainers import resume_trainer
 from netexplorer.core.checkpoints import (
-    FORMAT_VERSION, CheckpointError, load_checkpoint, resume_trainer, save_checkpoint,
+    FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint,
 )
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.specs import LayerSpec, ModelSpec, build_model

@@ -19,7 +19,7 @@ TORCH_FREE = ["netexplorer.core.assets", "netexplorer.core.catalog",
               "netexplorer.core.formatting", "netexplorer.core.inspection",
               "netexplorer.core.inspection.doctor", "netexplorer.core.inspection.history",
               "netexplorer.core.inspection.stats", "netexplorer.core.layers",
-              "netexplorer.core.presets",
+              "netexplorer.core.presets", "netexplorer.core.reports", "netexplorer.core.runs",
               "netexplorer.core.specs", "netexplorer.core.train_config"]
 
 

@@ -12,13 +12,17 @@ import csv
 import io
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from netexplorer.core.training import (
-    EpochReport, FinishedReport, PausedReport, Report, StepReport, TrainConfig,
+from netexplorer.core.reports import (
+    EpochReport, FinishedReport, PausedReport, Report, StepReport,
 )
+from netexplorer.core.train_config import TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover - a checkpoint holds tensors
+    from netexplorer.core.checkpoints import Checkpoint
 
 
 class GrowableArray:
@@ -149,3 +153,30 @@ class RunHistory:
                      f"{e.test_loss:.6g}", f"{e.test_accuracy:.6g}"] if e else [""] * 5)
             writer.writerow(row)
         return out.getvalue()
+
+
+def run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
+    """The history a checkpoint carries, as a finished run: every step's loss, its
+    running mean per reporting interval (as the live run showed it), the epochs."""
+    config = checkpoint.config or TrainConfig()
+    run = RunHistory(number, config, checkpoint.spec.name, checkpoint.dataset_name or "")
+    losses = np.asarray(checkpoint.history["step_losses"], dtype=np.float64)
+    if losses.size:
+        run.steps.extend(np.arange(1, losses.size + 1))
+        run.losses.extend(losses)
+        every = max(1, config.report_every)
+        ends = np.minimum(np.arange(every, losses.size + every, every), losses.size)
+        run.running_steps.extend(ends)
+        run.running_losses.extend([losses[max(0, end - every):end].mean() for end in ends])
+    for epoch in checkpoint.history["epochs"]:
+        run.add(EpochReport(**{k: (tuple(v) if isinstance(v, list) else v)
+                               for k, v in epoch.items()}))
+    state = checkpoint.trainer_state or {}
+    position = state.get("position", {})
+    saved = f" saved {checkpoint.saved_at}" if checkpoint.saved_at else ""
+    run.add(FinishedReport("checkpoint", f"opened from a checkpoint{saved}",
+                           int(position.get("epoch", len(run.epochs))),
+                           int(position.get("step", losses.size)),
+                           float(state.get("elapsed", 0.0)),
+                           test_accuracy=run.final_accuracy))
+    return run

@@ -18,11 +18,13 @@ from __future__ import annotations
 import itertools
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from netexplorer.core.reports import FinishedReport, PausedReport, StepReport
+from netexplorer.core.runs import RunHistory, run_from_checkpoint
 from netexplorer.ui.session.workers import (
     JobQueue, TaskFailure, TaskHandle, TrainingThread, TrainingWorker, expect_gui_thread,
 )
@@ -32,9 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI th
 
     from netexplorer.core.checkpoints import Checkpoint
     from netexplorer.core.data import Dataset
-    from netexplorer.core.runs import RunHistory
     from netexplorer.core.specs import ModelSpec
-    from netexplorer.core.training import FinishedReport, TrainConfig, Trainer, TrainingControl
+    from netexplorer.core.training import TrainConfig, Trainer, TrainingControl
 
 IDLE = "idle"
 STARTING = "starting"
@@ -126,6 +127,7 @@ class TrainingSession(QObject):
         self._spec: ModelSpec | None = None
         self._dataset: Dataset | None = None
         self._model: nn.Module | None = None  # trained weights (a run's or a checkpoint's)
+        self._resume: Checkpoint | None = None  # where the next run continues from
         self._untrained: _UntrainedModel | None = None  # the spec's fresh model, for jobs
         self._trainer: Trainer | None = None  # the latest run's, kept for checkpoints
         self._config: TrainConfig | None = None
@@ -185,6 +187,7 @@ class TrainingSession(QObject):
         had_model = self._model is not None or (self._untrained is not None
                                                 and self._untrained.built)
         self._model = None
+        self._resume = None
         self._untrained = None
         self._trainer = None
         if had_model:
@@ -215,9 +218,12 @@ class TrainingSession(QObject):
     # ------------------------------------------------------------------ runs
 
     def start(self, config: TrainConfig, reset: bool = False) -> RunHistory:
-        """Start a run: continue the current weights, or fresh ones if `reset`, if
-        the spec changed, or if nothing has been trained yet."""
-        from netexplorer.core.runs import RunHistory
+        """Start a run: continue the current model exactly where its last run (or
+        checkpoint) stopped — weights, optimizer, schedule, for `config.epochs` more
+        epochs — or from fresh weights if `reset`, if the spec changed, or if
+        nothing has been trained yet. The trainer is made by core.trainers, as the
+        CLI's is."""
+        from netexplorer.core.trainers import continued_config, new_trainer, resume_trainer
         from netexplorer.core.training import TrainingControl
 
         if self.active:
@@ -226,10 +232,13 @@ class TrainingSession(QObject):
             raise RuntimeError("choose a valid model and a dataset before training")
         config.validate()
         spec, dataset = self._spec, self._dataset
-        model = None if reset else self._model
-        if model is None and self._model is not None:
+        if reset and self._model is not None:
             self._model = None
+            self._resume = None
             self.modelReplaced.emit()
+        resume = self._resume
+        if resume is not None:
+            config = continued_config(resume, config)
         probe_every = self.probe_every
         control = TrainingControl()
         box = _RunBox()
@@ -238,18 +247,12 @@ class TrainingSession(QObject):
         self._config = config
 
         def build_trainer() -> Trainer:  # runs on the training thread
-            import torch
-
-            from netexplorer.core.inspection import Probe
-            from netexplorer.core.specs import build_model
-            from netexplorer.core.training import Trainer
-
-            net = model
-            if net is None:
-                torch.manual_seed(config.seed)
-                net = build_model(spec)
-            probe = Probe(net, every=probe_every) if probe_every else None
-            trainer = Trainer(net, dataset, config, probe=probe, spec=spec, control=control)
+            if resume is not None:
+                trainer = resume_trainer(resume, dataset, config, probe_every=probe_every,
+                                         control=control)
+            else:
+                trainer = new_trainer(spec, dataset, config, probe_every=probe_every,
+                                      control=control)
             # Jobs queued before the started signal reaches the GUI thread run at this
             # trainer's first gate, on this thread: they must already see its model.
             box.trainer = trainer
@@ -261,6 +264,7 @@ class TrainingSession(QObject):
         worker.started.connect(self._on_worker_started)
         worker.reportsReady.connect(self._on_reports)
         worker.evaluated.connect(self._on_evaluated)
+        worker.stoppedAt.connect(self._on_stopped_at)
         worker.failed.connect(self._on_failed)
         worker.done.connect(self._on_done)
         self._thread = TrainingThread(worker, self)
@@ -372,7 +376,8 @@ class TrainingSession(QObject):
 
     def load_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Use a loaded checkpoint's model: its spec goes to the model panel
-        (specLoaded), its weights become the current model, its history a run."""
+        (specLoaded), its weights become the current model, its history a run, and
+        the next run resumes it."""
         if self.active:
             raise RuntimeError("stop the run before opening a checkpoint")
         model = checkpoint.build_model()
@@ -380,9 +385,10 @@ class TrainingSession(QObject):
         self._untrained = None
         self.specLoaded.emit(checkpoint.spec)
         self._model = model
+        self._resume = checkpoint  # the next run resumes it, as --resume does
         self._trainer = None
         self._config = checkpoint.config
-        run = _run_from_checkpoint(len(self.runs) + 1, checkpoint)
+        run = run_from_checkpoint(len(self.runs) + 1, checkpoint)
         self.runs.append(run)
         self.modelReplaced.emit()
         self.runStarted.emit(run)
@@ -429,8 +435,6 @@ class TrainingSession(QObject):
 
     @Slot(object)
     def _on_reports(self, reports: list) -> None:
-        from netexplorer.core.training import PausedReport, StepReport
-
         expect_gui_thread("TrainingSession._on_reports")
         run = self.current_run
         if run is None or self._closed:  # after shutdown nobody is listening: drop late news
@@ -451,9 +455,19 @@ class TrainingSession(QObject):
             self.evaluationReady.emit(report)
 
     @Slot(object)
-    def _on_failed(self, failure: TaskFailure) -> None:
-        from netexplorer.core.training import FinishedReport
+    def _on_stopped_at(self, point: Checkpoint | None) -> None:
+        expect_gui_thread("TrainingSession._on_stopped_at")
+        trainer = self._trainer
+        if self._closed or trainer is None or trainer.spec != self._spec:
+            return  # the model was edited or replaced while the run went on
+        # A run of this window continues from its weights with a fresh optimizer and
+        # schedule, numbered from epoch 1 (a lineage of runs that carries those on is
+        # the run store's issue); a checkpoint resumes fully. None: the weights are not
+        # finite, and the next run starts fresh.
+        self._resume = None if point is None else replace(point, trainer_state=None)
 
+    @Slot(object)
+    def _on_failed(self, failure: TaskFailure) -> None:
         expect_gui_thread("TrainingSession._on_failed")
         if self._closed:
             return
@@ -489,38 +503,6 @@ class TrainingSession(QObject):
             handle.report_failure(value)
         else:
             handle.report_result(value)
-
-
-def _run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
-    """The history a checkpoint carries, as a finished run: every step's loss, its
-    running mean per reporting interval (as the live run showed it), the epochs."""
-    import numpy as np
-
-    from netexplorer.core.runs import RunHistory
-    from netexplorer.core.training import EpochReport, FinishedReport, TrainConfig
-
-    config = checkpoint.config or TrainConfig()
-    run = RunHistory(number, config, checkpoint.spec.name, checkpoint.dataset_name or "")
-    losses = np.asarray(checkpoint.history["step_losses"], dtype=np.float64)
-    if losses.size:
-        run.steps.extend(np.arange(1, losses.size + 1))
-        run.losses.extend(losses)
-        every = max(1, config.report_every)
-        ends = np.minimum(np.arange(every, losses.size + every, every), losses.size)
-        run.running_steps.extend(ends)
-        run.running_losses.extend([losses[max(0, end - every):end].mean() for end in ends])
-    for epoch in checkpoint.history["epochs"]:
-        run.add(EpochReport(**{k: (tuple(v) if isinstance(v, list) else v)
-                               for k, v in epoch.items()}))
-    state = checkpoint.trainer_state or {}
-    position = state.get("position", {})
-    saved = f" saved {checkpoint.saved_at}" if checkpoint.saved_at else ""
-    run.add(FinishedReport("checkpoint", f"opened from a checkpoint{saved}",
-                           int(position.get("epoch", len(run.epochs))),
-                           int(position.get("step", losses.size)),
-                           float(state.get("elapsed", 0.0)),
-                           test_accuracy=run.final_accuracy))
-    return run
 
 
 def _evaluate_job(context: ModelContext) -> Any:

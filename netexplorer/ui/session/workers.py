@@ -48,6 +48,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from netexplorer.core.reports import FinishedReport, StepReport
+
 log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ the GUI-thread guard
@@ -456,8 +458,10 @@ class TrainingWorker(QObject):
     process imports torch's compiler stack for seconds, which must not freeze the
     window. Reports are batched: reportsReady(list) at most every
     REPORT_INTERVAL_S, immediately for anything but a StepReport. After the run
-    the model is evaluated here (evaluated(EvalReport)), and done(object) carries
-    the FinishedReport — or failed(TaskFailure) if training raised.
+    the model is evaluated here (evaluated(EvalReport)), where it stopped is copied
+    for the next run to continue from (stoppedAt(Checkpoint), None if its weights
+    are not finite), and done(object) carries the FinishedReport — or
+    failed(TaskFailure) if training raised.
 
     `control` (a core TrainingControl) is closed whatever happens — also when the
     trainer cannot be built — so that work queued on it always runs (or is
@@ -467,6 +471,7 @@ class TrainingWorker(QObject):
     started = Signal(object)  # the Trainer, for the session's bookkeeping
     reportsReady = Signal(object)
     evaluated = Signal(object)
+    stoppedAt = Signal(object)  # a Checkpoint in memory to continue from, or None
     failed = Signal(object)
     done = Signal(object)
 
@@ -485,12 +490,14 @@ class TrainingWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        from netexplorer.core.checkpoints import checkpoint_of
         from netexplorer.core.devices import apply_cpu_policy
-        from netexplorer.core.training import FinishedReport, StepReport
+        from netexplorer.core.errors import CheckpointError
 
         apply_cpu_policy(interactive=self._interactive)
         finished = None
         evaluation = None
+        stopped_at = None
         try:
             trainer = self._build()
             self.started.emit(trainer)
@@ -511,6 +518,10 @@ class TrainingWorker(QObject):
             # this, on this thread, and never use the model at the same time.
             if not self._closing.is_set():
                 evaluation = trainer.evaluate()
+                try:
+                    stopped_at = checkpoint_of(trainer)
+                except CheckpointError:  # weights gone NaN: nothing to continue from
+                    stopped_at = None
         except Exception as exc:  # shown to the person; the app keeps running
             self._control.close()
             self.failed.emit(TaskFailure.of(exc))
@@ -518,6 +529,7 @@ class TrainingWorker(QObject):
             self._control.close()
             if evaluation is not None:
                 self.evaluated.emit(evaluation)
+                self.stoppedAt.emit(stopped_at)
         finally:
             self.done.emit(finished)
 

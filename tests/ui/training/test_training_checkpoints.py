@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+
 from PySide6.QtGui import QAction
 
 from netexplorer.core.checkpoints import load_checkpoint
@@ -144,3 +146,32 @@ def test_jobs_waiting_for_data_fail_when_the_data_cannot_be_loaded(window, qtbot
     with qtbot.waitSignal(handle.failed, timeout=30_000) as failed:
         pass
     assert "input channels" in failed.args[0].message
+
+
+def test_continuing_a_checkpoint_in_the_gui_resumes_it_as_the_cli_does(window, qtbot, monkeypatch,
+                                                                       tmp_path):
+    """One resume for both: the GUI's next run of an opened checkpoint carries on its
+    optimizer state, schedule, data order and random generators exactly as
+    `netexplorer train --resume` does, so the resumed epoch's figures are the same."""
+    import json
+
+    from netexplorer.cli import main
+
+    monkeypatch.setenv("NETEXPLORER_THREADS", "1")  # the same reductions in both
+    recipe = ["--augment-shift", "0", "--schedule", "none", "--device", "cpu"]
+    first = tmp_path / "first.ckpt"
+    assert main(["train", "--model", "lenet", "--dataset", "digits", "--epochs", "1",
+                 "--save", str(first), *recipe]) == 0
+    metrics = tmp_path / "resumed.json"
+    assert main(["train", "--resume", str(first), "--epochs", "2", "--metrics-json",
+                 str(metrics), *recipe]) == 0
+    cli_epoch = json.loads(metrics.read_text())["epochs"][-1]
+
+    training_panel(qtbot, window)
+    with qtbot.waitSignal(window.checkpoint_files.checkpointOpened, timeout=30_000):
+        window.checkpoint_files.open_checkpoint(first)
+    run = train(qtbot, window, epochs=1)  # one more epoch: the second of the run
+    gui_epoch = run.epochs[-1]
+    assert gui_epoch.epoch == cli_epoch["epoch"] == 2
+    for name in ("train_loss", "test_loss", "test_accuracy"):
+        assert getattr(gui_epoch, name) == pytest.approx(cli_epoch[name], rel=1e-5), name
