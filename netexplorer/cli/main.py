@@ -50,7 +50,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from netexplorer.core.presets import list_presets
-    from netexplorer.core.specs import format_shape, summarize
+    from netexplorer.core.formatting import format_shape
+    from netexplorer.core.specs import summarize
 
     for preset in list_presets():
         summary = summarize(preset.spec)

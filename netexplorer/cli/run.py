@@ -18,6 +18,7 @@ from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
 from netexplorer.core.data import Dataset, load_dataset, require_images, skipped_summary
 from netexplorer.core.devices import describe
 from netexplorer.core.evaluation import EvalReport, evaluate
+from netexplorer.core.formatting import format_shape
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import (
     EpochReport, FinishedReport, PausedReport, StepReport, TrainConfig, Trainer,
@@ -289,8 +290,8 @@ def format_probe_table(probe) -> str:
                "weight_norm", "weight_grad_norm", "update_ratio")
     rows = []
     for info in probe.layers:
-        cells = [info.name, info.kind, "×".join(map(str, info.input_shape)),
-                 "×".join(map(str, info.output_shape))]
+        cells = [info.name, info.kind, format_shape(info.input_shape),
+                 format_shape(info.output_shape)]
         for stat in columns:
             value = float(last[STATS.index(stat), info.index]) if last is not None else None
             cells.append(percent(value) if stat in ("act_zeros", "dead") else engineering(value))

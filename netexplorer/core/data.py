@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from netexplorer.core.errors import DatasetError, DatasetUnavailable
+from netexplorer.core.formatting import format_shape
 
 __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
            "Normalization", "Split", "batches", "check_dataset_name", "dataset_choices",
@@ -526,7 +527,7 @@ def _decode(file: Path, shape: tuple[int, ...], grey: bool) -> tuple[np.ndarray,
 def _check_memory(n: int, shape: Sequence[int], what: str) -> None:
     needed = 4 * n * math.prod(shape)
     if needed > MAX_DATASET_BYTES:
-        raise DatasetError(f"{what} at {'×'.join(str(s) for s in shape)} would need "
+        raise DatasetError(f"{what} at {format_shape(shape)} would need "
                            f"{needed / 1e9:.1f} GB of memory for its {n:,} images (at most "
                            f"{MAX_DATASET_BYTES / 1e9:.1f} GB): choose a smaller model "
                            f"input size")

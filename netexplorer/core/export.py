@@ -23,7 +23,8 @@ from typing import Any, Callable
 from netexplorer import __version__
 from netexplorer.core.files import write_atomically
 from netexplorer.core.layers import LAYER_KINDS
-from netexplorer.core.specs import ModelSpec, format_shape, summarize
+from netexplorer.core.formatting import format_shape
+from netexplorer.core.specs import ModelSpec, summarize
 
 __all__ = ["ExportError", "class_name", "python_source", "write_python", "write_text",
            "save_torchscript", "PYTHON_FILTER", "TORCHSCRIPT_FILTER", "CSV_FILTER"]

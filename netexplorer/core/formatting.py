@@ -4,6 +4,7 @@ these so a value reads the same everywhere."""
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 _PREFIXES = {-12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T"}
 
@@ -33,3 +34,8 @@ def percent(fraction: float | None, decimals: int = 1) -> str:
     if fraction is None or math.isnan(fraction):
         return "–"
     return f"{100 * fraction:.{decimals}f} %"
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    """16×5×5 — the way shapes read in messages and tables, everywhere."""
+    return "×".join(str(int(s)) for s in shape)

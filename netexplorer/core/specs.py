@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from netexplorer.core.files import FileTooLarge, read_limited
+from netexplorer.core.formatting import format_shape
 from netexplorer.core.layers import (
     BOOL, CHOICE, FLOAT, INT, LAYER_KINDS, MAX_SPATIAL, SIZE, LayerKind, ParamDef,
 )
@@ -59,11 +60,6 @@ type xpu zero_grad
 """.split())
 
 Shape = tuple[int, ...]
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    """16×5×5 — the way shapes read in messages and tables."""
-    return "×".join(str(int(s)) for s in shape)
 
 
 def _freeze(value: Any) -> Any:

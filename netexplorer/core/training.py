@@ -33,6 +33,7 @@ from netexplorer.core.data import Dataset, Split, random_shift
 from netexplorer.core.devices import resolve_device
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.evaluation import EvalReport, evaluate
+from netexplorer.core.formatting import format_shape
 from netexplorer.core.reports import (  # noqa: F401 - re-exported
     EpochReport, FinishedReport, PausedReport, Report, StepReport,
 )
@@ -298,15 +299,15 @@ class Trainer:
             summary = summarize(self.spec)
             if tuple(summary.input_shape) != tuple(self.dataset.input_shape):
                 raise TrainingError(
-                    f"the model takes {_shape(summary.input_shape)} input but the dataset was "
-                    f"prepared for {_shape(self.dataset.input_shape)}: reload the dataset for "
+                    f"the model takes {format_shape(summary.input_shape)} input but the dataset was "
+                    f"prepared for {format_shape(self.dataset.input_shape)}: reload the dataset for "
                     f"this model")
             out = summary.output_shape
             last = summary.rows[-1]
             if len(out) != 1 or out[0] != k:
                 fix = (f"set out_features of '{last.name}' to {k}" if last.kind == "linear"
                        else f"end the model with a linear layer of {k} outputs")
-                raise TrainingError(f"the model outputs {_shape(out)} values per image but "
+                raise TrainingError(f"the model outputs {format_shape(out)} values per image but "
                                     f"{self.dataset.name} has {k} classes: {fix}")
             if self.config.loss == "nll" and last.kind != "logsoftmax":
                 raise TrainingError("the nll loss expects log-probabilities: add a logsoftmax "
@@ -628,6 +629,3 @@ def _set_rng(cpu_state: torch.Tensor, cuda_state: Any, device: torch.device | No
     if cuda_state is not None and device is not None and device.type == "cuda":
         torch.cuda.set_rng_state(cuda_state, device)
 
-
-def _shape(shape) -> str:
-    return "×".join(str(s) for s in shape)

@@ -1,18 +1,22 @@
 """The training doctor: reads a probe's statistics and names the layer going wrong,
-with what is wrong in words and what to try."""
+with what is wrong in words and what to try.
+
+The Doctor sees only what it is handed — an Examination: the layers, the new
+steps' statistics, the recent history and how full each layer's dead-unit
+window is — never the Probe itself, so it can be tested, and fed from a stored
+run, without one.
+"""
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 import numpy as np
 
-from netexplorer.core.inspection.stats import MEASURED, STAT_INDEX, Alert
-
-if TYPE_CHECKING:  # pragma: no cover
-    from netexplorer.core.inspection.probe import Probe
+from netexplorer.core.inspection.stats import MEASURED, STAT_INDEX, Alert, LayerInfo
 
 # --- Doctor thresholds (module constants so that tests and docs can name them) ---
 # A ReLU-family layer whose units were never active in this share of the window.
@@ -35,34 +39,61 @@ UPDATE_RATIO_HIGH = 1e-1
 UPDATE_RATIO_LOW = 1e-6
 
 
+@dataclass(frozen=True, eq=False)
+class Examination:
+    """What the doctor reads after a probe's flush.
+
+    stats[i, s, l] is statistic s of layer l at steps[i] (the new steps);
+    measured[i, m, l] says whether MEASURED[m] was measured there (a NaN that was
+    measured is news, one that was not is a gap); recent holds the last rows of
+    the history, these steps included, as many as the checks need.
+    """
+
+    layers: tuple[LayerInfo, ...]
+    steps: np.ndarray
+    stats: np.ndarray
+    measured: np.ndarray
+    recent: np.ndarray
+    windows_filled: tuple[int, ...]  # sampled batches in each layer's dead-unit window
+    dead_window: int
+
+    @property
+    def param_layers(self) -> list[int]:
+        return [info.index for info in self.layers if info.has_params]
+
+    def recent_stat(self, stat: str, n: int) -> np.ndarray:
+        """The last n sampled rows of one statistic: samples × layers."""
+        return self.recent[-n:, STAT_INDEX[stat], :]
+
+
 class Doctor:
-    """Reads the probe's history and names the layer that is going wrong.
+    """Reads what a probe measured and names the layer that is going wrong.
 
     Each alert fires when its condition starts and again only after it has
     cleared, so a persistent problem is one alert, not one per report.
     """
 
-    def __init__(self, probe: Probe) -> None:
-        self.probe = probe
+    HISTORY_NEEDED = RECENT  # rows of history an Examination needs beyond its new steps
+
+    def __init__(self) -> None:
         self._active: set[tuple[str, str]] = set()
 
-    def examine(self, steps: np.ndarray, stats: np.ndarray, measured: np.ndarray
-                ) -> list[Alert]:
-        """New alerts from a flush's steps (see Probe._derive for `measured`)."""
+    def examine(self, exam: Examination) -> list[Alert]:
+        """New alerts from a flush's steps."""
         found: dict[tuple[str, str], Alert] = {}
-        for alert in self._nonfinite(steps, stats, measured):
+        for alert in self._nonfinite(exam):
             found[(alert.kind, alert.layer)] = alert
         if not found:  # with NaNs around, the other checks say nothing useful
             for check in (self._dead, self._vanishing, self._exploding, self._update_ratio):
-                for alert in check(steps, stats):
+                for alert in check(exam):
                     found[(alert.kind, alert.layer)] = alert
         new = [a for key, a in found.items() if key not in self._active]
         self._active = set(found)
         return new
 
     # Each check returns the alerts whose condition holds now.
-    def _nonfinite(self, steps: np.ndarray, stats: np.ndarray, measured: np.ndarray
-                   ) -> Iterable[Alert]:
+    def _nonfinite(self, exam: Examination) -> Iterable[Alert]:
+        steps, stats, measured = exam.steps, exam.stats, exam.measured
         bad = ~np.isfinite(stats[:, [STAT_INDEX[name] for name in MEASURED], :]) & measured
         if not bad.any():
             return []
@@ -80,46 +111,46 @@ class Doctor:
             layer, where = int(np.flatnonzero(grad)[-1]), "gradient"
         else:
             layer, where = int(np.flatnonzero(weight_grad)[-1]), "weight gradient"
-        name = self.probe.layers[layer].name
+        name = exam.layers[layer].name
         return [Alert("nonfinite", name, int(steps[row]),
                       f"its {where} became NaN or infinite — the first layer to do so",
                       "training paused: lower the learning rate, check the input "
                       "normalisation, or add batch normalisation before this layer",
                       severity="error", pause=True)]
 
-    def _dead(self, steps: np.ndarray, stats: np.ndarray) -> Iterable[Alert]:
-        dead = stats[-1, STAT_INDEX["dead"], :]
-        for i, info in enumerate(self.probe.layers):
-            filled = self.probe.window_filled(i)
-            if info.activation and filled >= self.probe.dead_window and dead[i] > DEAD_THRESHOLD:
-                yield Alert("dead", info.name, int(steps[-1]),
+    def _dead(self, exam: Examination) -> Iterable[Alert]:
+        dead = exam.stats[-1, STAT_INDEX["dead"], :]
+        for i, info in enumerate(exam.layers):
+            filled = exam.windows_filled[i]
+            if info.activation and filled >= exam.dead_window and dead[i] > DEAD_THRESHOLD:
+                yield Alert("dead", info.name, int(exam.steps[-1]),
                             f"{100 * dead[i]:.0f} % of its units have not fired in the last "
-                            f"{self.probe.dead_window} sampled batches (dead ReLUs)",
+                            f"{exam.dead_window} sampled batches (dead ReLUs)",
                             "lower the learning rate, check the bias initialisation of the "
                             "layer before it, or try LeakyReLU/ELU")
 
-    def _vanishing(self, steps: np.ndarray, stats: np.ndarray) -> Iterable[Alert]:
-        params = self.probe._param_layers
+    def _vanishing(self, exam: Examination) -> Iterable[Alert]:
+        params = exam.param_layers
         if len(params) < 2:
             return
-        recent = self._recent("grad_norm", RECENT)
+        recent = exam.recent_stat("grad_norm", RECENT)
         if len(recent) < MIN_HISTORY:
             return
-        rms = recent / np.sqrt(np.maximum(self._per_sample_sizes(), 1))
+        rms = recent / np.sqrt(np.maximum(_per_sample_sizes(exam.layers), 1))
         first, last = params[0], params[-1]
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = _nanmedian(rms[:, first]) / _nanmedian(rms[:, last])
         if np.isfinite(ratio) and ratio < VANISHING_RATIO:
-            name = self.probe.layers[first].name
-            yield Alert("vanishing", name, int(steps[-1]),
+            name = exam.layers[first].name
+            yield Alert("vanishing", name, int(exam.steps[-1]),
                         f"its gradients are {ratio:.1e} times those of the last layer "
-                        f"'{self.probe.layers[last].name}': they vanish on the way back",
+                        f"'{exam.layers[last].name}': they vanish on the way back",
                         "use ReLU-family activations instead of sigmoid/tanh, add batch "
                         "normalisation, or make the network shallower")
 
-    def _exploding(self, steps: np.ndarray, stats: np.ndarray) -> Iterable[Alert]:
-        new = len(steps)
-        history = self._recent("grad_norm", RECENT + new)
+    def _exploding(self, exam: Examination) -> Iterable[Alert]:
+        new = len(exam.steps)
+        history = exam.recent_stat("grad_norm", RECENT + new)
         before = history[:-new]
         if len(before) < MIN_HISTORY:
             return
@@ -128,41 +159,37 @@ class Doctor:
             latest = _nanmax(history[-new:], axis=0)
             jumped = latest > EXPLODING_FACTOR * baseline
         for i in np.flatnonzero(jumped & (baseline > 0)):
-            name = self.probe.layers[int(i)].name
-            yield Alert("exploding", name, int(steps[-1]),
+            name = exam.layers[int(i)].name
+            yield Alert("exploding", name, int(exam.steps[-1]),
                         f"its gradient norm jumped to {latest[i]:.3g}, "
                         f"{latest[i] / baseline[i]:.0f}× its recent median",
                         "lower the learning rate or clip gradients; a loss about to diverge "
                         "often shows this first")
 
-    def _update_ratio(self, steps: np.ndarray, stats: np.ndarray) -> Iterable[Alert]:
-        recent = self._recent("update_ratio", RECENT)
+    def _update_ratio(self, exam: Examination) -> Iterable[Alert]:
+        recent = exam.recent_stat("update_ratio", RECENT)
         if len(recent) < MIN_HISTORY:
             return
         median = _nanmedian(recent, axis=0)
-        for i in self.probe._param_layers:
+        for i in exam.param_layers:
             value = median[i]
-            name = self.probe.layers[i].name
+            name = exam.layers[i].name
             if value > UPDATE_RATIO_HIGH:
-                yield Alert("update_high", name, int(steps[-1]),
+                yield Alert("update_high", name, int(exam.steps[-1]),
                             f"each step changes its weights by {value:.1e} of their size "
                             f"(rule of thumb: ~1e-3)",
                             "the learning rate is likely too high: try a tenth of it")
             elif value < UPDATE_RATIO_LOW:
-                yield Alert("update_low", name, int(steps[-1]),
+                yield Alert("update_low", name, int(exam.steps[-1]),
                             f"each step changes its weights by only {value:.1e} of their "
                             f"size (rule of thumb: ~1e-3)",
                             "the learning rate is likely too low, or this layer gets no "
                             "gradient: try ten times the learning rate")
 
-    def _recent(self, stat: str, n: int) -> np.ndarray:
-        """The last n sampled rows of one statistic: samples × layers."""
-        return self.probe.history_buffer.recent(n)[1][:, STAT_INDEX[stat], :]
 
-    def _per_sample_sizes(self) -> np.ndarray:
-        return np.array([math.prod(info.output_shape) if info.output_shape else 1
-                         for info in self.probe.layers], dtype=np.float64)
-
+def _per_sample_sizes(layers: tuple[LayerInfo, ...]) -> np.ndarray:
+    return np.array([math.prod(info.output_shape) if info.output_shape else 1
+                     for info in layers], dtype=np.float64)
 
 
 def _nanmedian(values: np.ndarray, axis: int | None = None) -> Any:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netexplorer.core.inspection.doctor import DEAD_WINDOW, Doctor
+from netexplorer.core.inspection.doctor import DEAD_WINDOW, Doctor, Examination
 from netexplorer.core.inspection.feature_maps import take_snapshot
 from netexplorer.core.inspection.history import RingBuffer
 from netexplorer.core.inspection.stats import (
@@ -144,7 +144,7 @@ class Probe:
         self._before: list[torch.Tensor] | None = None
         self._alerts: list[Alert] = []
         self._row_plans: dict[tuple, _RowPlan] = {}
-        self.doctor = Doctor(self)
+        self.doctor = Doctor()
         self._grad_hooks = [self._grad_hook(i) for i in range(len(self.layers))]
         self._forward_hooks = [self._forward_hook(i) for i in range(len(self.layers))]
 
@@ -286,7 +286,10 @@ class Probe:
         stats, measured = self._derive(self._pending)
         self._pending = []
         self.history_buffer.extend(steps, stats)
-        alerts = tuple(self.doctor.examine(steps, stats, measured))
+        _, recent = self.history_buffer.recent(Doctor.HISTORY_NEEDED + len(steps))
+        filled = tuple(self._window_fill.get(i, 0) for i in range(len(self.layers)))
+        alerts = tuple(self.doctor.examine(Examination(
+            tuple(self.layers), steps, stats, measured, recent, filled, self.dead_window)))
         self._alerts.extend(alerts)
         return ProbeReport(tuple(self.layers), steps, stats, alerts)
 
@@ -406,7 +409,7 @@ class Probe:
         """
         out = np.full((len(pending), len(STATS), len(self.layers)), np.nan, dtype=np.float32)
         measured = np.zeros((len(pending), len(MEASURED), len(self.layers)), dtype=bool)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[_Layout, list[int]] = {}
         for row, raw in enumerate(pending):
             groups.setdefault(raw.layout, []).append(row)
         for layout, rows in groups.items():
@@ -419,9 +422,11 @@ class Probe:
             out[rows, dead, i] = self._dead_fractions(i, maxima > 0)
         return out, measured
 
-    def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: tuple,
+    def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: _Layout,
               m: np.ndarray) -> None:
-        act, counts, starts, n_rows, grad, grad_counts, param_counts = layout
+        act, counts, starts = layout.act_layers, layout.counts, layout.row_starts
+        n_rows, grad, grad_counts = layout.n_rows, layout.grad_layers, layout.grad_counts
+        param_counts = layout.param_counts
         n_params = sum(param_counts)
         measured[rows[:, None], 0, np.array(act, dtype=np.int64)[None, :]] = True
         measured[rows[:, None], 1, np.array(grad, dtype=np.int64)[None, :]] = True
@@ -601,6 +606,21 @@ class _RowPlan:
         return cls(pads, tuple(int(v) for v in np.cumsum([0] + rows[:-1])))
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where each number sits in a packed step vector (see _StepRaw.pack): steps of
+    one model share it, so flush() stacks their vectors into one matrix and reads
+    its columns by this."""
+
+    act_layers: tuple[int, ...]  # layers whose activation samples were measured
+    counts: tuple[tuple[int, int], ...]  # (values, sampled) of each of them
+    row_starts: tuple[int, ...]  # first row of each of them in the samples' matrix
+    n_rows: int  # rows of that matrix: the vector starts with ‖x‖, Σx, √non-zeros per row
+    grad_layers: tuple[int, ...]  # then one output-gradient norm per layer, in this order
+    grad_counts: tuple[tuple[int, int], ...]  # (values, sampled) of each gradient
+    param_counts: tuple[int, ...]  # then per-tensor weight, gradient and update norms
+
+
 @dataclass
 class _StepRaw:
     """One sampled step's device-side results, before anything is copied off.
@@ -627,7 +647,7 @@ class _StepRaw:
     grad_norms: list[torch.Tensor] = field(default_factory=list)
     update_norms: list[torch.Tensor] = field(default_factory=list)
     vector: torch.Tensor | None = None
-    layout: tuple = ()
+    layout: _Layout | None = None
 
     def pack(self) -> None:
         scalars = self.norms + self.weight_norms + self.grad_norms + self.update_norms
@@ -636,8 +656,9 @@ class _StepRaw:
             parts.append(torch.stack(scalars))
         self.vector = torch.cat(parts) if parts else torch.zeros(0)
         n_rows = len(self.rows[0]) if self.rows else 0
-        self.layout = (self.act_layers, tuple(self.counts), self.row_starts, n_rows,
-                       tuple(self.grad_layers), tuple(self.grad_counts), self.param_counts)
+        self.layout = _Layout(self.act_layers, tuple(self.counts), self.row_starts, n_rows,
+                              tuple(self.grad_layers), tuple(self.grad_counts),
+                              self.param_counts)
         self.parts, self.outputs = [], []
         self.rows = ()
         self.norms, self.weight_norms, self.grad_norms, self.update_norms = [], [], [], []

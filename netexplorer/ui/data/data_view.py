@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from netexplorer.core import catalog
 from netexplorer.core.errors import DatasetError
+from netexplorer.core.formatting import format_shape
 from netexplorer.ui.widgets.accessibility import hint_label, named, notice_frame
 from netexplorer.ui.data.dataset_facts import DatasetFacts
 from netexplorer.ui.icons import icon
@@ -432,7 +433,7 @@ class DataView(QWidget):
             message = failure.message
         elif isinstance(error, MemoryError):
             message = (f"There is not enough memory to load {title} at "
-                       f"{'×'.join(map(str, self._input_shape))}: choose a smaller model "
+                       f"{format_shape(self._input_shape)}: choose a smaller model "
                        f"input size.")
         else:
             message = (f"Loading {title} failed unexpectedly ({type(error).__name__}: "
@@ -644,7 +645,7 @@ class DataView(QWidget):
         self.grid_scroll.verticalScrollBar().setValue(0)
         self.page_label.setText(f"Page {self._page + 1:,} of {self.page_count:,} · "
                                 f"{total:,} images")
-        shape = "×".join(str(s) for s in images.shape[1:])
+        shape = format_shape(images.shape[1:])
         self.grid_caption.setText(
             f"Stored images ({shape}), shown {display_scale(*images.shape[-2:])}× enlarged"
             if originals else

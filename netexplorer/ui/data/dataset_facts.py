@@ -8,7 +8,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from netexplorer.core.specs import format_shape
+from netexplorer.core.formatting import format_shape
 from netexplorer.ui.widgets.accessibility import heading_label, named
 
 if TYPE_CHECKING:  # pragma: no cover - importing core.data would import torch

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from netexplorer.core.formatting import engineering, percent
-from netexplorer.core.specs import format_shape
+from netexplorer.core.formatting import format_shape
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
 from netexplorer.ui.widgets.gallery import (
     filters_as_images, make_gallery, normalise_each, show_arrays, show_dataset_images,

@@ -22,6 +22,9 @@ from PySide6.QtWidgets import (
     QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from netexplorer.core.inspection import STAT_INDEX
+from netexplorer.core.reports import EpochReport, PausedReport, StepReport
+from netexplorer.core.runs import RunHistory
 from netexplorer.ui.widgets.accessibility import hint_label, named
 from netexplorer.ui.inspector.feature_maps import FeatureMapView
 from netexplorer.ui.widgets.heatmap import HeatmapView
@@ -33,7 +36,6 @@ from netexplorer.ui.inspector.layer_table import STAT_TITLES, TABLE_STATS, Layer
 from netexplorer.ui.widgets.plots import RedrawClock, add_curve, log_ticks, make_plot, series_colour
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netexplorer.core.runs import RunHistory
     from netexplorer.ui.session.training_session import TrainingSession
 
 DEFAULT_PROBE_EVERY = 10
@@ -391,8 +393,6 @@ class InspectorPanel(QWidget):
         if values is None:
             self.heatmap_detail.setText(f"{name}, step {step:,}")
             return
-        from netexplorer.core.inspection import STAT_INDEX
-
         parts = [f"{STAT_TITLES[s].lower()} {format_stat(s, float(values[STAT_INDEX[s], layer]))}"
                  for s in TABLE_STATS if np.isfinite(values[STAT_INDEX[s], layer])]
         self.heatmap_detail.setText(f"{name} at step {step:,}: " + ", ".join(parts))
@@ -417,8 +417,6 @@ class InspectorPanel(QWidget):
 
     @Slot(object)
     def _on_reports(self, reports: list) -> None:
-        from netexplorer.core.training import EpochReport, PausedReport, StepReport
-
         changed = False
         nonfinite: TimedAlert | None = None
         paused_for_values = False

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover - core.inspection imports torch
-    from netexplorer.core.inspection import Alert, LayerInfo, RingBuffer
+from netexplorer.core.inspection import STAT_INDEX, STATS, Alert, LayerInfo, ProbeReport
+from netexplorer.core.inspection import RingBuffer
 
 # Sampled steps kept per run, and the most values (steps × stats × layers) that
 # may be held: a model with very many layers keeps fewer steps instead of more memory.
@@ -64,11 +62,9 @@ class LayerHistory:
         self._buffer = None
         self._ordered = None
 
-    def add(self, report) -> list[TimedAlert]:  # noqa: ANN001 - a ProbeReport
+    def add(self, report: ProbeReport) -> list[TimedAlert]:
         """Take one ProbeReport; returns its alerts, stamped. A report whose layers
         differ from the history's (another model) starts the history afresh."""
-        from netexplorer.core.inspection import STATS, RingBuffer
-
         layers = tuple(report.layers)
         if [i.name for i in layers] != [i.name for i in self.layers]:
             self.reset()
@@ -160,8 +156,6 @@ class LayerHistory:
 
 
 def _index(stat: str) -> int:
-    from netexplorer.core.inspection import STAT_INDEX
-
     return STAT_INDEX[stat]
 
 

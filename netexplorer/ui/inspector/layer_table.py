@@ -20,7 +20,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from netexplorer.core.formatting import engineering, percent
-from netexplorer.core.specs import format_shape
+from netexplorer.core.formatting import format_shape
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import icon
 from netexplorer.ui.inspector.layer_history import FRACTION_STATS, LOG_STATS, LayerHistory, transformed

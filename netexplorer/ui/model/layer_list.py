@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (
 )
 
 from netexplorer.core.layers import LAYER_KINDS
-from netexplorer.core.specs import ModelSpec, Summary, format_shape
+from netexplorer.core.formatting import format_shape
+from netexplorer.core.specs import ModelSpec, Summary
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import category_icon, icon
 
