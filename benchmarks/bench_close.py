@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.ui.test_close_during_training import run_and_close  # noqa: E402
+from tests.ui.test_close_during_training import run_and_close
 
 TARGET_S = 2.0
 

@@ -38,7 +38,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import Clock, Timing, bare_loop, comparable_config, median, verdict  # noqa: E402
+from common import Clock, Timing, bare_loop, comparable_config, median, verdict
 
 TARGET_RATIO = 0.90
 TARGET_P99_MS = 16.0
@@ -207,8 +207,8 @@ def redraw_figures(app, repeats: int = 15) -> dict[str, float]:
 
     from netexplorer.core.runs import RunHistory
     from netexplorer.core.training import StepReport, TrainConfig
-    from netexplorer.ui.widgets.plots import RedrawClock
     from netexplorer.ui.training.training_plots import TrainingPlots
+    from netexplorer.ui.widgets.plots import RedrawClock
 
     clock = RedrawClock()
     plots = TrainingPlots(clock)

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from netexplorer.core.data import Dataset  # noqa: E402
-from netexplorer.core.specs import ModelSpec, build_model  # noqa: E402
+from netexplorer.core.data import Dataset
+from netexplorer.core.specs import ModelSpec, build_model
 
 
 def bare_loop(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
@@ -62,7 +62,7 @@ class Clock:
         self.wall0 = time.perf_counter()
         self.cpu0 = time.process_time()
 
-    def stop(self) -> "Timing":
+    def stop(self) -> Timing:
         return Timing(time.perf_counter() - self.wall0, time.process_time() - self.cpu0)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from netexplorer import __version__
 
@@ -49,8 +49,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from netexplorer.core.presets import list_presets
     from netexplorer.core.formatting import format_shape
+    from netexplorer.core.presets import list_presets
     from netexplorer.core.specs import summarize
 
     for preset in list_presets():
@@ -107,30 +107,31 @@ def _config_from(args: argparse.Namespace):
     config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
                          momentum=args.momentum, weight_decay=args.weight_decay,
                          schedule=args.schedule, batch_size=args.batch_size, epochs=args.epochs,
-                         augment_shift=args.augment_shift, seed=args.seed, device=args.device, report_every=args.report_every)
+                         augment_shift=args.augment_shift, seed=args.seed, device=args.device,
+                         report_every=args.report_every)
     config.validate()
     return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.cli.run import run_training
+    from netexplorer.core.devices import apply_cpu_policy
 
     apply_cpu_policy(interactive=False)
     return run_training(args, _config_from(args), load_spec_argument)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.cli.run import run_evaluation
+    from netexplorer.core.devices import apply_cpu_policy
 
     apply_cpu_policy(interactive=False)
     return run_evaluation(args)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from netexplorer.core.devices import apply_cpu_policy
     from netexplorer.cli.run import run_inspection
+    from netexplorer.core.devices import apply_cpu_policy
 
     apply_cpu_policy(interactive=False)
     if args.steps < 1 or args.batch_size < 1 or args.every < 1:
@@ -201,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from netexplorer.core.errors import (
-        CheckpointError, DatasetError, DeviceError, TrainingError,
+        CheckpointError,
+        DatasetError,
+        DeviceError,
+        TrainingError,
     )
     from netexplorer.core.specs import SpecError
 

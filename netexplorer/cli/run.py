@@ -9,8 +9,9 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -21,7 +22,12 @@ from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import (
-    EpochReport, FinishedReport, PausedReport, StepReport, TrainConfig, Trainer,
+    EpochReport,
+    FinishedReport,
+    PausedReport,
+    StepReport,
+    TrainConfig,
+    Trainer,
 )
 
 

@@ -21,7 +21,7 @@ import platform
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ def _payload(refusal: str, trainer: Trainer | None = None, spec: ModelSpec | Non
         },
         "versions": {"netexplorer": __version__, "torch": str(torch.__version__),
                      "python": platform.python_version(), **_torchvision_version()},
-        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

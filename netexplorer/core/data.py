@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,9 +28,17 @@ __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "Imag
            "default_data_root", "image_grid", "load_dataset", "missing_files", "random_shift",
            "require_images", "skipped_summary"]
 
-from netexplorer.core.catalog import (  # noqa: E402 - re-exported for callers of data
-    CIFAR10, DATASETS, DIGITS, FASHION_MNIST, FOLDER_PREFIX, MNIST, DatasetInfo,
-    check_dataset_name, dataset_choices, default_data_root,
+from netexplorer.core.catalog import (
+    CIFAR10,
+    DATASETS,
+    DIGITS,
+    FASHION_MNIST,
+    FOLDER_PREFIX,
+    MNIST,
+    DatasetInfo,
+    check_dataset_name,
+    dataset_choices,
+    default_data_root,
 )
 
 # Held-out share of the bundled digits and of an image folder without its own
@@ -718,8 +726,8 @@ def image_grid(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | None
         grid = F.pad(grid, (padding,) * 4, value=pad_value)
     pixels = (grid.permute(1, 2, 0).mul(255).round().to(torch.uint8)).numpy()
     h, w = x.shape[2], x.shape[3]
-    cells = tuple(((i % columns) * (w + padding) + padding, (i // columns) * (h + padding) + padding,
-                   w, h) for i in range(n))
+    cells = tuple(((i % columns) * (w + padding) + padding,
+                   (i // columns) * (h + padding) + padding, w, h) for i in range(n))
     if labels is None:
         captions: tuple[str, ...] = ()
     else:

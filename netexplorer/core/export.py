@@ -17,13 +17,14 @@ import inspect
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from netexplorer import __version__
 from netexplorer.core.files import write_atomically
-from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.core.specs import ModelSpec, summarize
 
 __all__ = ["ExportError", "class_name", "python_source", "write_python", "write_text",

@@ -20,8 +20,9 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 __all__ = ["FileTooLarge", "read_limited", "remove_stale_temporaries", "write_atomically",
            "write_text_atomically"]

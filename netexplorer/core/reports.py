@@ -9,7 +9,7 @@ imports no torch, so the GUI can use them before torch has loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -67,4 +67,4 @@ class FinishedReport:
     diverged_lr: float | None = None
 
 
-Report = Union[StepReport, EpochReport, PausedReport, FinishedReport]
+Report = StepReport | EpochReport | PausedReport | FinishedReport

@@ -17,13 +17,22 @@ import keyword
 import math
 import os
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from netexplorer.core.files import FileTooLarge, read_limited
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.layers import (
-    BOOL, CHOICE, FLOAT, INT, LAYER_KINDS, MAX_SPATIAL, SIZE, LayerKind, ParamDef,
+    BOOL,
+    CHOICE,
+    FLOAT,
+    INT,
+    LAYER_KINDS,
+    MAX_SPATIAL,
+    SIZE,
+    LayerKind,
+    ParamDef,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -793,7 +802,7 @@ def _pool_out(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
 # ------------------------------------------------------------------------ building
 
 
-def build_model(spec: ModelSpec) -> "torch.nn.Sequential":
+def build_model(spec: ModelSpec) -> torch.nn.Sequential:
     """An nn.Sequential whose submodules carry the spec's layer names.
 
     The spec is validated first, so nothing is allocated for a spec that is

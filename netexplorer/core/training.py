@@ -21,9 +21,10 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -34,13 +35,23 @@ from netexplorer.core.devices import resolve_device
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
-from netexplorer.core.reports import (  # noqa: F401 - re-exported
-    EpochReport, FinishedReport, PausedReport, Report, StepReport,
+from netexplorer.core.reports import (
+    EpochReport,
+    FinishedReport,
+    PausedReport,
+    Report,
+    StepReport,
 )
 from netexplorer.core.specs import ModelSpec, build_model, summarize
 from netexplorer.core.train_config import (  # noqa: F401 - re-exported
-    LOSSES, ONECYCLE_DIV, ONECYCLE_FINAL_DIV, ONECYCLE_WARMUP, OPTIMIZERS, SCHEDULES,
-    TrainConfig, schedule_factor,
+    LOSSES,
+    ONECYCLE_DIV,
+    ONECYCLE_FINAL_DIV,
+    ONECYCLE_WARMUP,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    schedule_factor,
 )
 
 __all__ = ["TrainConfig", "Trainer", "TrainingControl", "StepReport", "EpochReport",
@@ -299,9 +310,9 @@ class Trainer:
             summary = summarize(self.spec)
             if tuple(summary.input_shape) != tuple(self.dataset.input_shape):
                 raise TrainingError(
-                    f"the model takes {format_shape(summary.input_shape)} input but the dataset was "
-                    f"prepared for {format_shape(self.dataset.input_shape)}: reload the dataset for "
-                    f"this model")
+                    f"the model takes {format_shape(summary.input_shape)} input but the dataset "
+                    f"was prepared for {format_shape(self.dataset.input_shape)}: reload the "
+                    f"dataset for this model")
             out = summary.output_shape
             last = summary.rows[-1]
             if len(out) != 1 or out[0] != k:

@@ -8,7 +8,7 @@ Coloured icons (status, layer categories) carry their own colours.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPalette, QPixmap
@@ -42,7 +42,7 @@ def _text_colour() -> str:
     return palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText).name()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _render(name: str, colour: str) -> QIcon:
     source = svg_text(name).replace("currentColor", colour)
     renderer = QSvgRenderer(QByteArray(source.encode("utf-8")))

@@ -35,12 +35,14 @@ from netexplorer.ui.data.data_view import DataView, dataset_title
 from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
 from netexplorer.ui.files.checkpoint_files import CheckpointFiles
 from netexplorer.ui.files.export import Exporter
-from netexplorer.ui.files.spec_files import SpecFiles
 from netexplorer.ui.icons import icon
 from netexplorer.ui.inspector.inspector_panel import (
-    DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY, InspectorPanel,
+    DEFAULT_PROBE_EVERY,
+    MAX_PROBE_EVERY,
+    InspectorPanel,
 )
 from netexplorer.ui.model.model_panel import ModelPanel
+from netexplorer.ui.model.spec_files import SpecFiles
 from netexplorer.ui.session.environment import Environment, probe_environment
 from netexplorer.ui.session.training_session import TrainingSession
 from netexplorer.ui.session.workers import TaskFailure, TaskRunner

@@ -19,16 +19,29 @@ import pytest
 import torch
 
 from netexplorer.core import checkpoints, files
-from netexplorer.core.trainers import resume_trainer
 from netexplorer.core.checkpoints import (
-    FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint,
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
 )
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.specs import LayerSpec, ModelSpec, build_model
+from netexplorer.core.trainers import resume_trainer
 from netexplorer.core.training import EpochReport, Trainer
 from tests.core.trainkit import (
-    TINY, TINY_DROPOUT, WAIT, assert_same_weights, config, drive, epochs_of, finished,
-    steps_of, stop_at, tiny_spec, train,
+    TINY,
+    TINY_DROPOUT,
+    WAIT,
+    assert_same_weights,
+    config,
+    drive,
+    epochs_of,
+    finished,
+    steps_of,
+    stop_at,
+    tiny_spec,
+    train,
 )
 from tests.fakes import write_zip_bomb
 

@@ -18,14 +18,35 @@ import pytest
 import torch
 
 from netexplorer.core import data
-from netexplorer.core.data import (Dataset, DatasetError, DatasetUnavailable, Normalization,
-                                   Split, adapt_images, batches, batches_per_epoch,
-                                   check_dataset_name, dataset_choices, default_data_root,
-                                   image_grid, load_dataset, missing_files, require_images,
-                                   skipped_summary)
-from tests.fakes import (CIFAR10_CLASSES, CIFAR10_FILES, MNIST_FILES, bypass_cifar_integrity,
-                         write_cifar10, write_idx_images, write_idx_labels,
-                         write_image_folder, write_mnist)
+from netexplorer.core.data import (
+    Dataset,
+    DatasetError,
+    DatasetUnavailable,
+    Normalization,
+    Split,
+    adapt_images,
+    batches,
+    batches_per_epoch,
+    check_dataset_name,
+    dataset_choices,
+    default_data_root,
+    image_grid,
+    load_dataset,
+    missing_files,
+    require_images,
+    skipped_summary,
+)
+from tests.fakes import (
+    CIFAR10_CLASSES,
+    CIFAR10_FILES,
+    MNIST_FILES,
+    bypass_cifar_integrity,
+    write_cifar10,
+    write_idx_images,
+    write_idx_labels,
+    write_image_folder,
+    write_mnist,
+)
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")

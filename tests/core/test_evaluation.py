@@ -55,7 +55,8 @@ class FixedOutputs(nn.Module):
 def index_split(labels) -> Split:
     n = len(labels)
     return Split(torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1),
-                 torch.tensor(labels, dtype=torch.int64), torch.zeros(n, 1, 1, 1, dtype=torch.uint8))
+                 torch.tensor(labels, dtype=torch.int64),
+                 torch.zeros(n, 1, 1, 1, dtype=torch.uint8))
 
 
 LOGITS_T = torch.tensor(LOGITS)
@@ -256,7 +257,8 @@ def test_real_linear_layer_on_flat_inputs():
         model[1].bias.zero_()
     x = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 3, 1], [0.5, 0, 0.1]])
     labels = [0, 1, 2, 2, 1]
-    split = Split(x.view(5, 1, 1, 3), torch.tensor(labels), torch.zeros(5, 1, 1, 3, dtype=torch.uint8))
+    split = Split(x.view(5, 1, 1, 3), torch.tensor(labels),
+                  torch.zeros(5, 1, 1, 3, dtype=torch.uint8))
     got = evaluate(model, split)  # classes and their count come from the model's output
     logits = model(x.view(5, 1, 1, 3)).detach()
     np.testing.assert_array_equal(got.predictions, [0, 1, 2, 1, 0])

@@ -14,7 +14,12 @@ import pytest
 import torch
 
 from netexplorer.core.export import (
-    ExportError, class_name, python_source, save_torchscript, write_python, write_text,
+    ExportError,
+    class_name,
+    python_source,
+    save_torchscript,
+    write_python,
+    write_text,
 )
 from netexplorer.core.presets import get_preset, preset_names
 from netexplorer.core.specs import LayerSpec, ModelSpec, SpecError, build_model

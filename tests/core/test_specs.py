@@ -125,7 +125,7 @@ def expect_load_error(text, *fragments: str, check_shapes: bool = True) -> SpecE
         for fragment in fragments:
             assert fragment in str(err), f"{fragment!r} not in {str(err)!r}"
         return err
-    except BaseException as exc:  # noqa: BLE001 - the point is to catch anything else
+    except BaseException as exc:
         pytest.fail(f"from_json raised {type(exc).__name__} instead of SpecError: {exc!s:.200}")
     pytest.fail(f"from_json returned {result!r:.200} instead of raising SpecError")
 

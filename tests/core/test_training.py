@@ -8,7 +8,6 @@ takes milliseconds), so runs can be compared bit for bit.
 
 from __future__ import annotations
 
-
 import dataclasses
 import json
 import math
@@ -23,20 +22,44 @@ from torch import nn
 from netexplorer.core import devices, losses
 from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
 from netexplorer.core.data import random_shift
-from netexplorer.core.devices import (DeviceError, available_devices, resolve_device,
-                                      thread_policy)
+from netexplorer.core.devices import DeviceError, available_devices, resolve_device, thread_policy
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.evaluation import evaluate
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import build_model
 from netexplorer.core.training import (
-    LOSSES, OPTIMIZERS, SCHEDULES, EpochReport, FinishedReport, PausedReport, StepReport,
-    TrainConfig, Trainer, TrainingControl, schedule_factor,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    EpochReport,
+    FinishedReport,
+    PausedReport,
+    StepReport,
+    TrainConfig,
+    Trainer,
+    TrainingControl,
+    schedule_factor,
 )
 from tests.core.trainkit import (
-    TINY, TINY_DROPOUT, TINY_NLL, WAIT, ThreadedRun, assert_same_weights, config, drive,
-    epochs_of, finished, is_paused, layer, of_type, steps_of, stop_at, subset, tiny_spec,
-    train, with_labels,
+    TINY,
+    TINY_DROPOUT,
+    TINY_NLL,
+    WAIT,
+    ThreadedRun,
+    assert_same_weights,
+    config,
+    drive,
+    epochs_of,
+    finished,
+    is_paused,
+    layer,
+    of_type,
+    steps_of,
+    stop_at,
+    subset,
+    tiny_spec,
+    train,
+    with_labels,
 )
 
 HAS_CUDA = torch.cuda.is_available()
@@ -736,7 +759,8 @@ def test_probe_is_called_for_sampled_steps_only(digits8):
     reports = drive(trainer)
     sampled = [step for kind, step in probe.calls if kind == "begin"]
     assert sampled == list(range(0, 23, 2))
-    assert [kind for kind, _ in probe.calls] == ["begin", "forward", "backward", "end"] * len(sampled)
+    assert [kind for kind, _ in probe.calls] == \
+        ["begin", "forward", "backward", "end"] * len(sampled)
     stats = [r.probe for r in steps_of(reports)]
     assert [s for st in stats for s in st.steps] == sampled
     for r in steps_of(reports):

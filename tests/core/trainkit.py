@@ -10,14 +10,21 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 
 from netexplorer.core.data import Dataset, Split
 from netexplorer.core.specs import LayerSpec, ModelSpec
 from netexplorer.core.training import (
-    EpochReport, FinishedReport, PausedReport, Report, StepReport, TrainConfig, Trainer,
+    EpochReport,
+    FinishedReport,
+    PausedReport,
+    Report,
+    StepReport,
+    TrainConfig,
+    Trainer,
 )
 
 WAIT = 10.0  # seconds any test waits for a report from a training thread

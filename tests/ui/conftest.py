@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool, QTimer
 
-from netexplorer.ui.session import workers
 from netexplorer.ui.main_window import MainWindow
+from netexplorer.ui.session import workers
 
 
 @dataclass
@@ -69,7 +69,7 @@ class QtLeakTracker:
         monkeypatch.setattr(threading.Thread, "start", start_py_thread)
 
     @staticmethod
-    def _alive(check) -> bool:  # noqa: ANN001 - a bound isRunning/isActive
+    def _alive(check) -> bool:
         try:
             return bool(check())
         except RuntimeError:  # the C++ object is gone, so it is not running

@@ -3,14 +3,15 @@ window's training session, poisoned checkpoints, clicks on heatmap cells."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt
 
 from netexplorer.core.training import TrainConfig
-from netexplorer.ui.widgets.heatmap import HeatmapView
 from netexplorer.ui.main_window import MainWindow
+from netexplorer.ui.widgets.heatmap import HeatmapView
 
 # Short and repeatable: LeNet on the bundled digits, one epoch on the CPU.
 QUICK = dict(epochs=1, device="cpu", augment_shift=0, schedule="none")
@@ -57,11 +58,11 @@ def click_cell(qtbot, heatmap: HeatmapView, row: int, column: int) -> None:
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=heatmap.cell_center(row, column))
 
 
-def model_outputs(qtbot, window: MainWindow, x) -> Any:  # noqa: ANN001 - a tensor
+def model_outputs(qtbot, window: MainWindow, x) -> Any:
     """The session model's outputs for `x`, computed where the model may be used."""
     session = window.session
 
-    def job(context, batch):  # noqa: ANN001
+    def job(context, batch):
         import torch
 
         model = context.model

@@ -17,19 +17,35 @@ from __future__ import annotations
 from typing import Any
 
 from netexplorer.core.inspection.doctor import (
-    DEAD_THRESHOLD, DEAD_WINDOW, EXPLODING_FACTOR, MIN_HISTORY, RECENT, UPDATE_RATIO_HIGH,
-    UPDATE_RATIO_LOW, VANISHING_RATIO, Doctor, Examination,
+    DEAD_THRESHOLD,
+    DEAD_WINDOW,
+    EXPLODING_FACTOR,
+    MIN_HISTORY,
+    RECENT,
+    UPDATE_RATIO_HIGH,
+    UPDATE_RATIO_LOW,
+    VANISHING_RATIO,
+    Doctor,
+    Examination,
 )
 from netexplorer.core.inspection.history import RingBuffer
 from netexplorer.core.inspection.stats import (
-    MEASURED, STAT_INDEX, STAT_LABELS, STATS, Alert, LayerInfo, ProbeReport, Snapshot,
+    MEASURED,
+    STAT_INDEX,
+    STAT_LABELS,
+    STATS,
+    Alert,
+    LayerInfo,
+    ProbeReport,
+    Snapshot,
 )
 
 _NEED_TORCH = {"Probe": "probe", "probe_layers": "probe", "ACTIVATION_SAMPLE": "probe",
                "GRAD_CAPTURE_BYTES": "probe", "take_snapshot": "feature_maps"}
 
 __all__ = ["DEAD_THRESHOLD", "DEAD_WINDOW", "EXPLODING_FACTOR", "MIN_HISTORY", "RECENT",
-           "UPDATE_RATIO_HIGH", "UPDATE_RATIO_LOW", "VANISHING_RATIO", "Doctor", "Examination", "RingBuffer",
+           "UPDATE_RATIO_HIGH", "UPDATE_RATIO_LOW", "VANISHING_RATIO", "Doctor", "Examination",
+           "RingBuffer",
            "MEASURED", "STAT_INDEX", "STAT_LABELS", "STATS", "Alert", "LayerInfo",
            "ProbeReport", "Snapshot", *_NEED_TORCH]
 

@@ -33,7 +33,13 @@ from netexplorer.core.inspection.doctor import DEAD_WINDOW, Doctor, Examination
 from netexplorer.core.inspection.feature_maps import take_snapshot
 from netexplorer.core.inspection.history import RingBuffer
 from netexplorer.core.inspection.stats import (
-    MEASURED, STAT_INDEX, STATS, Alert, LayerInfo, ProbeReport, Snapshot,
+    MEASURED,
+    STAT_INDEX,
+    STATS,
+    Alert,
+    LayerInfo,
+    ProbeReport,
+    Snapshot,
 )
 from netexplorer.core.layers import LAYER_KINDS
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from netexplorer.core.reports import (
-    EpochReport, FinishedReport, PausedReport, Report, StepReport,
+    EpochReport,
+    FinishedReport,
+    PausedReport,
+    Report,
+    StepReport,
 )
 from netexplorer.core.train_config import TrainConfig
 

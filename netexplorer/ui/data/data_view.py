@@ -18,19 +18,31 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-    QPushButton, QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from netexplorer.core import catalog
 from netexplorer.core.errors import DatasetError
 from netexplorer.core.formatting import format_shape
-from netexplorer.ui.widgets.accessibility import hint_label, named, notice_frame
 from netexplorer.ui.data.dataset_facts import DatasetFacts
 from netexplorer.ui.icons import icon
-from netexplorer.ui.widgets.image_grid import ImageGridView, display_scale
-from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.session.workers import TaskFailure, TaskRunner
+from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.widgets.accessibility import hint_label, named, notice_frame
+from netexplorer.ui.widgets.image_grid import ImageGridView, display_scale
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset

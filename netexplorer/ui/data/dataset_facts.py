@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QPainter, QPalette
@@ -55,7 +56,7 @@ class ClassCountsChart(QWidget):
     def minimumSizeHint(self) -> QSize:
         return QSize(140, self.sizeHint().height())
 
-    def paintEvent(self, _event) -> None:  # noqa: ANN001 - Qt's signature
+    def paintEvent(self, _event) -> None:
         if not self._classes:
             return
         painter = QPainter(self)

@@ -21,15 +21,25 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
-    QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from netexplorer.core.formatting import engineering, percent
+from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
 from netexplorer.ui.widgets.gallery import MAX_GALLERY, make_gallery, show_dataset_images
 from netexplorer.ui.widgets.heatmap import HeatmapView
-from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.plots import make_plot, series_colour
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.session.training_session import TrainingSession
 from netexplorer.ui.session.workers import TaskFailure, TaskHandle, TaskRunner
+from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.widgets.actions import make_action
 
 if TYPE_CHECKING:  # pragma: no cover - torch comes with core.checkpoints

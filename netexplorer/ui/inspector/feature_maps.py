@@ -18,17 +18,27 @@ import numpy as np
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
     QWidget,
 )
 
-from netexplorer.core.formatting import engineering, percent
-from netexplorer.core.formatting import format_shape
+from netexplorer.core.formatting import engineering, format_shape, percent
+from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
 from netexplorer.ui.widgets.gallery import (
-    filters_as_images, make_gallery, normalise_each, show_arrays, show_dataset_images,
+    filters_as_images,
+    make_gallery,
+    normalise_each,
+    show_arrays,
+    show_dataset_images,
 )
-from netexplorer.ui.icons import icon
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset

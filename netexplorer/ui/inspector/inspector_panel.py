@@ -18,21 +18,35 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSpinBox,
-    QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from netexplorer.core.inspection import STAT_INDEX
 from netexplorer.core.reports import EpochReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory
-from netexplorer.ui.widgets.accessibility import hint_label, named
-from netexplorer.ui.inspector.feature_maps import FeatureMapView
-from netexplorer.ui.widgets.heatmap import HeatmapView
 from netexplorer.ui.icons import icon
+from netexplorer.ui.inspector.feature_maps import FeatureMapView
 from netexplorer.ui.inspector.layer_history import (
-    FRACTION_STATS, LOG_STATS, LayerHistory, TimedAlert, finite_range, transformed,
+    FRACTION_STATS,
+    LOG_STATS,
+    LayerHistory,
+    TimedAlert,
+    finite_range,
+    transformed,
 )
 from netexplorer.ui.inspector.layer_table import STAT_TITLES, TABLE_STATS, LayerTable, format_stat
+from netexplorer.ui.widgets.accessibility import hint_label, named
+from netexplorer.ui.widgets.heatmap import HeatmapView
 from netexplorer.ui.widgets.plots import RedrawClock, add_curve, log_ticks, make_plot, series_colour
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
 import numpy as np
 
-from netexplorer.core.inspection import STAT_INDEX, STATS, Alert, LayerInfo, ProbeReport
-from netexplorer.core.inspection import RingBuffer
+from netexplorer.core.inspection import STAT_INDEX, STATS, Alert, LayerInfo, ProbeReport, RingBuffer
 
 # Sampled steps kept per run, and the most values (steps × stats × layers) that
 # may be held: a model with very many layers keeps fewer steps instead of more memory.

@@ -14,18 +14,32 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal, Slot,
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    Qt,
+    Signal,
+    Slot,
 )
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from netexplorer.core.formatting import engineering, percent
-from netexplorer.core.formatting import format_shape
-from netexplorer.ui.widgets.accessibility import named
+from netexplorer.core.formatting import engineering, format_shape, percent
 from netexplorer.ui.icons import icon
-from netexplorer.ui.inspector.layer_history import FRACTION_STATS, LOG_STATS, LayerHistory, transformed
+from netexplorer.ui.inspector.layer_history import (
+    FRACTION_STATS,
+    LOG_STATS,
+    LayerHistory,
+    transformed,
+)
+from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.plots import series_colour
-from netexplorer.ui.widgets.sparkline import SPARKLINE_COLOUR_ROLE, SPARKLINE_ROLE, SparklineDelegate
+from netexplorer.ui.widgets.sparkline import (
+    SPARKLINE_COLOUR_ROLE,
+    SPARKLINE_ROLE,
+    SparklineDelegate,
+)
 
 # The statistic columns, in the order a person reads a layer: what comes out, how
 # it is spread, how much is dead, what flows back, and what the weights do.
@@ -56,6 +70,7 @@ EXPLANATIONS = {
 }
 SPARKLINE_SAMPLES = 64
 _FIXED = ("Layer", "Output")
+_ROOT = QModelIndex()  # the invalid index: "the table itself" in Qt's model calls
 ERROR_COLOUR = QColor("#d93025")
 WARNING_COLOUR = QColor("#e8a500")
 
@@ -100,10 +115,10 @@ class LayerStatsModel(QAbstractTableModel):
                                   self.index(len(names) - 1, self.columnCount() - 1))
 
     # -- Qt's model interface
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._names)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(_FIXED) + len(TABLE_STATS)
 
     def headerData(self, section: int, orientation: Qt.Orientation,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from netexplorer.core.layers import LAYER_KINDS, LayerKind, ParamDef
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.layers import LAYER_KINDS, LayerKind, ParamDef
 from netexplorer.core.specs import MAX_NAME_LENGTH, LayerSpec, LayerSummary
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
 from netexplorer.ui.widgets.param_editors import AutoEditor, ParamEditor, make_editor, param_tooltip

@@ -5,15 +5,20 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QDropEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView, QListWidget, QListWidgetItem, QStyle, QStyledItemDelegate,
-    QStyleOptionViewItem, QWidget,
+    QAbstractItemView,
+    QListWidget,
+    QListWidgetItem,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
 )
 
-from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.core.specs import ModelSpec, Summary
-from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import category_icon, icon
+from netexplorer.ui.widgets.accessibility import named
 
 # The kind and output shape, drawn muted at the right of each row.
 DETAIL_ROLE = Qt.ItemDataRole.UserRole + 1

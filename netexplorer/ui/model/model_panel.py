@@ -10,27 +10,46 @@ core offers a fix.
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from PySide6.QtCore import Property, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
-    QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton,
-    QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from netexplorer.core.layers import CATEGORIES, LAYER_KINDS, default_params
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset, list_presets
 from netexplorer.core.specs import (
-    MAX_INPUT_CHANNELS, MAX_SPATIAL, LayerSpec, ModelSpec, Summary, format_shape, summarize,
+    MAX_INPUT_CHANNELS,
+    MAX_SPATIAL,
+    LayerSpec,
+    ModelSpec,
+    Summary,
+    format_bytes,
+    format_shape,
+    summarize,
 )
-from netexplorer.core.specs import format_bytes
-from netexplorer.ui.widgets.accessibility import heading_label, named, notice_frame
 from netexplorer.ui.icons import category_icon, icon
 from netexplorer.ui.model.layer_form import LayerForm
 from netexplorer.ui.model.layer_list import LayerListWidget
 from netexplorer.ui.model.summary_table import SummaryTable
 from netexplorer.ui.model.undo import SpecEditCommand, SpecState
+from netexplorer.ui.widgets.accessibility import heading_label, named, notice_frame
 
 _MODEL_NAME_LIMIT = 200  # what ModelSpec.from_json accepts
 

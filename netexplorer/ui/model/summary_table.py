@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.specs import ModelSpec, Summary, format_count
-from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import icon
 from netexplorer.ui.model.layer_list import ERROR_BACKGROUND
+from netexplorer.ui.widgets.accessibility import named
 
 COLUMNS = ("Layer", "Kind", "Output shape", "Params", "Mult-adds")
 _NUMERIC = (3, 4)

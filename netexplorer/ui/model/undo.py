@@ -8,8 +8,8 @@ spin box) merge into one step.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 from PySide6.QtGui import QUndoCommand
 

@@ -17,16 +17,22 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from netexplorer.core.reports import FinishedReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory, run_from_checkpoint
 from netexplorer.ui.session.workers import (
-    JobQueue, TaskFailure, TaskHandle, TrainingThread, TrainingWorker, expect_gui_thread,
+    JobQueue,
+    TaskFailure,
+    TaskHandle,
+    TrainingThread,
+    TrainingWorker,
+    expect_gui_thread,
 )
 
 if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI thread

@@ -43,8 +43,9 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -170,8 +171,9 @@ class TaskHandle(QObject):
     """One submitted task, seen from the GUI thread.
 
     Exactly one of finished(value), failed(TaskFailure) or cancelled() is emitted,
-    once, on the GUI thread, then settled(); `state` says which (PENDING before). `description` is the
-    submitter's own words for the task (what a status line says about it).
+    once, on the GUI thread, then settled(); `state` says which (PENDING before).
+    `description` is the submitter's own words for the task (what a status line
+    says about it).
     Whoever runs the task keeps the handle referenced until it has settled.
     """
 

@@ -12,17 +12,28 @@ saying why, rather than hidden, so the layout never jumps.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any, Iterable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QGroupBox, QLabel, QSpinBox, QToolButton, QWidget,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QSpinBox,
+    QToolButton,
+    QWidget,
 )
 
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.train_config import (
-    LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, uses_momentum,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    uses_momentum,
 )
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.param_editors import FloatSpinBox
@@ -75,7 +86,7 @@ class LogStepSpinBox(FloatSpinBox):
                                floor=self.minimum())
         self.setValue(min(max(value, self.minimum()), self.maximum()))
 
-    def stepEnabled(self):  # noqa: ANN201 - Qt's StepEnabled flags
+    def stepEnabled(self):
         flags = QSpinBox.StepEnabledFlag.StepNone
         if self.value() < self.maximum():
             flags |= QSpinBox.StepEnabledFlag.StepUpEnabled

@@ -7,15 +7,16 @@ the row's swatch shows it, so a curve is found in the list at a glance.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from netexplorer.ui.training.training_text import accuracy_text, format_duration, settings_text
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.plots import series_colour
-from netexplorer.ui.training.training_text import accuracy_text, format_duration, settings_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.runs import RunHistory

@@ -11,13 +11,18 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox, QHBoxLayout, QProgressBar, QSizePolicy, QToolButton, QWidget,
+    QCheckBox,
+    QHBoxLayout,
+    QProgressBar,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
 )
 
-from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import icon
-from netexplorer.ui.widgets.actions import make_action
 from netexplorer.ui.session.training_session import IDLE, PAUSED, RUNNING, STARTING, STOPPING
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.actions import make_action
 
 TRAIN_KEY = "F5"
 PAUSE_KEY = "F6"

@@ -21,19 +21,22 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
-from netexplorer.ui.widgets.accessibility import named
-from netexplorer.ui.training.config_form import TrainConfigForm, config_from_settings
-from netexplorer.ui.widgets.plots import RedrawClock
-from netexplorer.ui.widgets.result_banner import ResultBanner
-from netexplorer.ui.training.runs_list import RunsList
+from netexplorer.ui.session.training_session import IDLE, TrainingSession
+from netexplorer.ui.session.workers import TaskFailure, TaskRunner
 from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.training.config_form import TrainConfigForm, config_from_settings
+from netexplorer.ui.training.runs_list import RunsList
 from netexplorer.ui.training.training_controls import TrainingControls
 from netexplorer.ui.training.training_plots import TrainingPlots
-from netexplorer.ui.session.training_session import IDLE, TrainingSession
 from netexplorer.ui.training.training_text import (
-    no_better_than_guessing, progress, result_summary, status_line,
+    no_better_than_guessing,
+    progress,
+    result_summary,
+    status_line,
 )
-from netexplorer.ui.session.workers import TaskFailure, TaskRunner
+from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.widgets.result_banner import ResultBanner
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.runs import RunHistory

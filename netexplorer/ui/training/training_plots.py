@@ -17,8 +17,9 @@ curve is handed new arrays only when its run has new points.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,10 +27,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from netexplorer.ui.widgets.plot_frame import PlotFrame
-from netexplorer.ui.widgets.plots import RedrawClock, add_curve, faint, live_grid, make_plot
 from netexplorer.ui.training.runs_list import run_colour
 from netexplorer.ui.training.training_text import steps_per_epoch
+from netexplorer.ui.widgets.plot_frame import PlotFrame
+from netexplorer.ui.widgets.plots import RedrawClock, add_curve, faint, live_grid, make_plot
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.runs import RunHistory
@@ -92,7 +93,7 @@ class _Pacer:
         self._painting = 0.0
         original = plot.paintEvent
 
-        def timed_paint(event, _original=original) -> None:  # noqa: ANN001 - a QPaintEvent
+        def timed_paint(event, _original=original) -> None:
             began = time.perf_counter()
             _original(event)
             self._painting += time.perf_counter() - began

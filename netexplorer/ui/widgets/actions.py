@@ -4,7 +4,7 @@ checkpoint files, the exporter, the training controls) make theirs with it."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence

@@ -10,7 +10,8 @@ same way. Pixels go through core.data.image_grid like the dataset view's.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
@@ -63,8 +64,8 @@ def show_arrays(view: ImageGridView, images01: np.ndarray, captions: Sequence[st
           captions, tooltips, None)
 
 
-def _show(view: ImageGridView, images, captions: Sequence[str],  # noqa: ANN001 - a tensor
-          tooltips: Sequence[str], normalization) -> None:  # noqa: ANN001
+def _show(view: ImageGridView, images, captions: Sequence[str],
+          tooltips: Sequence[str], normalization) -> None:
     from netexplorer.core.data import image_grid
 
     n = int(images.shape[0])

@@ -11,14 +11,19 @@ cellClicked(row, column); NaN cells stay transparent ("not measured").
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QCursor, QPalette
 from PySide6.QtWidgets import (
-    QGraphicsRectItem, QLabel, QStackedWidget, QToolTip, QVBoxLayout, QWidget,
+    QGraphicsRectItem,
+    QLabel,
+    QStackedWidget,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
 )
 
 from netexplorer.ui.widgets.accessibility import named
@@ -236,7 +241,7 @@ class HeatmapView(QWidget):
     # ------------------------------------------------------------------ mouse
 
     @Slot(object)
-    def _on_scene_clicked(self, event) -> None:  # noqa: ANN001 - pyqtgraph's click event
+    def _on_scene_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return
         cell = self._cell_at_scene(event.scenePos())

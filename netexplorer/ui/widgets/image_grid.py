@@ -9,7 +9,8 @@ has, captions underneath. Drawing never smooths: small images stay crisp.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QHelpEvent, QImage, QPainter, QPalette, QPixmap
@@ -148,7 +149,7 @@ class ImageGridView(QWidget):
         pitch_x, _ = self._pitch()
         return QSize(pitch_x + 2 * _MARGIN, 0)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001 - Qt's signature
+    def resizeEvent(self, event) -> None:
         # A scroll area sizes its widget once; asking again keeps height-for-width right.
         needed = self.heightForWidth(self.width())
         if self.minimumHeight() != needed:
@@ -160,7 +161,7 @@ class ImageGridView(QWidget):
         self.updateGeometry()
 
     # -- painting
-    def paintEvent(self, _event) -> None:  # noqa: ANN001 - Qt's signature
+    def paintEvent(self, _event) -> None:
         painter = QPainter(self)
         palette = self.palette()
         if self._message and not self._cells:

@@ -16,7 +16,7 @@ pyqtgraph's "A" (auto-range) button hands it back.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pyqtgraph as pg

@@ -12,7 +12,7 @@ kept until the person zooms, as pyqtgraph does).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QObject, QRectF, QTimer, Slot
@@ -132,7 +132,7 @@ class HorizontalGrid(pg.GraphicsObject):
         view.sigRangeChanged.connect(self._on_view_changed)
         view.sigResized.connect(self._on_view_changed)
 
-    def _on_view_changed(self, *_args) -> None:  # noqa: ANN002 - pyqtgraph's signal args
+    def _on_view_changed(self, *_args) -> None:
         view = self._item.getViewBox()
         (_, _), (low, high) = view.viewRange()
         levels = self._item.getAxis("left").tickValues(low, high, max(view.height(), 1.0))
@@ -146,7 +146,7 @@ class HorizontalGrid(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return QRectF(self._rect)
 
-    def paint(self, painter, *_args) -> None:  # noqa: ANN001 - QPainter and style options
+    def paint(self, painter, *_args) -> None:
         painter.setPen(self._pen)
         left, right = self._rect.left(), self._rect.right()
         painter.drawLines([QLineF(left, y, right, y) for y in self._ys])

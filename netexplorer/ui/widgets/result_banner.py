@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QMessageBox, QSizePolicy, QToolButton, QWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
 )
 
-from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.icons import icon
+from netexplorer.ui.widgets.accessibility import named
 
 # kind → the icon beside the text
 _BADGES = {"ok": "ok", "warning": "warning", "error": "error"}

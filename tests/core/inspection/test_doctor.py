@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from netexplorer.core.inspection import (
-    DEAD_WINDOW, MEASURED, STAT_INDEX, STATS, Doctor, Examination, LayerInfo,
+    DEAD_WINDOW,
+    MEASURED,
+    STAT_INDEX,
+    STATS,
+    Doctor,
+    Examination,
+    LayerInfo,
 )
 
 LAYERS = (LayerInfo(0, "fc1", "linear", True, False), LayerInfo(1, "relu1", "relu", False, True),

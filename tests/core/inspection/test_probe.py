@@ -25,21 +25,45 @@ import torch
 from torch import nn
 
 from netexplorer.core import inspection
-from netexplorer.core.inspection import doctor as doctor_module
-from netexplorer.core.inspection import probe as probe_module
 from netexplorer.core.data import load_dataset
 from netexplorer.core.formatting import engineering, percent
 from netexplorer.core.inspection import (
-    ACTIVATION_SAMPLE, DEAD_THRESHOLD, DEAD_WINDOW, EXPLODING_FACTOR, MIN_HISTORY, RECENT,
-    STAT_INDEX, STATS, UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW, VANISHING_RATIO, LayerInfo, Probe,
-    ProbeReport, RingBuffer, probe_layers,
+    ACTIVATION_SAMPLE,
+    DEAD_THRESHOLD,
+    DEAD_WINDOW,
+    EXPLODING_FACTOR,
+    MIN_HISTORY,
+    RECENT,
+    STAT_INDEX,
+    STATS,
+    UPDATE_RATIO_HIGH,
+    UPDATE_RATIO_LOW,
+    VANISHING_RATIO,
+    LayerInfo,
+    Probe,
+    ProbeReport,
+    RingBuffer,
+    probe_layers,
 )
+from netexplorer.core.inspection import doctor as doctor_module
+from netexplorer.core.inspection import probe as probe_module
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import ModelSpec, build_model, summarize
 from netexplorer.core.training import PausedReport, StepReport, Trainer
 from tests.core.trainkit import (
-    TINY, TINY_DROPOUT, alerts_of, assert_same_weights, config, drive, finished, layer,
-    probe_step, probed_trainer, steps_of, stop_at, train,
+    TINY,
+    TINY_DROPOUT,
+    alerts_of,
+    assert_same_weights,
+    config,
+    drive,
+    finished,
+    layer,
+    probe_step,
+    probed_trainer,
+    steps_of,
+    stop_at,
+    train,
 )
 
 LENET = get_preset("lenet")
@@ -539,7 +563,7 @@ def test_half_precision_and_empty_outputs():
 
     model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 6), relu=nn.ReLU(), empty=Empty(),
                                       ))
-    model.forward = lambda x: (model.relu(model.fc(x)), model.empty(x))[0]  # noqa: ARG005
+    model.forward = lambda x: (model.relu(model.fc(x)), model.empty(x))[0]
     probe = Probe(model)
     report = probe_step(probe, model, torch.randn(3, 4), None, None, 0, loss_fn=sum_loss)
     assert np.isfinite(stat(report, "act_norm", "relu")).all()

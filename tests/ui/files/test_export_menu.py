@@ -29,7 +29,7 @@ def action(window, name: str) -> QAction:
     return found
 
 
-def export_to(qtbot, window, monkeypatch, name: str, path, written=None) -> None:  # noqa: ANN001
+def export_to(qtbot, window, monkeypatch, name: str, path, written=None) -> None:
     """Choose the action, answer the save dialog with `path`, wait for the file
     (`written`, if the exporter adds a suffix)."""
     written = written or path

@@ -215,8 +215,8 @@ def test_feature_maps_of_lenet_conv1_are_six_maps_of_28_by_28(window, qtbot):
 @pytest.mark.parametrize("stat", ["grad_norm", "dead", "act_mean", "update_ratio"])
 def test_heatmap_tooltips_and_levels_survive_empty_and_nan_columns(qtbot, stat):
     """Before any sample, and with layers that have no value (NaN), nothing breaks."""
-    from netexplorer.ui.widgets.heatmap import HeatmapView
     from netexplorer.ui.inspector.layer_history import finite_range, transformed
+    from netexplorer.ui.widgets.heatmap import HeatmapView
 
     view = HeatmapView("testHeatmap", "test")
     qtbot.addWidget(view)

@@ -15,7 +15,14 @@ from PySide6.QtCore import QCoreApplication, Qt
 
 from netexplorer.ui.session import workers
 from netexplorer.ui.session.workers import (
-    CANCELLED, FAILED, FINISHED, PENDING, JobQueue, TaskFailure, TaskHandle, TaskRunner,
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    JobQueue,
+    TaskFailure,
+    TaskHandle,
+    TaskRunner,
 )
 
 WAIT_S = 10

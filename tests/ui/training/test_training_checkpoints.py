@@ -5,7 +5,6 @@ from __future__ import annotations
 import pickle
 
 import pytest
-
 from PySide6.QtGui import QAction
 
 from netexplorer.core.checkpoints import load_checkpoint

@@ -9,11 +9,14 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from netexplorer.core.train_config import TrainConfig
-from netexplorer.ui.training.config_form import (
-    LogStepSpinBox, PowerOfTwoSpinBox, TrainConfigForm, config_from_settings,
-)
 from netexplorer.ui.main_window import MainWindow
 from netexplorer.ui.settings import AppSettings
+from netexplorer.ui.training.config_form import (
+    LogStepSpinBox,
+    PowerOfTwoSpinBox,
+    TrainConfigForm,
+    config_from_settings,
+)
 
 CPU = SimpleNamespace(name="cpu", label="CPU (2 cores)", available=True, reason="")
 NO_CUDA = SimpleNamespace(name="cuda", label="CUDA GPU", available=False,

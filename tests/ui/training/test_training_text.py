@@ -7,7 +7,12 @@ import pytest
 from netexplorer.core.runs import RunHistory
 from netexplorer.core.training import EpochReport, FinishedReport, StepReport, TrainConfig
 from netexplorer.ui.training.training_text import (
-    eta_seconds, format_duration, progress, result_summary, status_line, steps_per_epoch,
+    eta_seconds,
+    format_duration,
+    progress,
+    result_summary,
+    status_line,
+    steps_per_epoch,
 )
 
 
