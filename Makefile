@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test clean
+.PHONY: run test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/netexplorer
 
-test: $(VENV)/.test-installed
+# The checks that keep the project's shape (docs/ARCHITECTURE.md): style and
+# errors (ruff), types (mypy, config in pyproject.toml), import contracts
+# (import-linter, .importlinter). `make test` runs them first.
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check netexplorer tests benchmarks tools
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
