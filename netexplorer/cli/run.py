@@ -261,7 +261,11 @@ def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) ->
                          device=args.device, report_every=1, schedule="none",
                          epochs=max(1, -(-args.steps * args.batch_size // len(dataset.train))))
     config.validate()
+    from netexplorer.core.inspection.probe import Probe
+
     trainer = new_trainer(spec, dataset, config, probe_every=args.every)
+    # new_trainer attached a Probe: cmd_inspect checked that --every is at least 1.
+    assert isinstance(trainer.probe, Probe)
     alerts = []
     with trainer.probe as probe:  # its hooks are removed when the run is over
         for report in trainer.steps():

@@ -308,7 +308,9 @@ def _parse(path: Path, data: Any) -> Checkpoint:
     problem = _weights_problem(spec, state)
     if problem is not None:
         raise bad(problem)
-    versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
+    versions = data.get("versions")
+    if not isinstance(versions, dict):
+        versions = {}
     checkpoint = Checkpoint(spec, state, config, trainer_state, dataset_name, classes,
                             normalization, {str(k): str(v) for k, v in versions.items()},
                             str(data.get("saved_at", "")))

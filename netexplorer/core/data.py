@@ -511,7 +511,7 @@ def _scan_classes(folder: _Folder, scan: _FolderScan,
     if not class_dirs:
         raise DatasetUnavailable(f"{folder.path} has no class sub-folders: put each class's "
                                  f"images in a folder of its own, e.g. {folder.path}/cat/1.png")
-    samples = []
+    samples: list[tuple[Path, int]] = []
     for label, (_, class_dir) in enumerate(class_dirs):
         samples.extend((file, label) for file in scan.images(class_dir))
     return samples, [name for name, _ in class_dirs]
@@ -520,9 +520,9 @@ def _scan_classes(folder: _Folder, scan: _FolderScan,
 def _decode(file: Path, shape: tuple[int, ...], grey: bool) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
-    with Image.open(file) as img:
-        img.load()
-        img = img.convert("L" if grey else "RGB")
+    with Image.open(file) as opened:
+        opened.load()
+        img = opened.convert("L" if grey else "RGB")
         _, h, w = shape
         model = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR))
         thumb = np.asarray(img.resize((FOLDER_THUMBNAIL, FOLDER_THUMBNAIL),
@@ -601,9 +601,12 @@ def _assemble(name: str, raw: _Raw, shape: tuple[int, ...], source: str,
                   raw.train_images if raw.train_originals is None else raw.train_originals)
     test = Split(normalization.apply(test01), raw.test_labels,
                  raw.test_images if raw.test_originals is None else raw.test_originals)
-    native_shape = native or tuple(int(s) for s in raw.train_images.shape[1:])
-    return Dataset(name, train, test, tuple(raw.classes), normalization, tuple(shape),
-                   native_shape, source, raw.skipped, raw.skipped_examples)
+    if native is None:
+        _, c, h, w = raw.train_images.shape  # N×C×H×W, as every reader stores them
+        native = (int(c), int(h), int(w))
+    # `shape` is a tuple of three ints: the check at the top narrowed it.
+    return Dataset(name, train, test, tuple(raw.classes), normalization, shape,
+                   native, source, raw.skipped, raw.skipped_examples)
 
 
 def _check_labels(raw: _Raw) -> None:

@@ -92,9 +92,9 @@ def evaluate(model: torch.nn.Module, split: Split, *, loss: str = "cross-entropy
                 out = model(images[start:start + batch_size])
                 y = labels[start:start + batch_size]
                 prob = losses.probabilities(loss, out)
-                conf, pred = prob.max(dim=1)
-                outs_pred.append(pred)
-                outs_conf.append(conf.float())
+                batch_conf, batch_pred = prob.max(dim=1)
+                outs_pred.append(batch_pred)
+                outs_conf.append(batch_conf.float())
                 outs_loss.append(losses.sample_losses(loss, out, y).float())
                 if k is None:
                     k = out.shape[1]

@@ -19,7 +19,7 @@ import os
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from netexplorer.core.files import FileTooLarge, read_limited
 from netexplorer.core.formatting import format_shape
@@ -237,9 +237,13 @@ class SpecFix:
 
     def apply(self, spec: ModelSpec) -> ModelSpec:
         if self.action == "set":
+            if self.param is None:
+                raise ValueError("a 'set' fix must name the param it sets")
             target = spec.layers[self.index]
             return spec.with_layer(self.index, target.with_params(**{self.param: self.value}))
         if self.action == "insert":
+            if self.layer is None:
+                raise ValueError("an 'insert' fix must carry the layer it inserts")
             return spec.inserted(self.index, self.layer)
         if self.action == "rename":
             return spec.with_layer(self.index, spec.layers[self.index].renamed(self.value))
@@ -383,7 +387,9 @@ def _json_type(value: Any) -> str:
                                                                          type(value).__name__)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
+    """An int, not a bool (JSON's true must not pass for 1); a TypeGuard, so a value
+    it accepts is an int to mypy too."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -493,11 +499,12 @@ def validate(spec: ModelSpec) -> None:
 
 def format_bytes(n: int) -> str:
     """'246.8 KB' — decimal units, as summaries print sizes."""
+    size: float = n  # scaled down by 1000 per unit; `n` stays the exact byte count
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
+        if size < 1000 or unit == "TB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1000
+    return f"{size} B"  # pragma: no cover
 
 
 def _check_input_shape(shape: Sequence[int]) -> None:
@@ -670,7 +677,7 @@ def _infer(layer: LayerSpec, info: LayerKind, params: dict[str, Any], state: _Fl
         if len(shape_in) != 3:
             raise fail(f"needs a C×H×W feature map but receives {shape_in[0]:,} flat features"
                        f"{_origin(state)}: {instead}")
-        return shape_in  # type: ignore[return-value]
+        return shape_in  # narrowed to three ints by the length check above
 
     if kind == "conv2d":
         c, h, w = need_map("move it before the flatten layer")

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -268,7 +268,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)  # weights of a new model, then dropout masks
         if isinstance(model, ModelSpec):
             self.spec: ModelSpec | None = model
-            self.model = build_model(model)
+            self.model: nn.Module = build_model(model)
         else:
             self.spec = spec
             self.model = model
@@ -391,7 +391,7 @@ class Trainer:
         yield self._finished("completed", f"finished {c.epochs} epochs")
 
     def _epoch(self, order: torch.Tensor, totals: _EpochTotals
-               ) -> Iterator[Report]:
+               ) -> Generator[Report, None, FinishedReport | None]:
         """One epoch from the current position; returns a FinishedReport if the run
         ends inside it (stop or divergence), None when the epoch completes."""
         c = self.config
@@ -450,23 +450,24 @@ class Trainer:
             g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + pos.step)
             x = random_shift(x, self.config.augment_shift, g)
         probe = self.probe if sample else None
-        sampled = probe is not None and probe.sampling(pos.step)
-        if sampled:
+        if probe is not None and not probe.sampling(pos.step):
+            probe = None  # an unsampled step never touches the probe
+        if probe is not None:
             probe.begin_step(pos.step)
         self.optimizer.zero_grad(set_to_none=True)
-        out = probe.forward(x) if sampled else self.model(x)
+        out = probe.forward(x) if probe is not None else self.model(x)
         loss = losses.batch_loss(self.config.loss, out, y)
-        if sampled:
+        if probe is not None:
             probe.backward(loss)
         else:
             loss.backward()
         self.optimizer.step()
-        if sampled:
+        if probe is not None:
             probe.end_step()
         return loss.detach(), (out.detach().argmax(dim=1) == y).sum()
 
     def _flush(self, interval: _Interval, totals: _EpochTotals
-               ) -> Iterator[Report]:
+               ) -> Generator[Report, None, FinishedReport | None]:
         """Yield the interval's StepReport; return a FinishedReport if it diverged."""
         report, diverged = self._report(interval, totals)
         yield report
@@ -563,6 +564,8 @@ class Trainer:
         self.base_lr = snapshot.base_lr
         pos = self.position
         pos.__dict__.update(copy.copy(snapshot.position).__dict__)
+        # Snapshots are taken inside an epoch, after steps() noted its epoch_rng.
+        assert pos.epoch_rng is not None
         self.generator.set_state(pos.epoch_rng)
         order = torch.randperm(len(self.train_split), generator=self.generator).to(self.device)
         b = self.config.batch_size

@@ -39,12 +39,13 @@ def take_snapshot(model: nn.Module, layers: list[tuple[str, nn.Module]],
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    convs = tuple(name for name, m in layers if isinstance(m, nn.Conv2d))
+    conv_layers = [(name, m) for name, m in layers if isinstance(m, nn.Conv2d)]
+    convs = tuple(name for name, _ in conv_layers)
     first = convs[0] if convs else None
     filters = None
-    if first is not None:
+    if conv_layers:
         # A copy, not a view of the live weights that training keeps changing.
-        filters = dict(layers)[first].weight.detach().float().cpu().numpy().copy()
+        filters = conv_layers[0][1].weight.detach().float().cpu().numpy().copy()
     return Snapshot(maps, convs, filters, first, output.detach().float().cpu().numpy())
 
 

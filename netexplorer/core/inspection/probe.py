@@ -22,6 +22,7 @@ wrong, where, and what to try.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +148,7 @@ class Probe:
         self.grad_layers: set[int] = set()  # layers whose output gradient was measured
         self._pending: list[_StepRaw] = []
         self._raw: _StepRaw | None = None
-        self._before: list[torch.Tensor] | None = None
+        self._before: tuple[torch.Tensor, ...] | None = None  # _foreach_mul's copy
         self._alerts: list[Alert] = []
         self._row_plans: dict[tuple, _RowPlan] = {}
         self.doctor = Doctor()
@@ -191,13 +192,14 @@ class Probe:
 
     def forward(self, x: torch.Tensor) -> Any:
         """The model's output for `x`; on a sampled step every layer is measured."""
-        if self._raw is None:
+        raw = self._raw
+        if raw is None:
             return self.model(x)
         model = self.model
         if (self._runs_layers and tuple(model._modules.values()) == self._layer_modules
                 and not model._parameters and "forward" not in model.__dict__
                 and not _has_hooks(model)):
-            self._raw.layer_by_layer = True
+            raw.layer_by_layer = True
             out = x
             for i, (_, module) in enumerate(self._modules):
                 h, out = out, module(out)
@@ -209,7 +211,7 @@ class Probe:
                 out = self.model(x)
             finally:
                 self._remove_hooks()
-        self._measure_activations()
+        self._measure_activations(raw)
         return out
 
     def backward(self, loss: torch.Tensor) -> None:
@@ -332,15 +334,19 @@ class Probe:
         """Measure layer i's output gradient as backward passes: a hook on the node
         that made the output sees the gradient with respect to this output, even
         if a later layer overwrites it in place."""
+        grad_fn = output.grad_fn
+        # Only outputs autograd made come here: _capture returns early for the others,
+        # and raw.outputs holds only what _capture put there.
+        assert grad_fn is not None
         if output.output_nr < _MAX_OUTPUTS:  # (else: not measured)
-            output.grad_fn.register_prehook(self._grad_hooks[i][output.output_nr])
+            grad_fn.register_prehook(self._grad_hooks[i][output.output_nr])
 
     @torch.inference_mode()
-    def _measure_activations(self) -> None:
+    def _measure_activations(self, raw: _StepRaw) -> None:
         """Sum of squares, sum and non-zero count of every layer's sample at once
-        (see _RowPlan), and which units of each activation layer fired. Kept to
-        few device ops: on a CPU each costs ~10 µs whatever its size."""
-        raw = self._raw
+        (see _RowPlan), and which units of each activation layer fired, into `raw`
+        (this sampled step's). Kept to few device ops: on a CPU each costs ~10 µs
+        whatever its size."""
         parts, raw.parts = raw.parts, []
         if any(t._version != version for _, t, version, _ in parts):
             # Overwritten in place after all (a generic model's order surprised us):
@@ -391,7 +397,8 @@ class Probe:
             plan = self._row_plans[key] = _RowPlan.for_sizes(key[0], first)
         return plan
 
-    def _measure_parameters(self, raw: _StepRaw, groups: list[list[torch.Tensor]]) -> None:
+    def _measure_parameters(self, raw: _StepRaw,
+                            groups: Sequence[Sequence[torch.Tensor]]) -> None:
         """Norms of every parameter tensor and its gradient (one fused call), and a
         copy of the weights (one fused call) to measure the optimizer's update.
         `groups` holds each layer's parameters, looked up each step:
@@ -416,10 +423,14 @@ class Probe:
         out = np.full((len(pending), len(STATS), len(self.layers)), np.nan, dtype=np.float32)
         measured = np.zeros((len(pending), len(MEASURED), len(self.layers)), dtype=bool)
         groups: dict[_Layout, list[int]] = {}
+        vectors: list[torch.Tensor] = []
         for row, raw in enumerate(pending):
+            # end_step packs every step before it joins the pending ones.
+            assert raw.layout is not None and raw.vector is not None
             groups.setdefault(raw.layout, []).append(row)
+            vectors.append(raw.vector)
         for layout, rows in groups.items():
-            matrix = torch.stack([pending[r].vector for r in rows]).double().cpu().numpy()
+            matrix = torch.stack([vectors[r] for r in rows]).double().cpu().numpy()
             self._fill(out, measured, np.array(rows), layout, matrix)
         dead = STAT_INDEX["dead"]
         for i in sorted({i for raw in pending for i in raw.activity}):
@@ -470,19 +481,20 @@ class Probe:
             measured[rows, :2, i] = measured[rows, :2, i - 1]
         if n_params:
             # Per-tensor norms → per-layer norms (a layer's weight and bias together).
-            starts = np.cumsum([0, *param_counts[:-1]])
+            tensor_starts = np.cumsum([0, *param_counts[:-1]])
 
-            def per_layer(first: int) -> np.ndarray:
-                return np.sqrt(np.add.reduceat(m[:, first:first + n_params] ** 2, starts,
-                                               axis=1))
+            def layer_norms(first: int) -> np.ndarray:
+                return np.sqrt(np.add.reduceat(m[:, first:first + n_params] ** 2,
+                                               tensor_starts, axis=1))
 
             layers = np.array(self._param_layers)[None, :]
-            weight = per_layer(col)
+            weight = layer_norms(col)
             out[rows[:, None], STAT_INDEX["weight_norm"], layers] = weight
-            out[rows[:, None], STAT_INDEX["weight_grad_norm"], layers] = per_layer(col + n_params)
+            out[rows[:, None], STAT_INDEX["weight_grad_norm"], layers] = \
+                layer_norms(col + n_params)
             measured[rows[:, None], 2, layers] = True
             if m.shape[1] >= col + 3 * n_params:
-                update = per_layer(col + 2 * n_params)
+                update = layer_norms(col + 2 * n_params)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     out[rows[:, None], STAT_INDEX["update_ratio"], layers] = \
                         update / np.maximum(weight, 1e-12)
@@ -682,7 +694,7 @@ def _leading(t: torch.Tensor, images: int) -> torch.Tensor:
     return (t[:images] if batch > images else t).reshape(-1)
 
 
-def _put_gradients(params: list[torch.Tensor], grads: tuple) -> None:
+def _put_gradients(params: Sequence[torch.Tensor], grads: tuple) -> None:
     """Put torch.autograd.grad's parameter gradients where backward() would have:
     into .grad, added to any gradient already there, in the parameter's layout."""
     with torch.no_grad():

@@ -174,8 +174,10 @@ def run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
         run.running_steps.extend(ends)
         run.running_losses.extend([losses[max(0, end - every):end].mean() for end in ends])
     for epoch in checkpoint.history["epochs"]:
-        run.add(EpochReport(**{k: (tuple(v) if isinstance(v, list) else v)
-                               for k, v in epoch.items()}))
+        # JSON gave lists where the report holds tuples; the values are as saved.
+        fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                                  for k, v in epoch.items()}
+        run.add(EpochReport(**fields))
     state = checkpoint.trainer_state or {}
     position = state.get("position", {})
     saved = f" saved {checkpoint.saved_at}" if checkpoint.saved_at else ""
