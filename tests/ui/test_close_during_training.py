@@ -94,7 +94,7 @@ def test_closing_while_paused_ends_the_training_thread(window, qtbot):
     qtbot.waitUntil(lambda: session.current_run.last_step is not None, timeout=30_000)
     click(qtbot, window, "pauseButton")
     qtbot.waitUntil(lambda: session.state == "paused", timeout=10_000)
-    thread = session._thread.thread
+    thread = session._thread.qthread
     window.close()
     assert isinstance(thread, QThread)
     assert thread.wait(HANG_S * 1000), "the training thread did not end"
@@ -104,6 +104,6 @@ def test_closing_while_the_run_starts_ends_the_training_thread(window, qtbot):
     session = window.session
     start(qtbot, window, epochs=50)
     assert session.state == "starting"
-    thread = session._thread.thread
+    thread = session._thread.qthread
     window.close()
     assert thread.wait(HANG_S * 1000), "the training thread did not end"

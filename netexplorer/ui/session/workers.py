@@ -547,20 +547,22 @@ class TrainingThread(QObject):
     def __init__(self, worker: TrainingWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.worker = worker
-        self.thread = QThread()
-        self.thread.setObjectName("training")
-        worker.moveToThread(self.thread)
-        self.thread.started.connect(worker.run)
+        # Not `self.thread`: that would hide QObject.thread(), the thread this object
+        # lives in (the GUI thread), behind the one it runs the worker in.
+        self.qthread = QThread()
+        self.qthread.setObjectName("training")
+        worker.moveToThread(self.qthread)
+        self.qthread.started.connect(worker.run)
         # Direct: the GUI thread may be blocked in wait() when training ends, so the
         # quit must not wait for its event loop (QThread.quit is thread-safe).
-        worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        _thread_keeper().keep(self.thread, worker)
+        worker.done.connect(self.qthread.quit, Qt.ConnectionType.DirectConnection)
+        _thread_keeper().keep(self.qthread, worker)
 
     def start(self) -> None:
-        self.thread.start()
+        self.qthread.start()
 
     def wait(self, timeout_ms: int) -> bool:
-        return self.thread.wait(timeout_ms)
+        return self.qthread.wait(timeout_ms)
 
     def is_running(self) -> bool:
-        return self.thread.isRunning()
+        return self.qthread.isRunning()
