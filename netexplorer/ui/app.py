@@ -15,9 +15,14 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     """The QApplication, named so that QSettings and the desktop know the app."""
     from netexplorer.ui.icons import icon
 
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         app = QApplication(list(argv) if argv is not None else sys.argv)
+    elif isinstance(existing, QApplication):
+        app = existing
+    else:  # a QCoreApplication or QGuiApplication cannot show widgets
+        raise RuntimeError(f"a {type(existing).__name__} already runs in this process; "
+                           f"the window needs a QApplication")
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("netexplorer")

@@ -38,7 +38,7 @@ def svg_text(name: str) -> str:
 
 def _text_colour() -> str:
     app = QGuiApplication.instance()
-    palette = app.palette() if app is not None else QPalette()
+    palette = app.palette() if isinstance(app, QGuiApplication) else QPalette()
     return palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText).name()
 
 

@@ -109,7 +109,8 @@ class DataView(QWidget):
         super().__init__(parent)
         named(self, "dataView", "Data")
         self._settings = settings
-        self._input_shape = tuple(input_shape)
+        c, h, w = input_shape
+        self._input_shape = (c, h, w)  # a copy, whatever sequence the caller keeps
         self._dataset: Dataset | None = None
         self._shown: LoadRequest | None = None  # the request `_dataset` came from
         self._loading: LoadRequest | None = None  # the newest request in flight
@@ -178,7 +179,8 @@ class DataView(QWidget):
 
     def set_input_shape(self, shape: tuple[int, int, int]) -> None:
         """The model's input changed: reload (after a pause) so the grid shows what it sees."""
-        shape = tuple(int(s) for s in shape)
+        c, h, w = shape
+        shape = (int(c), int(h), int(w))
         if shape == self._input_shape:
             return
         self._input_shape = shape
@@ -556,10 +558,11 @@ class DataView(QWidget):
         self._settings.data_root = None if root == default else root
         self._refresh_download_button()
         # What was missing may be in the new folder; what was loaded may differ there.
+        loaded = self.dataset_name
         if self._failed is not None and _is_downloadable(self._failed.name):
             self.request_dataset(self._failed.name)
-        elif _is_downloadable(self.dataset_name):
-            self.request_dataset(self.dataset_name)
+        elif loaded is not None and _is_downloadable(loaded):
+            self.request_dataset(loaded)
 
     @Slot()
     def _on_browse_clicked(self) -> None:

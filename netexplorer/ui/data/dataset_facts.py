@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, QSize, Qt
@@ -34,7 +34,7 @@ class ClassCountsChart(QWidget):
         self._classes: tuple[str, ...] = ()
         self._counts: tuple[int, ...] = ()
 
-    def set_counts(self, classes: Sequence[str], counts: Sequence[int]) -> None:
+    def set_counts(self, classes: Sequence[str], counts: Iterable[int]) -> None:
         self._classes = tuple(classes)
         self._counts = tuple(int(c) for c in counts)
         self.setAccessibleDescription(", ".join(f"{name}: {count:,}" for name, count

@@ -252,7 +252,7 @@ class EvaluationPanel(QWidget):
             return
         show_dataset_images(self.gallery, dataset, "test", indices,
                             [percent(float(report.confidences[i]), 0) for i in indices],
-                            [self._describe_image(i) for i in indices],
+                            [_describe_image(report, i) for i in indices],
                             empty="No test image falls in this cell.")
 
     # ------------------------------------------------------------------ showing a report
@@ -281,7 +281,8 @@ class EvaluationPanel(QWidget):
         off = report.confusion.copy()
         np.fill_diagonal(off, 0)
         if off.size and off.max() > 0:
-            self.show_cell(*np.unravel_index(int(off.argmax()), off.shape))
+            true_class, predicted_class = np.unravel_index(int(off.argmax()), off.shape)
+            self.show_cell(int(true_class), int(predicted_class))
         elif report.confusion.size:
             self.show_cell(0, 0)
         self.setAccessibleDescription(f"test accuracy {percent(report.accuracy)}, "
@@ -378,8 +379,8 @@ class EvaluationPanel(QWidget):
         else:
             indices = np.arange(min(SAMPLE_COUNT, report.count))
         show_dataset_images(self.prediction_grid, dataset, "test", indices,
-                            [self._truth_and_prediction(i) for i in indices],
-                            [self._describe_image(i) for i in indices],
+                            [_truth_and_prediction(report, i) for i in indices],
+                            [_describe_image(report, i) for i in indices],
                             empty="No mistakes: every test image is classified right.")
 
     def _fill_hardest(self, report: EvalReport) -> None:
@@ -395,23 +396,8 @@ class EvaluationPanel(QWidget):
             self.hardest_gallery.show_message(self._dataset_changed_message())
             return
         show_dataset_images(self.hardest_gallery, dataset, "test", indices,
-                            [self._truth_and_prediction(i) for i in indices],
-                            [self._describe_image(i) for i in indices])
-
-    def _truth_and_prediction(self, index: int) -> str:
-        report = self.report
-        truth, predicted = int(report.labels[index]), int(report.predictions[index])
-        mark = "" if truth == predicted else " ✗"
-        return f"{report.classes[truth]} / {report.classes[predicted]}{mark}"
-
-    def _describe_image(self, index: int) -> str:
-        report = self.report
-        truth, predicted = int(report.labels[index]), int(report.predictions[index])
-        verdict = "right" if truth == predicted else "wrong"
-        return (f"test image #{int(index):,}\ntrue class: {report.classes[truth]}\n"
-                f"predicted: {report.classes[predicted]} "
-                f"({percent(float(report.confidences[index]))} confident, {verdict})\n"
-                f"loss: {engineering(float(report.losses[index]))}")
+                            [_truth_and_prediction(report, i) for i in indices],
+                            [_describe_image(report, i) for i in indices])
 
     def _usable_dataset(self) -> Dataset | None:
         """The dataset the report was made on, if its test split still matches."""
@@ -497,3 +483,20 @@ class EvaluationPanel(QWidget):
     @Slot(int)
     def _on_sample_changed(self, _index: int) -> None:
         self._fill_samples()
+
+
+def _truth_and_prediction(report: EvalReport, index: int) -> str:
+    """A caption: ground truth / predicted, marked ✗ when they differ."""
+    truth, predicted = int(report.labels[index]), int(report.predictions[index])
+    mark = "" if truth == predicted else " ✗"
+    return f"{report.classes[truth]} / {report.classes[predicted]}{mark}"
+
+
+def _describe_image(report: EvalReport, index: int) -> str:
+    """A tooltip: the image's number, true and predicted class, confidence and loss."""
+    truth, predicted = int(report.labels[index]), int(report.predictions[index])
+    verdict = "right" if truth == predicted else "wrong"
+    return (f"test image #{int(index):,}\ntrue class: {report.classes[truth]}\n"
+            f"predicted: {report.classes[predicted]} "
+            f"({percent(float(report.confidences[index]))} confident, {verdict})\n"
+            f"loss: {engineering(float(report.losses[index]))}")

@@ -65,7 +65,9 @@ class CheckpointFiles(QObject):
                                        icon_name="checkpoint", tip=OPEN_TIP)
         self.save_action = make_action(self, "Save c&heckpoint…", "saveCheckpointAction",
                                        icon_name="checkpoint", tip=SAVE_TIP)
-        self._saves: dict[TaskHandle, str] = {}  # saves under way → their paths
+        # Saves under way → their paths; keyed by TaskHandle, found again by sender(),
+        # which Qt types as a plain QObject.
+        self._saves: dict[QObject, str] = {}
         self._loading: str | None = None
         self._loader = TaskRunner("checkpoint loader", self)
         self._loader.finished.connect(self._on_loaded)

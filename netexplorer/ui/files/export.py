@@ -67,7 +67,9 @@ class Exporter(QObject):
         self._dialog_parent = dialog_parent
         self._session = session
         self._settings = settings
-        self._pending: dict[TaskHandle, str] = {}  # exports under way → what each writes
+        # Exports under way → what each writes; keyed by TaskHandle, found again by
+        # sender(), which Qt types as a plain QObject.
+        self._pending: dict[QObject, str] = {}
         self.checkpoint_action = make_action(
             self, "Model as &checkpoint…", "exportCheckpointAction",
             tip="weights, spec, training state and history: reopen it in netexplorer",

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
+    QPersistentModelIndex,
     Qt,
     Signal,
     Slot,
@@ -115,10 +116,10 @@ class LayerStatsModel(QAbstractTableModel):
                                   self.index(len(names) - 1, self.columnCount() - 1))
 
     # -- Qt's model interface
-    def rowCount(self, parent: QModelIndex = _ROOT) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._names)
 
-    def columnCount(self, parent: QModelIndex = _ROOT) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(_FIXED) + len(TABLE_STATS)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -134,7 +135,8 @@ class LayerStatsModel(QAbstractTableModel):
                     "the layer's output shape for one image")
         return None
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._names):
             return None
         row, column = index.row(), index.column()

@@ -106,7 +106,7 @@ class LayerListWidget(QListWidget):
                     tip = f"{info.torch_name if info else layer.kind}: " \
                           f"{info.doc if info else ''}\nOutput: " \
                           f"{format_shape(summary.rows[i].output_shape)}"
-                elif broken:
+                elif broken and error is not None:  # (broken implies it; said for mypy)
                     detail = f"{layer.kind} · error"
                     tip = f"{layer.name}: {error.message}"
                 else:

@@ -351,7 +351,9 @@ class ModelPanel(QWidget):
         self.fix_button = named(QPushButton("Fix"), "fixButton", "Fix the error")
         self.fix_button.setIcon(icon("fix"))
         self.fix_button.clicked.connect(self.apply_fix)
-        frame.layout().addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
+        column = frame.layout()
+        assert isinstance(column, QVBoxLayout)  # notice_frame lays its frame out in a column
+        column.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignRight)
         self.error_frame = frame
         return frame
 
@@ -465,8 +467,8 @@ class ModelPanel(QWidget):
         has = selected is not None
         self.remove_action.setEnabled(has)
         self.duplicate_action.setEnabled(has)
-        self.move_up_action.setEnabled(has and selected > 0)
-        self.move_down_action.setEnabled(has and selected < n - 1)
+        self.move_up_action.setEnabled(selected is not None and selected > 0)
+        self.move_down_action.setEnabled(selected is not None and selected < n - 1)
 
     # ------------------------------------------------------------------ reactions
 

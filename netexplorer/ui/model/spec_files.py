@@ -82,17 +82,19 @@ class SpecFiles(QObject):
 
     def save_spec(self, path: str | os.PathLike | None = None) -> bool:
         """Save to `path`, to the file the model came from, or ask where."""
-        if path is None and self.path is None:
+        if path is not None:
+            return self._write(Path(path))
+        if self.path is None:
             return self.save_spec_as()
-        return self._write(Path(path) if path is not None else self.path)
+        return self._write(self.path)
 
     def save_spec_as(self) -> bool:
         suggested = str(Path(self._folder()) / f"{self._panel.spec.name}.json")
-        path, _ = QFileDialog.getSaveFileName(self._dialog_parent, "Save model spec",
-                                              suggested, SPEC_FILTER)
-        if not path:
+        chosen, _ = QFileDialog.getSaveFileName(self._dialog_parent, "Save model spec",
+                                                suggested, SPEC_FILTER)
+        if not chosen:
             return False
-        path = Path(path)
+        path = Path(chosen)
         if not path.suffix:
             path = path.with_suffix(".json")
         return self._write(path)

@@ -52,9 +52,9 @@ class SummaryTable(QTableWidget):
         error = summary.error
         for i, layer in enumerate(spec.layers):
             if i < len(summary.rows):
-                r = summary.rows[i]
-                rows.append((layer.name, layer.kind, format_shape(r.output_shape),
-                             format_count(r.params), format_count(r.macs)))
+                row = summary.rows[i]
+                rows.append((layer.name, layer.kind, format_shape(row.output_shape),
+                             format_count(row.params), format_count(row.macs)))
             else:
                 shape = "error" if error is not None and error.index == i else UNKNOWN
                 rows.append((layer.name, layer.kind, shape, UNKNOWN, UNKNOWN))
@@ -75,7 +75,7 @@ class SummaryTable(QTableWidget):
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
-                if broken:
+                if broken and error is not None:  # (broken implies it; said for mypy)
                     item.setBackground(ERROR_BACKGROUND)
                     item.setToolTip(error.message)
                     if c == 0:

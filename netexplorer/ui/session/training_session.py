@@ -352,12 +352,14 @@ class TrainingSession(QObject):
         """Captures, on the GUI thread, what the job will use; the job's own thread
         only reads it (and builds the untrained model, once, if nothing is trained)."""
         spec, dataset, config = self._spec, self._dataset, self._config
+        # A trained model, a run or an untrained model each came from a spec, and a
+        # spec once set is never unset: no spec means there is nothing to use.
+        if spec is None:
+            raise RuntimeError("build a valid model first")
         box = self._run_box if self._control is not None else None
         trainer, model = self._trainer, self._model
         if model is None and box is None:
             if self._untrained is None:
-                if spec is None:
-                    raise RuntimeError("build a valid model first")
                 self._untrained = _UntrainedModel(spec, config.seed if config else 0)
             untrained = self._untrained
         else:

@@ -144,6 +144,8 @@ class TrainConfigForm(QGroupBox):
         self._locked = False
         self._showing = False  # set_config in progress: no configChanged per widget
         self._report_every = TrainConfig().report_every
+        self._discovered = False  # set_devices has filled the device list
+        self._remembered_device = "cpu"  # chosen before then, selected once it is known
         self._build()
         self.set_config(TrainConfig(device="cpu"))
 
@@ -236,8 +238,6 @@ class TrainConfigForm(QGroupBox):
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(4)
         self._labels: dict[QWidget, QLabel] = {}
-        self._discovered = False
-        self._remembered_device = "cpu"
 
         self.optimizer_combo = self._combo("optimizerCombo", "Optimizer", OPTIMIZERS,
                                            OPTIMIZER_HELP)
@@ -288,7 +288,7 @@ class TrainConfigForm(QGroupBox):
         # Mnemonics avoid the menu bar's F, E, V, H and T.
         # Three columns of label/field pairs: the optimizer and its rate, the schedule,
         # then the run itself.
-        rows = [
+        rows: list[list[tuple[str, QWidget]]] = [
             [("&Optimizer", self.optimizer_combo), ("&Learning rate", self.lr_spin),
              ("&Momentum", self.momentum_spin)],
             [("Weight &decay", self.weight_decay_spin), ("S&chedule", self.schedule_combo),
@@ -314,9 +314,9 @@ class TrainConfigForm(QGroupBox):
 
         for spin in (self.momentum_spin, self.weight_decay_spin, self.gamma_spin):
             spin.valueChanged.connect(self._on_edited)
-        for spin in (self.step_size_spin, self.batch_size_spin, self.epochs_spin,
-                     self.shift_spin, self.seed_spin):
-            spin.valueChanged.connect(self._on_edited)
+        for int_spin in (self.step_size_spin, self.batch_size_spin, self.epochs_spin,
+                         self.shift_spin, self.seed_spin):
+            int_spin.valueChanged.connect(self._on_edited)
         for combo in (self.optimizer_combo, self.schedule_combo, self.loss_combo):
             combo.activated.connect(self._on_edited)
         self.lr_spin.valueChanged.connect(self._on_lr_changed)
@@ -359,10 +359,11 @@ class TrainConfigForm(QGroupBox):
         optimizer = self.optimizer_combo.currentData()
         momentum_ok = uses_momentum(optimizer)
         step_ok = self.schedule_combo.currentData() == "step"
-        reasons = {self.momentum_spin: "" if momentum_ok else
-                   NOT_FOR_OPTIMIZER.format(optimizer=optimizer),
-                   self.step_size_spin: "" if step_ok else NOT_FOR_SCHEDULE,
-                   self.gamma_spin: "" if step_ok else NOT_FOR_SCHEDULE}
+        reasons: dict[QWidget, str] = {
+            self.momentum_spin: "" if momentum_ok else
+            NOT_FOR_OPTIMIZER.format(optimizer=optimizer),
+            self.step_size_spin: "" if step_ok else NOT_FOR_SCHEDULE,
+            self.gamma_spin: "" if step_ok else NOT_FOR_SCHEDULE}
         for widget, label in self._labels.items():
             why = LOCKED_WHILE_TRAINING if self._locked and widget is not self.lr_spin \
                 else reasons.get(widget, "")

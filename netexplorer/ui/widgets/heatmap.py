@@ -96,7 +96,8 @@ class HeatmapView(QWidget):
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, columns) of the matrix shown."""
-        return tuple(self._values.shape)  # type: ignore[return-value]
+        rows, columns = self._values.shape  # always 2-D: clear() and show_matrix() see to it
+        return rows, columns
 
     @property
     def values(self) -> np.ndarray:
@@ -110,7 +111,7 @@ class HeatmapView(QWidget):
         self._values = np.zeros((0, 0))
         self._selected = None
         self._marker.hide()
-        self._set_labels(None, ())
+        self._remove_labels()
         self._hint.setText(message)
         self._stack.setCurrentWidget(self._hint)
 
@@ -211,10 +212,13 @@ class HeatmapView(QWidget):
 
     # ------------------------------------------------------------------ numbers in cells
 
-    def _set_labels(self, annotations: np.ndarray | None, levels: tuple[float, float]) -> None:
+    def _remove_labels(self) -> None:
         for label in self._labels:
             self.plot.getPlotItem().removeItem(label)
         self._labels = []
+
+    def _set_labels(self, annotations: np.ndarray | None, levels: tuple[float, float]) -> None:
+        self._remove_labels()
         if annotations is None or self._values.size > MAX_ANNOTATED_CELLS:
             return
         low, high = levels

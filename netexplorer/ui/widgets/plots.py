@@ -43,7 +43,7 @@ def faint(colour: QColor, alpha: int = 70) -> QColor:
 
 def _palette() -> QPalette:
     app = QApplication.instance()
-    return app.palette() if app is not None else QPalette()
+    return app.palette() if isinstance(app, QApplication) else QPalette()
 
 
 def make_plot(object_name: str, accessible_name: str, *, left: str = "", bottom: str = "",
@@ -122,7 +122,8 @@ class HorizontalGrid(pg.GraphicsObject):
         text = palette.color(QPalette.ColorRole.Text)
         base = palette.color(QPalette.ColorRole.Base)
         colour = QColor.fromRgbF(*(strength * t + (1 - strength) * b for t, b in zip(
-            text.getRgbF()[:3], base.getRgbF()[:3])))  # opaque: blending is what costs
+            (text.redF(), text.greenF(), text.blueF()),
+            (base.redF(), base.greenF(), base.blueF()))))  # opaque: blending is what costs
         self._pen = pg.mkPen(colour, width=1)
         self._pen.setCosmetic(True)
         self._ys: list[float] = []

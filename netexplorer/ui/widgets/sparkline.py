@@ -10,7 +10,7 @@ stored in the cell — no widget per cell, so a hundred cells stay cheap to redr
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, QPointF, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -53,7 +53,8 @@ def sparkline_path(values: np.ndarray, rect: QRect) -> QPainterPath:
 class SparklineDelegate(QStyledItemDelegate):
     """Paints the cell's text and, right of it, its SPARKLINE_ROLE history."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         history = index.data(SPARKLINE_ROLE)
         if history is None:
             super().paint(painter, option, index)
@@ -97,7 +98,8 @@ class SparklineDelegate(QStyledItemDelegate):
             painter.drawPath(path)
         painter.restore()
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
         size = super().sizeHint(option, index)
         if index.data(SPARKLINE_ROLE) is not None:
             size.setWidth(size.width() + SPARKLINE_WIDTH + _GAP)
