@@ -16,7 +16,7 @@ and again while other sessions loaded the machine:
     1        23.6 / 30.8 / 34.5   37.6 / 44.8 / 52.9       23.9 / 50.6 / 64.6
     2        53.6 / 392 / 408     53.7 / 158 / 439         34.7 / 580 / 616
 
-(DESIGN.md records the same effect elsewhere: ~6 ms going to 50–190 ms.) Two
+(A LeNet step was seen going from ~6 ms to 50–190 ms the same way.) Two
 threads win only on a machine with nothing else running; beside a busy thread they
 give no speed-up and a long tail, and beside any busy process they stall for half
 a second at a time. OMP_WAIT_POLICY=PASSIVE removes the stalls but also the

@@ -2,7 +2,7 @@
 step heatmap, time series of chosen layers, the training doctor's alerts and
 feature maps.
 
-Data flow (DESIGN.md): the session's reportsReady brings ProbeReports (plain
+Data flow (docs/ARCHITECTURE.md): the session's reportsReady brings ProbeReports (plain
 arrays); the panel appends them to its LayerHistory and marks its views dirty;
 the window's RedrawClock redraws whichever of them is visible, at most ~30
 times a second. A new run starts a fresh history. The probe's sampling

@@ -2,7 +2,7 @@
 the runs, so that every panel (training, inspector, evaluation, the File menu)
 talks to the same model the same way.
 
-Threading rules kept here (DESIGN.md):
+Threading rules kept here (docs/ARCHITECTURE.md, "Threads"):
 - training runs in a TrainingWorker on its own QThread (workers.py); the GUI
   thread never runs a training step and never touches the live model;
 - anything that uses the model — evaluation, feature maps, exports, checkpoints —
