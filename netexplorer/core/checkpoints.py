@@ -68,7 +68,7 @@ class Checkpoint:
     @property
     def history(self) -> dict[str, list]:
         if self.trainer_state is None:
-            return {"epochs": [], "step_losses": []}
+            return {"epochs": [], "step_losses": [], "step_lrs": []}
         return self.trainer_state["history"]
 
     @property

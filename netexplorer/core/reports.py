@@ -13,6 +13,18 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class SettingChange:
+    """A setting changed while the run trained (today: the learning rate a person
+    typed), from the step `step` on; `at` is the wall-clock time (time.time())."""
+
+    step: int
+    name: str
+    old: float
+    new: float
+    at: float
+
+
+@dataclass(frozen=True)
 class StepReport:
     """One reporting interval. `losses` holds every step's loss in the interval,
     so plots get each batch while the device is synchronised once."""
@@ -29,6 +41,8 @@ class StepReport:
     losses: tuple[float, ...] = ()
     first_step: int = 0  # global step number of losses[0] (1-based)
     probe: Any = None  # the probe's statistics for the interval, plain numbers
+    lrs: tuple[float, ...] = ()  # each step's learning rate, beside `losses`
+    changes: tuple[SettingChange, ...] = ()  # settings changed during the interval
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from netexplorer.core.reports import (
     FinishedReport,
     PausedReport,
     Report,
+    SettingChange,
     StepReport,
 )
 from netexplorer.core.specs import ModelSpec, build_model, summarize
@@ -242,11 +243,14 @@ class _Interval:
     losses: list[torch.Tensor] = field(default_factory=list)
     correct: list[torch.Tensor] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)  # host numbers: no device op
+    changes: list[SettingChange] = field(default_factory=list)
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int) -> None:
+    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int, lr: float) -> None:
         self.losses.append(loss)
         self.correct.append(correct)
         self.sizes.append(size)
+        self.lrs.append(lr)
 
 
 class Trainer:
@@ -282,7 +286,8 @@ class Trainer:
         self.probe = probe
         self.position = _Position()
         self.generator = torch.Generator().manual_seed(self.config.seed)
-        self.history: dict[str, list] = {"epochs": [], "step_losses": []}
+        # Every epoch's report and every step's loss and learning rate, for checkpoints.
+        self.history: dict[str, list] = {"epochs": [], "step_losses": [], "step_lrs": []}
         self.last_eval: EvalReport | None = None
         self._last_eval_step: int | None = None  # position.step of the weights last_eval saw
         # The current epoch's running totals, kept across a stop / save / resume
@@ -419,11 +424,13 @@ class Trainer:
                 return self._finished("stopped", "stopped by request")
             new_lr = self.control.take_learning_rate()
             if new_lr is not None:
+                interval.changes.append(SettingChange(pos.step + 1, "lr", self.current_lr(),
+                                                      new_lr, time.time()))
                 self.set_base_lr_for(new_lr)
             stepping = self.control.stepping
             idx = order[pos.batch * c.batch_size:(pos.batch + 1) * c.batch_size]
             loss, correct = self._train_step(idx, sample=True)
-            interval.add(loss, correct, int(idx.shape[0]))
+            interval.add(loss, correct, int(idx.shape[0]), self._last_lr)
             pos.batch += 1
             pos.step += 1
             if len(interval.losses) >= c.report_every or pos.batch == nb or stepping:
@@ -502,6 +509,7 @@ class Trainer:
             totals.correct += int(torch.stack(interval.correct[:kept]).sum())
             totals.seen += sum(sizes)
         self.history["step_losses"].extend(loss_list)
+        self.history["step_lrs"].extend(interval.lrs[:kept])
         probe_stats = self.probe.flush() if self.probe is not None else None
         report = StepReport(
             epoch=pos.epoch + 1, step=pos.step, batch=pos.batch,
@@ -510,7 +518,7 @@ class Trainer:
             running_loss=sum(loss_list) / kept if kept else float("nan"),
             lr=self._last_lr, images_per_second=sum(interval.sizes) / seconds,
             elapsed=self.elapsed, losses=loss_list, first_step=snapshot.position.step + 1,
-            probe=probe_stats)
+            probe=probe_stats, lrs=tuple(interval.lrs[:kept]), changes=tuple(interval.changes))
         pause_reason = getattr(probe_stats, "pause_reason", None)
         if pause_reason and diverged is None:
             self.control.pause(pause_reason)
@@ -614,7 +622,9 @@ class Trainer:
             float(totals["loss_sum"]), int(totals["correct"]), int(totals["seen"]),
             time.perf_counter() - float(totals["seconds"]))
         self.history = {"epochs": list(state["history"]["epochs"]),
-                        "step_losses": list(state["history"]["step_losses"])}
+                        "step_losses": list(state["history"]["step_losses"]),
+                        # absent from checkpoints saved before it was kept
+                        "step_lrs": list(state["history"].get("step_lrs", []))}
 
     def evaluate(self) -> EvalReport:
         """The model on the test split, now."""

@@ -158,7 +158,8 @@ def test_weights_only_checkpoint(tmp_path, digits8):
     path = save_checkpoint(tmp_path / "weights.ckpt", spec=TINY, model=model)
     ckpt = load_checkpoint(path)
     assert ckpt.spec == TINY and ckpt.config is None and ckpt.trainer_state is None
-    assert ckpt.epochs_done == 0 and ckpt.history == {"epochs": [], "step_losses": []}
+    assert ckpt.epochs_done == 0 and ckpt.history == {"epochs": [], "step_losses": [],
+                                                      "step_lrs": []}
     assert ckpt.classes == () and ckpt.normalization is None and ckpt.dataset_name is None
     assert_same_weights(ckpt.build_model(), model)
     trainer = resume_trainer(ckpt, digits8, config(epochs=1))  # training can start from it

@@ -22,6 +22,7 @@ from netexplorer.core.reports import (
     FinishedReport,
     PausedReport,
     Report,
+    SettingChange,
     StepReport,
 )
 from netexplorer.core.train_config import TrainConfig
@@ -75,6 +76,7 @@ class RunHistory:
     lr_steps: GrowableArray = field(default_factory=GrowableArray)
     lrs: GrowableArray = field(default_factory=GrowableArray)
     epochs: list[EpochReport] = field(default_factory=list)
+    changes: list[SettingChange] = field(default_factory=list)  # made while it trained
     finished: FinishedReport | None = None
     last_step: StepReport | None = None
     paused: bool = False
@@ -87,8 +89,14 @@ class RunHistory:
                 self.losses.extend(report.losses)
                 self.running_steps.append(report.step)
                 self.running_losses.append(report.running_loss)
-            self.lr_steps.append(report.step)
-            self.lrs.append(report.lr)
+            if report.lrs:  # every step's rate (reports made before they were kept: one)
+                self.lr_steps.extend(np.arange(report.first_step,
+                                               report.first_step + len(report.lrs)))
+                self.lrs.extend(report.lrs)
+            else:
+                self.lr_steps.append(report.step)
+                self.lrs.append(report.lr)
+            self.changes.extend(report.changes)
             self.last_step = report
             self.paused = False
         elif isinstance(report, EpochReport):
@@ -161,11 +169,16 @@ class RunHistory:
 
 
 def run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
-    """The history a checkpoint carries, as a finished run: every step's loss, its
-    running mean per reporting interval (as the live run showed it), the epochs."""
+    """The history a checkpoint carries, as a finished run: every step's loss and
+    learning rate, the loss's running mean per reporting interval (as the live run
+    showed it), the epochs."""
     config = checkpoint.config or TrainConfig()
     run = RunHistory(number, config, checkpoint.spec.name, checkpoint.dataset_name or "")
     losses = np.asarray(checkpoint.history["step_losses"], dtype=np.float64)
+    lrs = np.asarray(checkpoint.history.get("step_lrs", []), dtype=np.float64)
+    if lrs.size:
+        run.lr_steps.extend(np.arange(1, lrs.size + 1))
+        run.lrs.extend(lrs)
     if losses.size:
         run.steps.extend(np.arange(1, losses.size + 1))
         run.losses.extend(losses)
