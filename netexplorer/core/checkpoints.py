@@ -36,7 +36,7 @@ from netexplorer.core.specs import MAX_PARAMETERS, ModelSpec, SpecError, build_m
 from netexplorer.core.training import TrainConfig, Trainer
 
 __all__ = ["Checkpoint", "CheckpointError", "checkpoint_of", "load_checkpoint",
-           "save_checkpoint"]
+           "save_checkpoint", "saved_state", "write_saved_state"]
 
 FORMAT = "netexplorer-checkpoint"
 FORMAT_VERSION = 1
@@ -103,6 +103,17 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
     """
     payload = _payload(f"not saved to {path}", trainer, spec, model, dataset, config)
     return _write_atomically(Path(path), payload)
+
+
+def saved_state(trainer: Trainer) -> dict[str, Any]:
+    """What save_checkpoint would write for `trainer` now, copied: kept in memory
+    (the run store's best epoch) and written later with write_saved_state."""
+    return copy.deepcopy(_payload("cannot keep this state", trainer))
+
+
+def write_saved_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write what saved_state kept, atomically, as a checkpoint file."""
+    return _write_atomically(Path(path), state)
 
 
 def checkpoint_of(trainer: Trainer) -> Checkpoint:

@@ -24,3 +24,8 @@ class TrainingError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or used: truncated, corrupt, foreign or hostile."""
+
+
+class StoreError(ValueError):
+    """The run store cannot do what was asked: no such run, a run another process is
+    writing, a folder that cannot be written, a damaged database."""

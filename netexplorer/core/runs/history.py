@@ -78,6 +78,12 @@ class RunHistory:
     epochs: list[EpochReport] = field(default_factory=list)
     changes: list[SettingChange] = field(default_factory=list)  # made while it trained
     finished: FinishedReport | None = None
+    # In the run store: its id and name, the run it continues (its steps and epochs
+    # come first in the arrays above) and the global step it starts after.
+    store_id: str | None = None
+    name: str = ""
+    parent_id: str | None = None
+    first_step: int = 0
     last_step: StepReport | None = None
     paused: bool = False
 

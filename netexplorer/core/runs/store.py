@@ -1,0 +1,627 @@
+"""The run store: every run, from the GUI or the CLI, kept on disk while it trains.
+
+A runs folder (default ~/.local/share/netexplorer/runs; $NETEXPLORER_RUNS or
+--runs-dir, and the GUI's setting, override it) holds:
+
+    runs.sqlite            the index and the metrics (SQLite in WAL mode): one row
+                           per run, per step (loss, learning rate, images/s), per
+                           epoch, per sampled probe step, per setting changed
+    <run id>/              one folder per run — TensorBoard reads each as a run:
+        events.out.tfevents.*  scalars, histograms, hyper-parameters
+        last.ckpt best.ckpt    checkpoints, written atomically
+        writer.lock            held (flock) by the process writing the run
+
+Why SQLite: it is in the standard library and is MLflow's default local store;
+WAL lets a writer and any number of readers (a window following a run) work at
+once; every write is a transaction, so two writers — two windows, or the app and
+a CLI run — never corrupt each other, and a writer killed mid-run leaves every
+committed row intact. A run whose writer is gone (its lock is free) while the
+database still says "running" is shown as interrupted.
+
+A database file that cannot be used — damaged, or another program's — is never
+changed or deleted: the store opens the next free `runs-N.sqlite` beside it and
+says so in `notice`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netexplorer.core.errors import StoreError
+from netexplorer.core.reports import (
+    EpochReport,
+    FinishedReport,
+    Report,
+    SettingChange,
+    StepReport,
+)
+from netexplorer.core.runs.history import RunHistory
+from netexplorer.core.train_config import TrainConfig
+
+try:  # POSIX: a run's writer holds a lock the kernel drops when the process dies
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: interruption is judged by age
+    fcntl = None  # type: ignore[assignment]
+
+RUNS_ENV = "NETEXPLORER_RUNS"
+DB_NAME = "runs.sqlite"
+FORMAT = "netexplorer-runs"
+SCHEMA_VERSION = 1
+LOCK_NAME = "writer.lock"
+# Where no lock can tell (another host's writer on a shared folder, no flock), a
+# "running" run that has not been written to for this long is shown as interrupted.
+STALE_AFTER_S = 120.0
+BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another's transaction
+
+# What a run's status can be. "running" in the database is shown as "interrupted"
+# once its writer is gone.
+RUNNING, COMPLETED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
+    "running", "completed", "stopped", "diverged", "failed", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    parent TEXT,
+    model TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    ended REAL,
+    first_step INTEGER NOT NULL DEFAULT 0,
+    steps INTEGER NOT NULL DEFAULT 0,
+    epochs INTEGER NOT NULL DEFAULT 0,
+    test_accuracy REAL,
+    best_accuracy REAL,
+    elapsed REAL NOT NULL DEFAULT 0,
+    layers TEXT,
+    writer TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
+    loss REAL, lr REAL, images_per_second REAL, elapsed REAL,
+    PRIMARY KEY (run, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epochs (
+    run TEXT NOT NULL, epoch INTEGER NOT NULL, report TEXT NOT NULL,
+    PRIMARY KEY (run, epoch)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS probes (
+    run TEXT NOT NULL, step INTEGER NOT NULL, stats BLOB NOT NULL,
+    PRIMARY KEY (run, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    run TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL,
+    old REAL, new REAL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_of_run ON changes (run, step);
+"""
+
+
+def default_runs_dir() -> Path:
+    """$NETEXPLORER_RUNS, else the per-user data folder's netexplorer/runs."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "netexplorer" / "runs"
+
+
+def resolve_runs_dir(folder: str | os.PathLike | None = None) -> Path:
+    """The runs folder to use: the one asked for (--runs-dir, the GUI's setting),
+    else the default."""
+    return Path(folder).expanduser() if folder else default_runs_dir()
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as the runs list shows it: no per-step data."""
+
+    id: str
+    name: str
+    parent: str | None
+    model: str
+    dataset: str
+    spec_json: str
+    config: TrainConfig
+    status: str
+    message: str
+    created: float
+    updated: float
+    ended: float | None
+    first_step: int  # global steps before this run (a continued run starts after them)
+    steps: int  # global steps completed
+    epochs: int  # epochs completed, the parent's included
+    test_accuracy: float | None
+    best_accuracy: float | None
+    elapsed: float
+    changes: tuple[SettingChange, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in (RUNNING,)
+
+
+def new_run_id(now: float | None = None) -> str:
+    """Sortable and unique across writers: the time, then 6 random hex digits."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now or time.time()))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+class RunStore:
+    """The runs of one runs folder. Each instance has its own SQLite connection;
+    use one instance per thread (the GUI thread reads, a training thread writes
+    through a RunWriter)."""
+
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
+        self.folder = resolve_runs_dir(folder)
+        self.notice: str | None = None  # what a person should know about the folder
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.folder} for runs: "
+                             f"{exc.strerror or exc}") from None
+        self.db_path, self._db = self._open_usable()
+
+    # ------------------------------------------------------------------ opening
+
+    def _open_usable(self) -> tuple[Path, sqlite3.Connection]:
+        """The first database in the folder that is ours (or new): runs.sqlite, or
+        runs-1.sqlite … beside one that is damaged or foreign, which is left as it is."""
+        refused: list[str] = []
+        for n in range(100):
+            path = self.folder / (DB_NAME if n == 0 else f"runs-{n}.sqlite")
+            try:
+                db = _connect(path)
+                _prepare(db)
+            except (sqlite3.DatabaseError, StoreError) as exc:
+                refused.append(f"{path.name} ({_reason(exc)})")
+                continue
+            if refused:
+                self.notice = (f"{'; '.join(refused)} in {self.folder} cannot be used as a "
+                               f"run store and is kept as it was; runs are stored in "
+                               f"{path.name} beside it.")
+            return path, db
+        raise StoreError(f"no usable run store in {self.folder}: {'; '.join(refused[:3])}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._db:
+                yield self._db
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the run store {self.db_path} could not be written: "
+                             f"{_reason(exc)}") from None
+
+    # ------------------------------------------------------------------ runs
+
+    def run_folder(self, run_id: str) -> Path:
+        return self.folder / run_id
+
+    def checkpoint_path(self, run_id: str, which: str = "last") -> Path:
+        """last.ckpt (the weights the run ended with) or best.ckpt (its best epoch)."""
+        if which not in ("last", "best"):
+            raise ValueError(f"which must be 'last' or 'best', not {which!r}")
+        return self.run_folder(run_id) / f"{which}.ckpt"
+
+    def create_run(self, spec_json: str, config: TrainConfig, *, model: str, dataset: str,
+                   name: str | None = None, parent: str | None = None,
+                   first_step: int = 0, epochs: int = 0) -> str:
+        """A new run, status running, with its folder; returns its id. A continued
+        run names its parent and starts at the parent's step and epoch."""
+        now = time.time()
+        for _ in range(5):  # an id taken by another writer this very second: draw again
+            run_id = new_run_id(now)
+            try:
+                self.run_folder(run_id).mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot make a folder for the run in {self.folder}: "
+                                 f"{exc.strerror or exc}") from None
+            break
+        else:  # pragma: no cover - five collisions of 24 random bits
+            raise StoreError("could not find a free run id")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, name, parent, model, dataset, spec, config, status, "
+                "created, updated, first_step, steps, epochs, writer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, name or run_id, parent, model, dataset, spec_json,
+                 json.dumps(config.to_dict(), sort_keys=True), RUNNING, now, now, first_step,
+                 first_step, epochs, _writer_name()))
+        return run_id
+
+    def list_runs(self) -> list[RunSummary]:
+        """Every run, newest first; a run whose writer is gone shows as interrupted."""
+        rows = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM runs "
+                                f"ORDER BY created DESC, id DESC").fetchall()
+        changes = self._changes_by_run()
+        return [self._summary(row, changes.get(row[0], ())) for row in rows]
+
+    def run(self, run_id: str) -> RunSummary:
+        row = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?",
+                               (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"there is no run {run_id!r} in {self.folder}")
+        return self._summary(row, self._changes_by_run(run_id).get(run_id, ()))
+
+    def find(self, text: str) -> RunSummary:
+        """The run whose id is `text` or starts with it, or whose name is `text` —
+        what a person types after `--resume` or `evaluate`."""
+        rows = self._db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' "
+            f"OR name = ? ORDER BY created DESC",
+            (text, _like_prefix(text), text)).fetchall()
+        exact = [row for row in rows if row[0] == text]
+        rows = exact or rows
+        if not rows:
+            raise StoreError(f"there is no run {text!r} in {self.folder} "
+                             f"(`netexplorer runs` lists them)")
+        if len(rows) > 1:
+            shown = ", ".join(row[0] for row in rows[:4])
+            raise StoreError(f"{text!r} names {len(rows)} runs ({shown}…): give more of the id")
+        return self._summary(rows[0], self._changes_by_run(rows[0][0]).get(rows[0][0], ()))
+
+    def rename(self, run_id: str, name: str) -> None:
+        name = " ".join(name.split())
+        if not name or len(name) > 200:
+            raise StoreError("a run's name is 1 to 200 characters")
+        with self._transaction() as db:
+            if db.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)).rowcount == 0:
+                raise StoreError(f"there is no run {run_id!r} in {self.folder}")
+
+    def delete(self, run_id: str) -> None:
+        """Remove the run, its metrics and its folder (checkpoints, event files).
+        A run that is being written is refused; its children keep their data and
+        forget their parent."""
+        summary = self.run(run_id)
+        if summary.status == RUNNING:
+            raise StoreError(f"run {run_id} is still training: stop it before deleting it")
+        with self._transaction() as db:
+            for table in ("steps", "epochs", "probes", "changes"):
+                db.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
+            db.execute("UPDATE runs SET parent = NULL WHERE parent = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
+
+    def lineage(self, run_id: str) -> list[RunSummary]:
+        """The run's ancestors and the run, oldest first."""
+        chain: list[RunSummary] = []
+        seen: set[str] = set()
+        current: str | None = run_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            try:
+                summary = self.run(current)
+            except StoreError:
+                break  # an ancestor was deleted: the lineage starts after it
+            chain.append(summary)
+            current = summary.parent
+        return chain[::-1]
+
+    # ------------------------------------------------------------------ history
+
+    def load_history(self, run_id: str, number: int = 0, *, lineage: bool = True
+                     ) -> RunHistory:
+        """The run as a RunHistory: every step's loss and learning rate, the running
+        mean per reporting interval, the epochs, the changes, how it ended. With
+        `lineage`, a continued run includes its ancestors' steps and epochs before
+        its own, so its curves continue theirs."""
+        summary = self.run(run_id)
+        chain = self.lineage(run_id) if lineage else [summary]
+        ids = [s.id for s in chain]
+        run = RunHistory(number, summary.config, summary.model, summary.dataset,
+                         started_at=summary.created)
+        run.store_id = summary.id
+        run.name = summary.name
+        run.parent_id = summary.parent
+        run.first_step = summary.first_step
+        marks = ",".join("?" * len(ids))
+        steps = np.array(self._db.execute(
+            f"SELECT step, loss, lr FROM steps WHERE run IN ({marks}) ORDER BY step",
+            ids).fetchall(), dtype=np.float64).reshape(-1, 3)
+        if len(steps):
+            run.steps.extend(steps[:, 0])
+            run.losses.extend(steps[:, 1])
+            run.lr_steps.extend(steps[:, 0])
+            run.lrs.extend(steps[:, 2])
+            every = max(1, summary.config.report_every)
+            ends = np.arange(every, len(steps) + every, every).clip(max=len(steps))
+            run.running_steps.extend(steps[ends - 1, 0])
+            run.running_losses.extend([steps[max(0, e - every):e, 1].mean() for e in ends])
+        for (report,) in self._db.execute(
+                f"SELECT report FROM epochs WHERE run IN ({marks}) ORDER BY epoch", ids):
+            run.add(_epoch_from_json(report))
+        run.changes.extend(c for s in chain for c in s.changes)
+        last = self._db.execute(
+            "SELECT step, epoch, loss, lr, images_per_second, elapsed FROM steps "
+            "WHERE run = ? ORDER BY step DESC LIMIT 1", (run_id,)).fetchone()
+        if last is not None:
+            per_epoch = (round(run.epochs[-1].step / run.epochs[-1].epoch)
+                         if run.epochs and run.epochs[-1].epoch else 0)
+            batch = int(last[0]) - per_epoch * (int(last[1]) - 1) if per_epoch else 0
+            run.last_step = StepReport(int(last[1]), int(last[0]), batch, per_epoch,
+                                       _num(last[2]), _num(last[2]), _num(last[3]),
+                                       _num(last[4]), _num(last[5]))
+        if summary.status != RUNNING:
+            run.finished = FinishedReport(summary.status, summary.message, summary.epochs,
+                                          summary.steps, summary.elapsed,
+                                          test_accuracy=summary.test_accuracy)
+        return run
+
+    def probe_history(self, run_id: str) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+        """(layers as dicts, steps, stats steps × statistics × layers) of the probe's
+        sampled steps."""
+        row = self._db.execute("SELECT layers FROM runs WHERE id = ?", (run_id,)).fetchone()
+        layers = json.loads(row[0]) if row is not None and row[0] else []
+        records = self._db.execute("SELECT step, stats FROM probes WHERE run = ? ORDER BY step",
+                                   (run_id,)).fetchall()
+        steps = np.array([r[0] for r in records], dtype=np.int64)
+        if not records or not layers:
+            return layers, steps, np.zeros((0, 0, len(layers)), dtype=np.float32)
+        stats = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in records])
+        return layers, steps, stats.reshape(len(records), -1, len(layers))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _summary(self, row: tuple, changes: Iterable[SettingChange]) -> RunSummary:
+        (run_id, name, parent, model, dataset, spec, config, status, message, created,
+         updated, ended, first_step, steps, epochs, test_accuracy, best, elapsed) = row
+        if status == RUNNING and not _writer_alive(self.run_folder(run_id), updated):
+            status = INTERRUPTED
+            message = message or "the process writing it ended before the run did"
+        return RunSummary(run_id, name, parent, model, dataset, spec,
+                          TrainConfig.from_dict(json.loads(config)), status, message, created,
+                          updated, ended, first_step, steps, epochs, test_accuracy, best,
+                          elapsed, tuple(changes))
+
+    def _changes_by_run(self, run_id: str | None = None) -> dict[str, list[SettingChange]]:
+        query = "SELECT run, step, name, old, new, at FROM changes"
+        rows = self._db.execute(query + " WHERE run = ? ORDER BY step" if run_id else
+                                query + " ORDER BY run, step", (run_id,) if run_id else ())
+        found: dict[str, list[SettingChange]] = {}
+        for run, step, name, old, new, at in rows:
+            found.setdefault(run, []).append(SettingChange(step, name, old, new, at))
+        return found
+
+
+_SUMMARY_COLUMNS = ("id, name, parent, model, dataset, spec, config, status, message, "
+                    "created, updated, ended, first_step, steps, epochs, test_accuracy, "
+                    "best_accuracy, elapsed")
+
+
+class RunWriter:
+    """The one writer of a run: holds its lock, takes reports, writes them in a
+    transaction at most every `flush_every` seconds (and at epochs and the end).
+
+    Made and used on one thread (the training thread, or the CLI's); it has its
+    own connection to the database. A process killed mid-run loses at most the
+    last `flush_every` seconds of metrics.
+    """
+
+    def __init__(self, folder: str | os.PathLike, run_id: str, *,
+                 flush_every: float = 1.0) -> None:
+        self._store = RunStore(folder)
+        self.run_id = run_id
+        self._flush_every = flush_every
+        self._lock = _hold_lock(self._store.run_folder(run_id))
+        self._steps: list[tuple] = []
+        self._epochs: list[tuple] = []
+        self._probes: list[tuple] = []
+        self._changes: list[tuple] = []
+        self._layers: str | None = None
+        self._progress: dict[str, Any] = {}
+        self._last_flush = time.monotonic()
+        self._closed = False
+
+    @property
+    def store(self) -> RunStore:
+        return self._store
+
+    def add(self, report: Report) -> None:
+        """Take one report; flush if it is time (epochs and the end always flush)."""
+        if isinstance(report, StepReport):
+            lrs = report.lrs or (report.lr,) * len(report.losses)
+            first = report.first_step
+            for i, loss in enumerate(report.losses):
+                self._steps.append((self.run_id, first + i, report.epoch, _db_num(loss),
+                                    _db_num(lrs[i] if i < len(lrs) else report.lr),
+                                    _db_num(report.images_per_second), report.elapsed))
+            self._changes.extend((self.run_id, c.step, c.name, c.old, c.new, c.at)
+                                 for c in report.changes)
+            probe = report.probe
+            if probe is not None and len(probe.steps):
+                layers = json.dumps([asdict(info) for info in probe.layers])
+                if layers != self._layers:
+                    self._layers = layers
+                    self._progress["layers"] = layers
+                stats = np.asarray(probe.stats, dtype=np.float32)
+                self._probes.extend((self.run_id, int(step), stats[i].tobytes())
+                                    for i, step in enumerate(probe.steps))
+            self._progress.update(steps=report.step, elapsed=report.elapsed)
+            if time.monotonic() - self._last_flush >= self._flush_every:
+                self.flush()
+        elif isinstance(report, EpochReport):
+            self._epochs.append((self.run_id, report.epoch, json.dumps(_epoch_to_dict(report))))
+            self._progress.update(epochs=report.epoch, steps=report.step,
+                                  test_accuracy=_db_num(report.test_accuracy),
+                                  elapsed=report.elapsed)
+            best = self._progress.get("best_accuracy")
+            if math.isfinite(report.test_accuracy) and (best is None or
+                                                        report.test_accuracy > best):
+                self._progress["best_accuracy"] = report.test_accuracy
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what has come since the last flush, in one transaction."""
+        if self._closed:
+            return
+        with self._store._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           self._steps)
+            db.executemany("INSERT OR REPLACE INTO epochs VALUES (?, ?, ?)", self._epochs)
+            db.executemany("INSERT OR REPLACE INTO probes VALUES (?, ?, ?)", self._probes)
+            db.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", self._changes)
+            self._update(db, self._progress)
+        self._steps, self._epochs, self._probes, self._changes = [], [], [], []
+        self._progress = {}
+        self._last_flush = time.monotonic()
+
+    def finish(self, status: str, message: str = "", *,
+               test_accuracy: float | None = None) -> None:
+        """Write what is left and how the run ended; the lock is released."""
+        if self._closed:
+            return
+        if test_accuracy is not None and math.isfinite(test_accuracy):
+            self._progress["test_accuracy"] = test_accuracy
+        self._progress.update(status=status, message=message, ended=time.time())
+        self.flush()
+        self.close()
+
+    def close(self) -> None:
+        """Stop writing (the run stays "running", so it shows as interrupted if it
+        was not finished)."""
+        if self._closed:
+            return
+        self._closed = True
+        _release_lock(self._lock)
+        self._store.close()
+
+    def _update(self, db: sqlite3.Connection, values: dict[str, Any]) -> None:
+        columns = {**values, "updated": time.time()}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE runs SET {assignments} WHERE id = ?",
+                   (*columns.values(), self.run_id))
+
+
+# ---------------------------------------------------------------------- internals
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False: a store made on one thread may be handed to another;
+    # one thread uses it at a time. IMMEDIATE: a transaction takes the write lock
+    # when it begins (waiting up to the busy timeout for another writer's), so two
+    # writers never meet halfway through one.
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                           isolation_level="IMMEDIATE")
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    """Check that the database is ours (or empty), then make the tables; WAL mode."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "meta" not in tables:
+        db.close()
+        raise StoreError("it is another program's database")
+    if "meta" in tables:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("format") != FORMAT:
+            db.close()
+            raise StoreError("it is another program's database")
+        if int(meta.get("version", 0)) > SCHEMA_VERSION:
+            db.close()
+            raise StoreError(f"it was written by a newer netexplorer (format "
+                             f"{meta.get('version')})")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
+    db.executescript(_SCHEMA)  # IF NOT EXISTS: a no-op on a store already made
+    with db:
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _writer_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _hold_lock(folder: Path) -> Any:
+    handle = open(folder / LOCK_NAME, "a+b")  # held open for the run's life
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StoreError(f"run {folder.name} is being written by another process") from None
+    return handle
+
+
+def _release_lock(handle: Any) -> None:
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def _writer_alive(folder: Path, updated: float) -> bool:
+    """Whether a process still holds the run's lock (or, where no lock can tell,
+    wrote to it recently)."""
+    lock = folder / LOCK_NAME
+    if fcntl is None or not lock.exists():
+        return time.time() - updated < STALE_AFTER_S
+    try:
+        with open(lock, "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True  # held: its writer is alive
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return time.time() - updated < STALE_AFTER_S
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _db_num(value: float) -> float | None:
+    """SQLite stores NaN as NULL anyway; infinities are kept as they are."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _num(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _epoch_to_dict(report: EpochReport) -> dict[str, Any]:
+    data = asdict(report)
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in data.items()}
+
+
+def _epoch_from_json(text: str) -> EpochReport:
+    data: dict[str, Any] = json.loads(text)
+    values: dict[str, Any] = {k: (_num(v) if v is None else v) for k, v in data.items()}
+    values["per_class_accuracy"] = tuple(_num(v) for v in data.get("per_class_accuracy", ()))
+    return EpochReport(**values)
