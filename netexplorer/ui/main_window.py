@@ -25,11 +25,20 @@ from typing import Any
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
 
 from netexplorer import __version__
 from netexplorer.core.assets import read_text
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
+from netexplorer.core.runs import resolve_runs_dir
 from netexplorer.core.specs import ModelSpec, SpecError
 from netexplorer.ui.data.data_view import DataView, dataset_title
 from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
@@ -77,6 +86,7 @@ class MainWindow(QMainWindow):
         # The shared state.
         self.settings = AppSettings(settings)
         self.session = TrainingSession(self)
+        self.session.set_runs_folder(resolve_runs_dir(self.settings.runs_dir))
         self.redraw_clock = RedrawClock(self)
 
         # The panels.
@@ -152,6 +162,10 @@ class MainWindow(QMainWindow):
     def _create_actions(self) -> None:
         """The window's own actions; the others belong to what they command."""
         K = QKeySequence.StandardKey
+        self.runs_folder_action = make_action(
+            self, "R&uns folder…", "runsFolderAction", icon_name="folder",
+            tip="where every run is kept (metrics, checkpoints, TensorBoard files)",
+            slot=self._on_choose_runs_folder)
         self.quit_action = make_action(self, "&Quit", "quitAction", icon_name="quit",
                                        shortcut=K.Quit, tip="close netexplorer",
                                        slot=self.close)
@@ -189,6 +203,8 @@ class MainWindow(QMainWindow):
         self.export_menu.addSeparator()
         self.export_menu.addActions(list(self.exporter.metrics_actions))
         self.export_menu.aboutToShow.connect(self.exporter.refresh)
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(self.runs_folder_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 
@@ -234,8 +250,11 @@ class MainWindow(QMainWindow):
         data.datasetLoaded.connect(self._on_dataset_loaded)
         data.loadFailed.connect(self._on_data_failed)
         data.busyChanged.connect(self._on_data_busy_changed)
-        # The session: a checkpoint's spec goes to the model panel.
+        # The session: a checkpoint's spec goes to the model panel, which cannot be
+        # edited while a run trains; stored runs listed may bring the last model back.
         session.specLoaded.connect(model.set_spec)
+        session.stateChanged.connect(self._on_training_state)
+        session.storedRunsListed.connect(self._on_stored_runs_listed)
         # Files: what was opened sets the form and the data; messages go to the bar.
         self.checkpoint_files.checkpointOpened.connect(self._on_checkpoint_opened)
         self.spec_files.pathChanged.connect(self._update_title)
@@ -288,6 +307,7 @@ class MainWindow(QMainWindow):
             return
         self.data_view.start()
         self._env_runner.submit(probe_environment)
+        self.session.list_stored_runs()
 
     def shutdown(self) -> None:
         """Stop timers and wait for worker threads; remember the session. Idempotent."""
@@ -372,6 +392,45 @@ class MainWindow(QMainWindow):
         if wanted and wanted != self.data_view.dataset_name:
             self.data_view.request_dataset(wanted, chosen=False)
 
+    @Slot(str)
+    def _on_training_state(self, state: str) -> None:
+        training = self.session.active
+        self.model_panel.set_locked(
+            "A run is training this model: stop it to edit the model. Every layer can "
+            "still be looked at." if training else "")
+        stack = self.model_panel.undo_stack  # undo would edit the model too
+        self.undo_action.setEnabled(not training and stack.canUndo())
+        self.redo_action.setEnabled(not training and stack.canRedo())
+
+    @Slot(list)
+    def _on_stored_runs_listed(self, runs: list) -> None:
+        """Opening the window brings back the model it had: the newest stored run of
+        the model in the panel, if nothing was trained here yet."""
+        session = self.session
+        if session.has_trained_model or session.active or not runs:
+            return
+        spec = self.model_panel.spec
+        for run in reversed(runs):  # newest first
+            if run.stored is not None and run.stored.spec_json and run.status not in (
+                    "running", "failed") and _same_spec(run.stored.spec_json, spec):
+                session.open_stored_run(run)
+                self.statusBar().showMessage(f"Restoring the weights of run {run.number} "
+                                             f"({run.name})…", 5000)
+                return
+
+    @Slot()
+    def _on_choose_runs_folder(self) -> None:
+        current = str(self.session.library.folder or resolve_runs_dir(None))
+        folder = QFileDialog.getExistingDirectory(self, "Choose the runs folder", current)
+        if folder:
+            self.set_runs_folder(folder)
+
+    def set_runs_folder(self, folder: str) -> None:
+        """Keep runs in `folder` from now on (remembered); its runs are listed."""
+        self.settings.runs_dir = folder
+        self.session.switch_runs_folder(resolve_runs_dir(folder))
+        self.statusBar().showMessage(f"Runs are kept in {folder}", 5000)
+
     @Slot(str, int)
     def _on_status_message(self, text: str, timeout_ms: int) -> None:
         if text:
@@ -440,3 +499,10 @@ class MainWindow(QMainWindow):
         if tuple(dataset.input_shape) != tuple(self.model_panel.spec.input_shape):
             return "the dataset is being prepared for the model's new input shape"
         return ""
+
+
+def _same_spec(spec_json: str, spec: ModelSpec) -> bool:
+    try:
+        return ModelSpec.from_json(spec_json, check_shapes=False) == spec
+    except SpecError:
+        return False

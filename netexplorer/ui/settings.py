@@ -23,6 +23,7 @@ _DATA_ROOT = "data/root"
 _TRAINING_CONFIG = "training/config"
 _CHECKPOINT_FOLDER = "training/checkpointFolder"
 _PROBE_EVERY = "inspector/probe_every"  # steps, or "off"
+_RUNS_DIR = "runs/folder"
 
 
 def open_settings() -> QSettings:
@@ -137,6 +138,17 @@ class AppSettings:
     @checkpoint_folder.setter
     def checkpoint_folder(self, value: str | None) -> None:
         self._set(_CHECKPOINT_FOLDER, value)
+
+    # -- runs
+    @property
+    def runs_dir(self) -> str | None:
+        """The runs folder chosen in the window (None: $NETEXPLORER_RUNS or the
+        default)."""
+        return self._text(_RUNS_DIR)
+
+    @runs_dir.setter
+    def runs_dir(self, value: str | None) -> None:
+        self._set(_RUNS_DIR, value)
 
     # -- inspector
     def probe_every(self, default: int, maximum: int) -> int | None:

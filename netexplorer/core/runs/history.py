@@ -29,6 +29,7 @@ from netexplorer.core.train_config import TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover - a checkpoint holds tensors
     from netexplorer.core.checkpoints import Checkpoint
+    from netexplorer.core.runs.store import RunSummary
 
 
 class GrowableArray:
@@ -84,6 +85,8 @@ class RunHistory:
     name: str = ""
     parent_id: str | None = None
     first_step: int = 0
+    # A run listed from the store before its steps are read: what the list shows.
+    stored: RunSummary | None = None
     last_step: StepReport | None = None
     paused: bool = False
 
@@ -117,6 +120,26 @@ class RunHistory:
         for report in reports:
             self.add(report)
 
+    @property
+    def needs_loading(self) -> bool:
+        """Listed from the store, its steps and epochs not read yet."""
+        return self.stored is not None and not len(self.steps) and not self.epochs
+
+    def fill_from(self, loaded: RunHistory) -> None:
+        """Take the steps, epochs and ending of the same run read from the store."""
+        for name in ("steps", "losses", "running_steps", "running_losses", "lr_steps",
+                     "lrs"):
+            target: GrowableArray = getattr(self, name)
+            if not len(target):
+                target.extend(getattr(loaded, name).values)
+        if not self.epochs:
+            self.epochs.extend(loaded.epochs)
+        if not self.changes:
+            self.changes.extend(loaded.changes)
+        self.last_step = self.last_step or loaded.last_step
+        self.finished = self.finished or loaded.finished
+        self.stored = None
+
     # -- what the runs list and plots read
     @property
     def status(self) -> str:
@@ -133,7 +156,9 @@ class RunHistory:
 
     @property
     def final_accuracy(self) -> float | None:
-        return self.epochs[-1].test_accuracy if self.epochs else None
+        if self.epochs:
+            return self.epochs[-1].test_accuracy
+        return self.stored.test_accuracy if self.stored is not None else None
 
     def epoch_arrays(self) -> dict[str, np.ndarray]:
         """Per-epoch curves keyed by field, plus the step at which each epoch ended."""
@@ -206,3 +231,24 @@ def run_from_checkpoint(number: int, checkpoint: Checkpoint) -> RunHistory:
                            float(state.get("elapsed", 0.0)),
                            test_accuracy=run.final_accuracy))
     return run
+
+
+def settings_of(run: RunHistory) -> dict[str, Any]:
+    """A run's settings as a person compares them: model, dataset, every training
+    setting, and the changes made while it trained (as "lr changes")."""
+    settings: dict[str, Any] = {"model": run.model_name, "dataset": run.dataset_name,
+                                **asdict(run.config)}
+    for change in run.changes:
+        key = f"{change.name} changes"
+        shown = f"{change.old:g} → {change.new:g} at step {change.step:,}"
+        settings[key] = f"{settings[key]}; {shown}" if key in settings else shown
+    return settings
+
+
+def settings_diff(a: RunHistory, b: RunHistory) -> list[tuple[str, Any, Any]]:
+    """The settings two runs differ in: (name, a's value, b's value), in the order a
+    settings form shows them; a setting one of them lacks reads "–"."""
+    first, second = settings_of(a), settings_of(b)
+    names = list(first) + [name for name in second if name not in first]
+    return [(name, first.get(name, "–"), second.get(name, "–")) for name in names
+            if first.get(name, "–") != second.get(name, "–")]

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import Property, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFrame,
     QGridLayout,
@@ -68,6 +69,7 @@ class ModelPanel(QWidget):
         self._selected: int | None = 0 if self._spec.layers else None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setObjectName("modelUndoStack")
+        self._locked = ""  # why the model cannot be edited now ("" when it can)
         self._build()
         self._refresh()
 
@@ -179,8 +181,34 @@ class ModelPanel(QWidget):
 
     # ------------------------------------------------------------------ editing
 
+    @property
+    def locked(self) -> str:
+        """Why the model cannot be edited now ("" when it can)."""
+        return self._locked
+
+    def set_locked(self, reason: str) -> None:
+        """While a run trains its model, editing it is refused ("" allows it again):
+        the run keeps training the model it started with, and every layer can still
+        be looked at. The reason shows above the layers."""
+        if reason == self._locked:
+            return
+        self._locked = reason
+        editable = not reason
+        for widget in (self.preset_combo, self.name_edit, self.channels_spin,
+                       self.height_spin, self.width_spin, self.add_button, self.layer_form,
+                       self.fix_button):
+            widget.setEnabled(editable)
+        self.layer_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove
+                                        if editable else
+                                        QAbstractItemView.DragDropMode.NoDragDrop)
+        self.lock_label.setText(reason)
+        self.lock_frame.setVisible(bool(reason))
+        self._refresh_selection()
+
     def _edit(self, text: str, spec: ModelSpec, selected: int | None,
               merge_key: Hashable | None = None) -> None:
+        if self._locked and spec != self._spec:
+            return  # see set_locked: the change is refused, the panel says why
         if spec == self._spec and selected == self._selected:
             return
         before = SpecState(self._spec, self._selected)
@@ -265,6 +293,10 @@ class ModelPanel(QWidget):
         grid.addWidget(self._label("Input", self.channels_spin), 2, 0)
         grid.addLayout(shape_row, 2, 1)
         layout.addLayout(grid)
+        self.lock_frame, self.lock_label, _ = notice_frame("modelLockedFrame", "training",
+                                                           "modelLockedLabel", "Model locked")
+        self.lock_frame.setVisible(False)
+        layout.addWidget(self.lock_frame)
 
         header = QHBoxLayout()
         header.addWidget(heading_label("Layers"))
@@ -464,11 +496,11 @@ class ModelPanel(QWidget):
             self.layer_form.show_layer(self._spec.layers[selected], row, known_input)
         else:
             self.layer_form.show_layer(None)
-        has = selected is not None
+        has = selected is not None and not self._locked
         self.remove_action.setEnabled(has)
         self.duplicate_action.setEnabled(has)
-        self.move_up_action.setEnabled(selected is not None and selected > 0)
-        self.move_down_action.setEnabled(selected is not None and selected < n - 1)
+        self.move_up_action.setEnabled(has and selected is not None and selected > 0)
+        self.move_down_action.setEnabled(has and selected is not None and selected < n - 1)
 
     # ------------------------------------------------------------------ reactions
 

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from netexplorer.core.reports import FinishedReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory, run_from_checkpoint
+from netexplorer.ui.session.run_library import RunLibrary, StoreListing, summary_history
 from netexplorer.ui.session.workers import (
     JobQueue,
     TaskFailure,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI th
 
     from netexplorer.core.checkpoints import Checkpoint
     from netexplorer.core.data import Dataset
+    from netexplorer.core.runs.recorder import RunRecorder
     from netexplorer.core.specs import ModelSpec
     from netexplorer.core.training import TrainConfig, Trainer, TrainingControl
 
@@ -124,6 +128,13 @@ class TrainingSession(QObject):
     modelReplaced = Signal()  # fresh weights, another spec, or a loaded checkpoint
     specLoaded = Signal(object)  # a checkpoint brought its ModelSpec
     closing = Signal()  # shutdown() began: panels end their own background work now
+    # The run store: runs listed from it (RunHistory entries not loaded yet, oldest
+    # first), a run renamed or removed, what it could not do or keep (in words).
+    storedRunsListed = Signal(list)
+    runChanged = Signal(object)
+    runRemoved = Signal(object)
+    storeProblem = Signal(str)
+    runOpened = Signal(object)  # a stored run's weights are the current model now
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -148,6 +159,17 @@ class TrainingSession(QObject):
         self._relay = _JobRelay(self)
         self._relay.outcome.connect(self._on_job_outcome)
         self._jobs = JobQueue("model jobs", self)
+        self.library = RunLibrary(self)
+        self.library.listed.connect(self._on_store_listed)
+        self.library.listFailed.connect(self._on_store_list_failed)
+        self._resume_parent: str | None = None  # the stored run the next run continues
+        self._listed: list[RunHistory] = []  # entries that came from the store's list
+        self._numbers = 0  # the highest run number given out
+        # Store jobs under way → the run each is about.
+        self._pending_loads: dict[QObject, RunHistory] = {}
+        self._pending_opens: dict[QObject, RunHistory] = {}
+        self._pending_renames: dict[QObject, RunHistory] = {}
+        self._pending_deletes: dict[QObject, RunHistory] = {}
         self._closed = False
 
     # ------------------------------------------------------------------ state
@@ -194,6 +216,7 @@ class TrainingSession(QObject):
                                                 and self._untrained.built)
         self._model = None
         self._resume = None
+        self._resume_parent = None
         self._untrained = None
         self._trainer = None
         if had_model:
@@ -241,11 +264,25 @@ class TrainingSession(QObject):
         if reset and self._model is not None:
             self._model = None
             self._resume = None
+            self._resume_parent = None
             self.modelReplaced.emit()
-        resume = self._resume
-        if resume is not None:
+        resume, parent = self._resume, self._resume_parent
+        first_step = 0  # the global step the run continues after (0: it starts afresh)
+        if resume is not None and _continues_exactly(resume, config):
             config = continued_config(resume, config)
+            assert resume.trainer_state is not None  # _continues_exactly checked it
+            first_step = int(resume.trainer_state["position"]["step"])
+        elif resume is not None:  # another batch size or optimizer: the weights go on
+            resume = replace(resume, trainer_state=None)
         probe_every = self.probe_every
+        folder = self.library.folder
+        name = time.strftime('%b %d %H:%M:%S')  # until the person renames it
+
+        def record(trainer: Trainer) -> RunRecorder:  # on the training thread
+            from netexplorer.core.runs.recorder import RunRecorder
+
+            return RunRecorder.start(folder, trainer, name=name, parent=parent)
+
         control = TrainingControl()
         box = _RunBox()
         self._control = control
@@ -264,13 +301,16 @@ class TrainingSession(QObject):
             box.trainer = trainer
             return trainer
 
-        run = RunHistory(len(self.runs) + 1, config, spec.name, dataset.name)
+        run = RunHistory(self._next_number(), config, spec.name, dataset.name, name=name,
+                         parent_id=parent, first_step=first_step)
         self.runs.append(run)
-        worker = TrainingWorker(build_trainer, control)
+        worker = TrainingWorker(build_trainer, control,
+                                record=record if folder is not None else None)
         worker.started.connect(self._on_worker_started)
         worker.reportsReady.connect(self._on_reports)
         worker.evaluated.connect(self._on_evaluated)
         worker.stoppedAt.connect(self._on_stopped_at)
+        worker.recordingProblem.connect(self.storeProblem)
         worker.failed.connect(self._on_failed)
         worker.done.connect(self._on_done)
         self._thread = TrainingThread(worker, self)
@@ -386,6 +426,16 @@ class TrainingSession(QObject):
         """Use a loaded checkpoint's model: its spec goes to the model panel
         (specLoaded), its weights become the current model, its history a run, and
         the next run resumes it."""
+        self._adopt(checkpoint, parent=None)
+        run = run_from_checkpoint(self._next_number(), checkpoint)
+        self.runs.append(run)
+        self.modelReplaced.emit()
+        self.runStarted.emit(run)
+        self.runFinished.emit(run)
+
+    def _adopt(self, checkpoint: Checkpoint, parent: str | None) -> None:
+        """Make the checkpoint's model the current one; the next run resumes it (as
+        --resume does), as a child of `parent` in the store."""
         if self.active:
             raise RuntimeError("stop the run before opening a checkpoint")
         model = checkpoint.build_model()
@@ -393,14 +443,164 @@ class TrainingSession(QObject):
         self._untrained = None
         self.specLoaded.emit(checkpoint.spec)
         self._model = model
-        self._resume = checkpoint  # the next run resumes it, as --resume does
+        self._resume = checkpoint
+        self._resume_parent = parent
         self._trainer = None
         self._config = checkpoint.config
-        run = run_from_checkpoint(len(self.runs) + 1, checkpoint)
-        self.runs.append(run)
+
+    # ------------------------------------------------------------------ the run store
+
+    def set_runs_folder(self, folder: Path | None) -> None:
+        """Where runs are recorded and listed from (None: runs are not stored)."""
+        self.library.set_folder(folder)
+
+    def switch_runs_folder(self, folder: Path) -> None:
+        """Keep runs in another folder from now on: the runs listed from the old one
+        leave the list (this window's own runs stay), the new one's are listed."""
+        for run in [r for r in self.runs if r in self._listed]:
+            self._remove(run)
+        self._listed.clear()
+        self.set_runs_folder(folder)
+        self.list_stored_runs()
+
+    def list_stored_runs(self) -> TaskHandle | None:
+        """Read the store's list of runs in the background; storedRunsListed follows
+        with an entry per run not yet known here (its steps load when looked at)."""
+        return self.library.list_runs()
+
+    def load_run_history(self, run: RunHistory) -> TaskHandle | None:
+        """Read a listed run's steps and epochs into its entry; runChanged follows."""
+        if run.store_id is None or not run.needs_loading:
+            return None
+        handle = self.library.load_history(run.store_id)
+        self._pending_loads[handle] = run
+        handle.finished.connect(self._on_history_loaded)
+        handle.failed.connect(self._on_store_job_failed)
+        return handle
+
+    def open_stored_run(self, run: RunHistory) -> TaskHandle:
+        """Make a stored run's last weights the current model; the next run
+        continues it exactly, as its child."""
+        if run.store_id is None:
+            raise RuntimeError("this run is not in the run store")
+        if self.active:
+            raise RuntimeError("stop the run before opening another one's weights")
+        handle = self.library.weights(run.store_id)
+        self._pending_opens[handle] = run
+        handle.finished.connect(self._on_weights_read)
+        handle.failed.connect(self._on_store_job_failed)
+        return handle
+
+    def rename_run(self, run: RunHistory, name: str) -> TaskHandle | None:
+        if run.store_id is None:
+            run.name = name
+            self.runChanged.emit(run)
+            return None
+        handle = self.library.rename(run.store_id, name)
+        self._pending_renames[handle] = run
+        handle.finished.connect(self._on_renamed)
+        handle.failed.connect(self._on_store_job_failed)
+        return handle
+
+    def delete_run(self, run: RunHistory) -> TaskHandle | None:
+        """Delete a stored run (its metrics, checkpoints and event files); runRemoved
+        follows. The run training now cannot be deleted."""
+        if run is self.current_run and self.active:
+            raise RuntimeError("this run is training: stop it before deleting it")
+        if run.store_id is None:
+            self._remove(run)
+            return None
+        handle = self.library.delete(run.store_id)
+        self._pending_deletes[handle] = run
+        handle.finished.connect(self._on_deleted)
+        handle.failed.connect(self._on_store_job_failed)
+        return handle
+
+    def _next_number(self) -> int:
+        """Runs are numbered as they join the list, never reusing a number (a deleted
+        run's colour is not handed to another)."""
+        self._numbers = max(self._numbers, max((r.number for r in self.runs), default=0)) + 1
+        return self._numbers
+
+    def _remove(self, run: RunHistory) -> None:
+        if run in self._listed:
+            self._listed.remove(run)
+        if run in self.runs:
+            self.runs.remove(run)
+            if self._resume_parent is not None and self._resume_parent == run.store_id:
+                self._resume_parent = None  # its child will have no parent
+            self.runRemoved.emit(run)
+
+    @Slot(object)
+    def _on_store_listed(self, listing: StoreListing) -> None:
+        expect_gui_thread("TrainingSession._on_store_listed")
+        if self._closed:
+            return
+        if listing.notice:
+            self.storeProblem.emit(listing.notice)
+        known = {run.store_id for run in self.runs if run.store_id}
+        added = []
+        for summary in reversed(listing.runs):  # oldest first: numbered in time order
+            if summary.id not in known:
+                added.append(summary_history(self._next_number(), summary))
+                self.runs.append(added[-1])
+                self._listed.append(added[-1])
+        if added:
+            self.storedRunsListed.emit(added)
+
+    @Slot(str)
+    def _on_store_list_failed(self, message: str) -> None:
+        expect_gui_thread("TrainingSession._on_store_list_failed")
+        if not self._closed:
+            self.storeProblem.emit(f"The run store could not be read: {message}")
+
+    @Slot(object)
+    def _on_history_loaded(self, loaded: RunHistory) -> None:
+        expect_gui_thread("TrainingSession._on_history_loaded")
+        run = self._pending_loads.pop(self.sender(), None)
+        if run is not None and not self._closed:
+            run.fill_from(loaded)
+            self.runChanged.emit(run)
+
+    @Slot(object)
+    def _on_weights_read(self, checkpoint: Checkpoint) -> None:
+        expect_gui_thread("TrainingSession._on_weights_read")
+        run = self._pending_opens.pop(self.sender(), None)
+        if run is None or self._closed:
+            return
+        try:
+            self._adopt(checkpoint, parent=run.store_id)
+        except (RuntimeError, ValueError) as exc:  # a run started meanwhile; unusable weights
+            self.storeProblem.emit(f"The weights of {run.name or run.number} were not opened: "
+                                   f"{exc}")
+            return
         self.modelReplaced.emit()
-        self.runStarted.emit(run)
-        self.runFinished.emit(run)
+        self.runOpened.emit(run)
+
+    @Slot(object)
+    def _on_renamed(self, name: str) -> None:
+        expect_gui_thread("TrainingSession._on_renamed")
+        run = self._pending_renames.pop(self.sender(), None)
+        if run is not None and not self._closed:
+            run.name = name
+            self.runChanged.emit(run)
+
+    @Slot(object)
+    def _on_deleted(self, _run_id: str) -> None:
+        expect_gui_thread("TrainingSession._on_deleted")
+        run = self._pending_deletes.pop(self.sender(), None)
+        if run is not None and not self._closed:
+            self._remove(run)
+
+    @Slot(object)
+    def _on_store_job_failed(self, failure: TaskFailure) -> None:
+        expect_gui_thread("TrainingSession._on_store_job_failed")
+        handle = self.sender()
+        for pending in (self._pending_loads, self._pending_opens, self._pending_renames,
+                        self._pending_deletes):
+            pending.pop(handle, None)
+        if not self._closed:
+            self.storeProblem.emit(failure.message)
 
     # ------------------------------------------------------------------ shutdown
 
@@ -422,6 +622,7 @@ class TrainingSession(QObject):
         if self._thread is not None and self._thread.is_running():
             ok = self._thread.wait(timeout_ms)
         self._jobs.shutdown(timeout_ms)
+        self.library.shutdown(timeout_ms)
         self._handles.clear()
         self._deferred.clear()
         return ok
@@ -429,11 +630,15 @@ class TrainingSession(QObject):
     # ------------------------------------------------------------------ reactions
     # Each runs on the GUI thread (queued from the training thread); each says so.
 
-    @Slot(object)
-    def _on_worker_started(self, trainer: Trainer) -> None:
+    @Slot(object, str)
+    def _on_worker_started(self, trainer: Trainer, run_id: str) -> None:
         expect_gui_thread("TrainingSession._on_worker_started")
         if self._closed:
             return
+        run = self.current_run
+        if run is not None and run_id:
+            run.store_id = run_id
+            self.runChanged.emit(run)
         self._trainer = trainer
         if trainer.spec == self._spec:  # else the model was edited while the run started
             self._model = trainer.model
@@ -468,11 +673,12 @@ class TrainingSession(QObject):
         trainer = self._trainer
         if self._closed or trainer is None or trainer.spec != self._spec:
             return  # the model was edited or replaced while the run went on
-        # A run of this window continues from its weights with a fresh optimizer and
-        # schedule, numbered from epoch 1 (a lineage of runs that carries those on is
-        # the run store's issue); a checkpoint resumes fully. None: the weights are not
-        # finite, and the next run starts fresh.
-        self._resume = None if point is None else replace(point, trainer_state=None)
+        # The next run continues this one exactly (weights, optimizer, schedule, epoch
+        # numbering) as a child of it in the store. None: the weights are not finite,
+        # and the next run starts fresh.
+        self._resume = point
+        run = self.current_run
+        self._resume_parent = run.store_id if run is not None and point is not None else None
 
     @Slot(object)
     def _on_failed(self, failure: TaskFailure) -> None:
@@ -511,6 +717,15 @@ class TrainingSession(QObject):
             handle.report_failure(value)
         else:
             handle.report_result(value)
+
+
+def _continues_exactly(resume: Checkpoint, config: TrainConfig) -> bool:
+    """Whether a run with `config` can carry on the checkpoint's optimizer state and
+    schedule: it has them, and the batch size and optimizer are the same (with
+    another batch size the saved position in an epoch means other images)."""
+    saved = resume.config
+    return (resume.trainer_state is not None and saved is not None
+            and saved.batch_size == config.batch_size and saved.optimizer == config.optimizer)
 
 
 def _evaluate_job(context: ModelContext) -> Any:

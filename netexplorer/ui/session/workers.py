@@ -453,36 +453,85 @@ class JobQueue(_ExecutorThread):
 REPORT_INTERVAL_S = 1 / 30
 
 
+class _Recording:
+    """The run store's recorder for one run, kept from ever ending the run: a store
+    that cannot be written (a full disk, a folder gone) stops the recording, says
+    why in `problems`, and training goes on."""
+
+    def __init__(self, start: Callable[[Any], Any] | None) -> None:
+        self._start = start
+        self._recorder: Any = None
+        self.run_id = ""
+        self.problems: list[str] = []
+
+    def start(self, trainer: Any) -> None:
+        start = self._start
+        if start is not None:
+            self._guard(lambda: self._begin(start, trainer))
+
+    def _begin(self, start: Callable[[Any], Any], trainer: Any) -> None:
+        self._recorder = start(trainer)
+        self.run_id = self._recorder.run_id
+
+    def record(self, report: Any) -> None:
+        if self._recorder is not None:
+            self._guard(lambda: self._recorder.record(report))
+
+    def finish(self, finished: Any, **outcome: Any) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            self._guard(lambda: recorder.finish(finished, **outcome))
+            self.problems.extend(recorder.problems)
+
+    def _guard(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:  # the store, not the run: record no more, say why
+            log.warning("the run is no longer recorded: %s", exc)
+            self.problems.append(f"the run is no longer recorded in the run store: {exc}")
+            recorder, self._recorder = self._recorder, None
+            if recorder is not None:
+                try:
+                    recorder.close()
+                except Exception:  # already failing; the message above says it
+                    pass
+
+
 class TrainingWorker(QObject):
     """Drives Trainer.steps() on its own thread (superqt's GeneratorWorker idea).
 
     The trainer is built on this thread too — creating the first optimizer of a
     process imports torch's compiler stack for seconds, which must not freeze the
-    window. Reports are batched: reportsReady(list) at most every
-    REPORT_INTERVAL_S, immediately for anything but a StepReport. After the run
-    the model is evaluated here (evaluated(EvalReport)), where it stopped is copied
-    for the next run to continue from (stoppedAt(Checkpoint), None if its weights
-    are not finite), and done(object) carries the FinishedReport — or
-    failed(TaskFailure) if training raised.
+    window. With `record` (a function of the trainer returning a core RunRecorder),
+    every report is also written to the run store, here, off the GUI thread.
+    Reports are batched: reportsReady(list) at most every REPORT_INTERVAL_S,
+    immediately for anything but a StepReport. After the run the model is evaluated
+    here (evaluated(EvalReport)), where it stopped is copied for the next run to
+    continue from (stoppedAt(Checkpoint), None if its weights are not finite), and
+    done(object) carries the FinishedReport — or failed(TaskFailure) if training
+    raised. recordingProblem(str) says what the store could not keep.
 
     `control` (a core TrainingControl) is closed whatever happens — also when the
     trainer cannot be built — so that work queued on it always runs (or is
     refused) and nobody waits on a gate that will never open again.
     """
 
-    started = Signal(object)  # the Trainer, for the session's bookkeeping
+    started = Signal(object, str)  # the Trainer, and its run's id in the store ("" if none)
     reportsReady = Signal(object)
     evaluated = Signal(object)
     stoppedAt = Signal(object)  # a Checkpoint in memory to continue from, or None
+    recordingProblem = Signal(str)
     failed = Signal(object)
     done = Signal(object)
 
     def __init__(self, build_trainer: Callable[[], Any], control: Any,
-                 interactive: bool = True) -> None:
+                 interactive: bool = True, record: Callable[[Any], Any] | None = None
+                 ) -> None:
         super().__init__()
         self._build = build_trainer
         self._control = control
         self._interactive = interactive
+        self._record = record
         self._closing = threading.Event()
 
     def skip_final_evaluation(self) -> None:
@@ -500,12 +549,15 @@ class TrainingWorker(QObject):
         finished = None
         evaluation = None
         stopped_at = None
+        recording = _Recording(self._record)
         try:
             trainer = self._build()
-            self.started.emit(trainer)
+            recording.start(trainer)
+            self.started.emit(trainer, recording.run_id)
             pending: list[Any] = []
             last_emit = time.perf_counter()
             for report in trainer.steps():
+                recording.record(report)
                 pending.append(report)
                 now = time.perf_counter()
                 if not isinstance(report, StepReport) or now - last_emit >= REPORT_INTERVAL_S:
@@ -519,20 +571,26 @@ class TrainingWorker(QObject):
             # Evaluated before the control closes: jobs still queued on it run after
             # this, on this thread, and never use the model at the same time.
             if not self._closing.is_set():
-                evaluation = trainer.evaluate()
+                evaluation = trainer.evaluation_of_current_weights()
                 try:
                     stopped_at = checkpoint_of(trainer)
                 except CheckpointError:  # weights gone NaN: nothing to continue from
                     stopped_at = None
         except Exception as exc:  # shown to the person; the app keeps running
+            failure = TaskFailure.of(exc)
+            recording.finish(None, failure=failure.message)
             self._control.close()
-            self.failed.emit(TaskFailure.of(exc))
+            self.failed.emit(failure)
         else:
+            recording.finish(finished, test_accuracy=(evaluation.accuracy
+                                                      if evaluation is not None else None))
             self._control.close()
             if evaluation is not None:
                 self.evaluated.emit(evaluation)
                 self.stoppedAt.emit(stopped_at)
         finally:
+            if recording.problems:
+                self.recordingProblem.emit("; ".join(dict.fromkeys(recording.problems)))
             self.done.emit(finished)
 
 

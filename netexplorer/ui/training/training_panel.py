@@ -108,6 +108,14 @@ class TrainingPanel(QWidget):
         self.form.configChanged.connect(self._on_config_changed)
         self.form.learningRateEdited.connect(self._on_learning_rate_edited)
         self.runs_list.runsSelected.connect(self._on_runs_selected)
+        self.runs_list.openRequested.connect(self._on_open_requested)
+        self.runs_list.renameRequested.connect(self._on_rename_requested)
+        self.runs_list.deleteRequested.connect(self._on_delete_requested)
+        session.storedRunsListed.connect(self._on_stored_runs_listed)
+        session.runChanged.connect(self._on_run_changed)
+        session.runRemoved.connect(self._on_run_removed)
+        session.runOpened.connect(self._on_run_opened)
+        session.storeProblem.connect(self._on_store_problem)
         session.stateChanged.connect(self._on_state_changed)
         session.runStarted.connect(self._on_run_started)
         session.reportsReady.connect(self._on_reports)
@@ -259,7 +267,29 @@ class TrainingPanel(QWidget):
     @Slot(list)
     def _on_runs_selected(self, numbers: list[int]) -> None:
         by_number = {run.number: run for run in self._session.runs}
-        self.plots.set_runs([by_number[n] for n in numbers if n in by_number])
+        runs = [by_number[n] for n in numbers if n in by_number]
+        for run in runs:
+            if run.needs_loading:  # a stored run: its steps are read now, drawn when in
+                self._session.load_run_history(run)
+        self.plots.set_runs(runs)
+
+    @Slot(object)
+    def _on_open_requested(self, run: RunHistory) -> None:
+        try:
+            self._session.open_stored_run(run)
+        except RuntimeError as exc:
+            self.banner.show_result("warning", f"The weights were not opened: {exc}.")
+
+    @Slot(object, str)
+    def _on_rename_requested(self, run: RunHistory, name: str) -> None:
+        self._session.rename_run(run, name)
+
+    @Slot(object)
+    def _on_delete_requested(self, run: RunHistory) -> None:
+        try:
+            self._session.delete_run(run)
+        except RuntimeError as exc:
+            self.banner.show_result("warning", f"The run was not deleted: {exc}.")
 
     # ------------------------------------------------------------------ session's news
 
@@ -274,8 +304,49 @@ class TrainingPanel(QWidget):
         self._failure = None
         self.banner.clear()
         self.runs_list.add_run(run)
-        self.show_runs([run.number])
+        self.show_runs(self._lineage_numbers(run))
         self._mark_dirty()
+
+    def _lineage_numbers(self, run: RunHistory) -> list[int]:
+        """The run and the runs it continues step for step (their curves come before
+        its own); a run that only took its parent's weights starts a curve of its own."""
+        by_id = {r.store_id: r for r in self._session.runs if r.store_id}
+        numbers, seen = [run.number], {run.store_id}
+        parent = by_id.get(run.parent_id) if run.parent_id and run.first_step else None
+        while parent is not None and parent.store_id not in seen:
+            numbers.insert(0, parent.number)
+            seen.add(parent.store_id)
+            parent = (by_id.get(parent.parent_id) if parent.parent_id and parent.first_step
+                      else None)
+        return numbers
+
+    @Slot(list)
+    def _on_stored_runs_listed(self, runs: list) -> None:
+        for run in runs:
+            self.runs_list.add_run(run)
+
+    @Slot(object)
+    def _on_run_changed(self, run: RunHistory) -> None:
+        self.runs_list.update_run(run)
+        if run in self.plots.runs:
+            self.plots.refresh_frames()
+            self.plots.mark_dirty()
+
+    @Slot(object)
+    def _on_run_removed(self, run: RunHistory) -> None:
+        self.runs_list.remove_run(run)
+
+    @Slot(object)
+    def _on_run_opened(self, run: RunHistory) -> None:
+        self._refresh_controls()
+        self.show_runs(self._lineage_numbers(run))
+        self.banner.show_result("ok", f"Opened the weights of run {run.number}"
+                                      f"{f' ({run.name})' if run.name else ''}: Train "
+                                      f"continues it.")
+
+    @Slot(str)
+    def _on_store_problem(self, message: str) -> None:
+        self.banner.show_result("warning", message)
 
     @Slot(object)
     def _on_reports(self, reports: list) -> None:

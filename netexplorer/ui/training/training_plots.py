@@ -208,6 +208,12 @@ class TrainingPlots(QWidget):
     def mark_dirty(self) -> None:
         self._clock.mark_dirty(self._view)
 
+    def refresh_frames(self) -> None:
+        """A shown run's data arrived all at once (read from the store): frame again."""
+        self._frame_loss()
+        self._frame_accuracy()
+        self._frame_lr()
+
     def flush(self) -> None:
         """Draw everything new now, whatever the pacing (screenshots, tests, the view
         becoming visible)."""

@@ -86,10 +86,21 @@ def eta_seconds(run: RunHistory) -> float | None:
     return report.elapsed / report.step * remaining_steps
 
 
+# Settings changed while a run trained, shown in its row (the tooltip has all).
+MAX_CHANGES_SHOWN = 2
+
+
 def settings_text(run: RunHistory) -> str:
-    """'sgd lr 0.05 · batch 64 · 30 epochs'."""
+    """'sgd lr 0.05 · batch 64 · 30 epochs', then what changed while it trained
+    ('· lr → 0.005 at step 120')."""
     c = run.config
-    return f"{c.optimizer} lr {c.lr:g} · batch {c.batch_size} · {c.epochs} epochs"
+    text = f"{c.optimizer} lr {c.lr:g} · batch {c.batch_size} · {c.epochs} epochs"
+    shown = run.changes[:MAX_CHANGES_SHOWN]
+    text += "".join(f" · {change.name} → {change.new:g} at step {change.step:,}"
+                    for change in shown)
+    if len(run.changes) > len(shown):
+        text += f" · {len(run.changes) - len(shown)} more changes"
+    return text
 
 
 def accuracy_text(run: RunHistory) -> str:

@@ -1,0 +1,140 @@
+"""The window's side of the run store: every stored run listed, loaded when it is
+looked at, renamed, deleted, its weights opened — all off the GUI thread.
+
+The store is SQLite on a disk that may be slow or shared (a cluster's runs
+folder), and another process may hold its write lock for a moment, so nothing
+here touches it on the GUI thread: each operation is a job on one JobQueue
+(they run in order, so a rename is never overtaken by a delete), and its
+TaskHandle reports on the GUI thread. The jobs are plain functions of plain
+arguments; each opens its own RunStore (a connection per thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from netexplorer.core.runs import RunHistory, RunStore, RunSummary
+from netexplorer.ui.session.workers import JobQueue, TaskFailure, TaskHandle, expect_gui_thread
+
+if TYPE_CHECKING:  # pragma: no cover - a checkpoint holds tensors
+    from netexplorer.core.checkpoints import Checkpoint
+
+
+@dataclass(frozen=True)
+class StoreListing:
+    """What list_job found: the runs (newest first) and anything to tell the person
+    about the folder (a damaged database left beside)."""
+
+    folder: Path
+    runs: tuple[RunSummary, ...]
+    notice: str | None
+
+
+def list_job(folder: Path) -> StoreListing:
+    with RunStore(folder) as store:
+        return StoreListing(store.folder, tuple(store.list_runs()), store.notice)
+
+
+def history_job(folder: Path, run_id: str) -> RunHistory:
+    with RunStore(folder) as store:
+        return store.load_history(run_id)
+
+
+def rename_job(folder: Path, run_id: str, name: str) -> str:
+    with RunStore(folder) as store:
+        store.rename(run_id, name)
+        return store.run(run_id).name
+
+
+def delete_job(folder: Path, run_id: str) -> str:
+    with RunStore(folder) as store:
+        store.delete(run_id)
+    return run_id
+
+
+def weights_job(folder: Path, run_id: str) -> Checkpoint:
+    """The run's last checkpoint, read and checked (torch.load, off the GUI thread)."""
+    from netexplorer.core.checkpoints import load_checkpoint
+    from netexplorer.core.errors import StoreError
+
+    with RunStore(folder) as store:
+        path = store.checkpoint_path(run_id, "last")
+        name = store.run(run_id).name
+    if not path.exists():
+        raise StoreError(f"run {name} has no checkpoint yet (one is written after its first "
+                         f"epoch)")
+    return load_checkpoint(path)
+
+
+def summary_history(number: int, summary: RunSummary) -> RunHistory:
+    """A stored run as the runs list shows it before its steps are loaded."""
+    from netexplorer.core.reports import FinishedReport
+
+    run = RunHistory(number, summary.config, summary.model, summary.dataset,
+                     started_at=summary.created, store_id=summary.id, name=summary.name,
+                     parent_id=summary.parent, first_step=summary.first_step)
+    run.stored = summary
+    run.changes.extend(summary.changes)
+    if summary.status != "running":
+        run.finished = FinishedReport(summary.status, summary.message, summary.epochs,
+                                      summary.steps, summary.elapsed,
+                                      test_accuracy=summary.test_accuracy)
+    return run
+
+
+class RunLibrary(QObject):
+    """The runs folder the window uses and the jobs on it. listed(StoreListing)
+    follows list_runs(); every other operation returns its TaskHandle."""
+
+    listed = Signal(object)
+    listFailed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.folder: Path | None = None
+        self._jobs = JobQueue("run store", self)
+
+    def set_folder(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def list_runs(self) -> TaskHandle | None:
+        if self.folder is None:
+            return None
+        handle = self._jobs.submit(list_job, self.folder, description="listing the runs")
+        handle.finished.connect(self._on_listed)
+        handle.failed.connect(self._on_list_failed)
+        return handle
+
+    def load_history(self, run_id: str) -> TaskHandle:
+        return self._submit(history_job, run_id, description="loading a run")
+
+    def rename(self, run_id: str, name: str) -> TaskHandle:
+        return self._submit(rename_job, run_id, name, description="renaming a run")
+
+    def delete(self, run_id: str) -> TaskHandle:
+        return self._submit(delete_job, run_id, description="deleting a run")
+
+    def weights(self, run_id: str) -> TaskHandle:
+        return self._submit(weights_job, run_id, description="opening a run's weights")
+
+    def shutdown(self, timeout_ms: int) -> None:
+        self._jobs.shutdown(timeout_ms)
+
+    def _submit(self, job: Any, *args: Any, description: str) -> TaskHandle:
+        if self.folder is None:
+            raise RuntimeError("no runs folder is set")
+        return self._jobs.submit(job, self.folder, *args, description=description)
+
+    @Slot(object)
+    def _on_listed(self, listing: StoreListing) -> None:
+        expect_gui_thread("RunLibrary._on_listed")
+        self.listed.emit(listing)
+
+    @Slot(object)
+    def _on_list_failed(self, failure: TaskFailure) -> None:
+        expect_gui_thread("RunLibrary._on_list_failed")
+        self.listFailed.emit(failure.message)
