@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 10.0
 HISTOGRAM_INTERVAL_S = 1.0
+FLUSH_INTERVAL_S = 1.0
 
 
 class RunRecorder:
@@ -47,12 +48,17 @@ class RunRecorder:
     """
 
     def __init__(self, writer: RunWriter, trainer: Trainer, *, tensorboard: bool = True,
-                 checkpoint_every: float = CHECKPOINT_INTERVAL_S) -> None:
+                 checkpoint_every: float = CHECKPOINT_INTERVAL_S,
+                 histogram_every: float = HISTOGRAM_INTERVAL_S) -> None:
         self._writer = writer
         self._trainer = trainer
         self.run_id = writer.run_id
         self.folder = writer.store.run_folder(writer.run_id)
+        # What a person should know about the runs folder (a damaged database kept
+        # beside the one in use), as RunStore.notice says it.
+        self.notice = writer.store.notice
         self._checkpoint_every = checkpoint_every
+        self._histogram_every = histogram_every
         self._last_saved: float | None = None  # training seconds at the last save
         self._best_accuracy = -math.inf
         self._best_state: dict[str, Any] | None = None  # not yet written
@@ -63,9 +69,15 @@ class RunRecorder:
     @classmethod
     def start(cls, folder: str | os.PathLike | None, trainer: Trainer, *,
               name: str | None = None, parent: str | None = None,
-              tensorboard: bool = True) -> RunRecorder:
+              tensorboard: bool = True, checkpoint_every: float = CHECKPOINT_INTERVAL_S,
+              histogram_every: float = HISTOGRAM_INTERVAL_S,
+              flush_every: float = FLUSH_INTERVAL_S) -> RunRecorder:
         """Create the run in the store (a continued run names its parent and starts at
-        the trainer's position) and start recording it."""
+        the trainer's position) and start recording it.
+
+        `checkpoint_every` (seconds of training between writes of last.ckpt and
+        best.ckpt after the first epoch), `histogram_every` and `flush_every` (how
+        old the metrics on disk may be) trade what a kill can lose for time."""
         spec = trainer.spec
         if spec is None:
             raise StoreError("only a model built from a spec can be stored as a run")
@@ -76,7 +88,9 @@ class RunRecorder:
                                       first_step=trainer.position.step,
                                       epochs=trainer.position.epoch)
             root = store.folder
-        return cls(RunWriter(root, run_id), trainer, tensorboard=tensorboard)
+        return cls(RunWriter(root, run_id, flush_every=flush_every), trainer,
+                   tensorboard=tensorboard, checkpoint_every=checkpoint_every,
+                   histogram_every=histogram_every)
 
     # ------------------------------------------------------------------ reports
 
@@ -95,11 +109,16 @@ class RunRecorder:
                 self._last_saved = elapsed
 
     def finish(self, finished: FinishedReport | None, *, failure: str | None = None,
-               test_accuracy: float | None = None) -> None:
+               test_accuracy: float | None = None, save_last: bool = True) -> None:
         """The run ended (`finished`), or raised (`failure`): its last checkpoints, its
-        status and the hyper-parameters are written, and the lock is released."""
+        status and the hyper-parameters are written, and the lock is released.
+
+        `save_last=False` keeps the last.ckpt already written: for a run cut short
+        where the model may hold a half-applied step (a KeyboardInterrupt raised
+        inside the optimizer's update); best.ckpt, a copy taken at an epoch's end,
+        is still written."""
         try:
-            self._save_checkpoints()
+            self._save_checkpoints(last=save_last)
             if self._tensorboard is not None and finished is not None:
                 self._hparams(finished, test_accuracy)
         finally:
@@ -133,9 +152,10 @@ class RunRecorder:
             except CheckpointError as exc:  # weights gone non-finite: not a best
                 self.problems.append(str(exc))
 
-    def _save_checkpoints(self) -> None:
+    def _save_checkpoints(self, last: bool = True) -> None:
         try:
-            save_checkpoint(self.folder / "last.ckpt", self._trainer)
+            if last:
+                save_checkpoint(self.folder / "last.ckpt", self._trainer)
         except CheckpointError as exc:  # non-finite weights: the last good one stays
             self.problems.append(str(exc))
         if self._best_state is not None:
@@ -170,11 +190,11 @@ class RunRecorder:
 
     def _histograms(self, step: int) -> None:
         """The weights and their gradients as they are now (the report's last sampled
-        step), at most every HISTOGRAM_INTERVAL_S: a histogram of every tensor is
+        step), at most every `histogram_every` seconds: a histogram of every tensor is
         host work the training thread pays for."""
         board = self._tensorboard
         now = time.monotonic()
-        if board is None or now - self._last_histograms < HISTOGRAM_INTERVAL_S:
+        if board is None or now - self._last_histograms < self._histogram_every:
             return
         self._last_histograms = now
         for name, parameter in self._trainer.model.named_parameters():

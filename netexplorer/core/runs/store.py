@@ -66,6 +66,7 @@ LOCK_NAME = "writer.lock"
 # "running" run that has not been written to for this long is shown as interrupted.
 STALE_AFTER_S = 120.0
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another's transaction
+LOCK_WAIT_S = 0.25  # how long a new writer waits for a reader's glance at its lock
 
 # What a run's status can be. "running" in the database is shown as "interrupted"
 # once its writer is gone.
@@ -175,6 +176,11 @@ class RunStore:
         except OSError as exc:
             raise StoreError(f"cannot use {self.folder} for runs: "
                              f"{exc.strerror or exc}") from None
+        if not self.folder.is_dir():
+            raise StoreError(f"cannot use {self.folder} for runs: it is not a folder")
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            # SQLite in WAL mode writes beside the database even to read it
+            raise StoreError(f"cannot use {self.folder} for runs: it is not writable")
         self.db_path, self._db = self._open_usable()
 
     # ------------------------------------------------------------------ opening
@@ -188,6 +194,12 @@ class RunStore:
             try:
                 db = _connect(path)
                 _prepare(db)
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):  # in use, not unusable: never a reason to go beside it
+                    raise StoreError(f"the run store {path} is locked by another process "
+                                     f"for over {BUSY_TIMEOUT_MS // 1000} s: try again") from None
+                refused.append(f"{path.name} ({_reason(exc)})")
+                continue
             except (sqlite3.DatabaseError, StoreError) as exc:
                 refused.append(f"{path.name} ({_reason(exc)})")
                 continue
@@ -215,6 +227,16 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"the run store {self.db_path} could not be written: "
                              f"{_reason(exc)}") from None
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        """The rows of a read; a database damaged after it was opened (a bad disk, a
+        copy cut short) is a StoreError that says so, not sqlite3's exception."""
+        try:
+            return self._db.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the run store {self.db_path} could not be read: "
+                             f"{_reason(exc)} (move the file away to start a fresh "
+                             f"store)") from None
 
     # ------------------------------------------------------------------ runs
 
@@ -257,25 +279,27 @@ class RunStore:
 
     def list_runs(self) -> list[RunSummary]:
         """Every run, newest first; a run whose writer is gone shows as interrupted."""
-        rows = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM runs "
-                                f"ORDER BY created DESC, id DESC").fetchall()
+        rows = self._query(f"SELECT {_SUMMARY_COLUMNS} FROM runs "
+                           f"ORDER BY created DESC, id DESC")
         changes = self._changes_by_run()
         return [self._summary(row, changes.get(row[0], ())) for row in rows]
 
     def run(self, run_id: str) -> RunSummary:
-        row = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?",
-                               (run_id,)).fetchone()
-        if row is None:
+        rows = self._query(f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
             raise StoreError(f"there is no run {run_id!r} in {self.folder}")
-        return self._summary(row, self._changes_by_run(run_id).get(run_id, ()))
+        return self._summary(rows[0], self._changes_by_run(run_id).get(run_id, ()))
 
     def find(self, text: str) -> RunSummary:
         """The run whose id is `text` or starts with it, or whose name is `text` —
         what a person types after `--resume` or `evaluate`."""
-        rows = self._db.execute(
+        text = text.strip()
+        if not text:
+            raise StoreError("name a run by its id, the start of its id, or its name")
+        rows = self._query(
             f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' "
             f"OR name = ? ORDER BY created DESC",
-            (text, _like_prefix(text), text)).fetchall()
+            (text, _like_prefix(text), text))
         exact = [row for row in rows if row[0] == text]
         rows = exact or rows
         if not rows:
@@ -301,12 +325,19 @@ class RunStore:
         summary = self.run(run_id)
         if summary.status == RUNNING:
             raise StoreError(f"run {run_id} is still training: stop it before deleting it")
-        with self._transaction() as db:
-            for table in ("steps", "epochs", "probes", "changes"):
-                db.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
-            db.execute("UPDATE runs SET parent = NULL WHERE parent = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
+        folder = self.run_folder(run_id)
+        # Held while deleting: a writer that starts on this run now is refused.
+        lock = _hold_lock(folder) if (folder / LOCK_NAME).exists() else None
+        try:
+            with self._transaction() as db:
+                for table in ("steps", "epochs", "probes", "changes"):
+                    db.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
+                db.execute("UPDATE runs SET parent = NULL WHERE parent = ?", (run_id,))
+                db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            if lock is not None:
+                _release_lock(lock)
 
     def lineage(self, run_id: str) -> list[RunSummary]:
         """The run's ancestors and the run, oldest first."""
@@ -333,33 +364,46 @@ class RunStore:
         its own, so its curves continue theirs."""
         summary = self.run(run_id)
         chain = self.lineage(run_id) if lineage else [summary]
-        ids = [s.id for s in chain]
+        # Each ancestor counts up to the step its child started from: a run continued
+        # from an earlier checkpoint (its best epoch, or the last one an interrupted
+        # run wrote) leaves the parent's later steps out of the child's curve.
+        limits = [child.first_step for child in chain[1:]] + [None]
         run = RunHistory(number, summary.config, summary.model, summary.dataset,
                          started_at=summary.created)
         run.store_id = summary.id
         run.name = summary.name
         run.parent_id = summary.parent
         run.first_step = summary.first_step
-        marks = ",".join("?" * len(ids))
-        steps = np.array(self._db.execute(
-            f"SELECT step, loss, lr FROM steps WHERE run IN ({marks}) ORDER BY step",
-            ids).fetchall(), dtype=np.float64).reshape(-1, 3)
+        rows: list[tuple] = []
+        epoch_rows: list[EpochReport] = []
+        for member, limit in zip(chain, limits):
+            bound = "" if limit is None else " AND step <= ?"
+            extra = () if limit is None else (limit,)
+            rows += self._query(f"SELECT step, loss, lr, elapsed FROM steps WHERE run = ?{bound} "
+                                f"ORDER BY step", (member.id, *extra))
+            epoch_rows += [e for e in (_epoch_from_json(r[0]) for r in self._query(
+                "SELECT report FROM epochs WHERE run = ? ORDER BY epoch", (member.id,)))
+                if limit is None or e.step <= limit]
+            run.changes.extend(c for c in member.changes if limit is None or c.step <= limit)
+        steps = np.array([r[:3] for r in rows], dtype=np.float64).reshape(-1, 3)
         if len(steps):
             run.steps.extend(steps[:, 0])
             run.losses.extend(steps[:, 1])
             run.lr_steps.extend(steps[:, 0])
             run.lrs.extend(steps[:, 2])
-            every = max(1, summary.config.report_every)
-            ends = np.arange(every, len(steps) + every, every).clip(max=len(steps))
+            # The running loss per report, as the live run drew it: a report's steps
+            # share its `elapsed` (intervals end early at an epoch's end, a pause, a stop).
+            elapsed = np.array([np.nan if r[3] is None else r[3] for r in rows])
+            ends = np.flatnonzero(np.append(elapsed[1:] != elapsed[:-1], True)) + 1
+            starts = np.concatenate(([0], ends[:-1]))
             run.running_steps.extend(steps[ends - 1, 0])
-            run.running_losses.extend([steps[max(0, e - every):e, 1].mean() for e in ends])
-        for (report,) in self._db.execute(
-                f"SELECT report FROM epochs WHERE run IN ({marks}) ORDER BY epoch", ids):
-            run.add(_epoch_from_json(report))
-        run.changes.extend(c for s in chain for c in s.changes)
-        last = self._db.execute(
-            "SELECT step, epoch, loss, lr, images_per_second, elapsed FROM steps "
-            "WHERE run = ? ORDER BY step DESC LIMIT 1", (run_id,)).fetchone()
+            run.running_losses.extend([float(np.nanmean(steps[a:b, 1])) if np.isfinite(
+                steps[a:b, 1]).any() else math.nan for a, b in zip(starts, ends)])
+        for epoch in epoch_rows:
+            run.add(epoch)
+        found = self._query("SELECT step, epoch, loss, lr, images_per_second, elapsed FROM "
+                            "steps WHERE run = ? ORDER BY step DESC LIMIT 1", (run_id,))
+        last = found[0] if found else None
         if last is not None:
             per_epoch = (round(run.epochs[-1].step / run.epochs[-1].epoch)
                          if run.epochs and run.epochs[-1].epoch else 0)
@@ -376,10 +420,10 @@ class RunStore:
     def probe_history(self, run_id: str) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
         """(layers as dicts, steps, stats steps × statistics × layers) of the probe's
         sampled steps."""
-        row = self._db.execute("SELECT layers FROM runs WHERE id = ?", (run_id,)).fetchone()
-        layers = json.loads(row[0]) if row is not None and row[0] else []
-        records = self._db.execute("SELECT step, stats FROM probes WHERE run = ? ORDER BY step",
-                                   (run_id,)).fetchall()
+        found = self._query("SELECT layers FROM runs WHERE id = ?", (run_id,))
+        layers = json.loads(found[0][0]) if found and found[0][0] else []
+        records = self._query("SELECT step, stats FROM probes WHERE run = ? ORDER BY step",
+                              (run_id,))
         steps = np.array([r[0] for r in records], dtype=np.int64)
         if not records or not layers:
             return layers, steps, np.zeros((0, 0, len(layers)), dtype=np.float32)
@@ -401,8 +445,8 @@ class RunStore:
 
     def _changes_by_run(self, run_id: str | None = None) -> dict[str, list[SettingChange]]:
         query = "SELECT run, step, name, old, new, at FROM changes"
-        rows = self._db.execute(query + " WHERE run = ? ORDER BY step" if run_id else
-                                query + " ORDER BY run, step", (run_id,) if run_id else ())
+        rows = self._query(query + " WHERE run = ? ORDER BY step" if run_id else
+                           query + " ORDER BY run, step", (run_id,) if run_id else ())
         found: dict[str, list[SettingChange]] = {}
         for run, step, name, old, new, at in rows:
             found.setdefault(run, []).append(SettingChange(step, name, old, new, at))
@@ -531,27 +575,76 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _prepare(db: sqlite3.Connection) -> None:
-    """Check that the database is ours (or empty), then make the tables; WAL mode."""
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if tables and "meta" not in tables:
+    """Check that the database is ours (or empty) — reading only, so a file that is
+    not is left byte for byte as it was — then WAL mode, and the tables made in one
+    transaction that checks again: two processes opening a new folder at once
+    never see each other's half-made store as another program's."""
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        ours = _ownership(db) == "ours"
+        _use_wal(db)
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a kill loses nothing committed
+        if ours:
+            return
+        # Explicitly: sqlite3 opens no transaction of its own before CREATE TABLE.
+        db.execute("BEGIN IMMEDIATE")  # one creator at a time
+        try:
+            if _ownership(db) == "empty":
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)",
+                           (str(SCHEMA_VERSION),))
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+    except BaseException:
         db.close()
+        raise
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """WAL mode. Switching a new database to it takes an exclusive lock for which
+    SQLite does not wait when another connection is opening it at the same moment
+    ("database is locked" at once): tried again for up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.002)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _ownership(db: sqlite3.Connection) -> str:
+    """"empty", "ours", or StoreError for another program's or a newer version's."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return "empty"
+    if "meta" not in tables:
         raise StoreError("it is another program's database")
-    if "meta" in tables:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("format") != FORMAT:
-            db.close()
-            raise StoreError("it is another program's database")
-        if int(meta.get("version", 0)) > SCHEMA_VERSION:
-            db.close()
-            raise StoreError(f"it was written by a newer netexplorer (format "
-                             f"{meta.get('version')})")
-    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
-    db.executescript(_SCHEMA)  # IF NOT EXISTS: a no-op on a store already made
-    with db:
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("format") != FORMAT:
+        raise StoreError("it is another program's database")
+    try:
+        version = int(meta.get("version", 0))
+    except ValueError:
+        raise StoreError("its format version is unreadable") from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"it was written by a newer netexplorer (format {version})")
+    missing = {"runs", "steps", "epochs", "probes", "changes"} - tables
+    if missing:
+        raise StoreError(f"its tables {', '.join(sorted(missing))} are missing")
+    return "ours"
 
 
 def _reason(exc: Exception) -> str:
@@ -562,14 +655,26 @@ def _writer_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _hold_lock(folder: Path) -> Any:
-    handle = open(folder / LOCK_NAME, "a+b")  # held open for the run's life
+def _hold_lock(folder: Path, wait: float = LOCK_WAIT_S) -> Any:
+    """The run's lock, held exclusively. A reader judging whether the run's writer
+    is alive holds it shared for a moment, so it is tried for up to `wait` seconds;
+    a writer that holds it keeps it and the run is refused."""
+    try:
+        handle = open(folder / LOCK_NAME, "a+b")  # held open for the run's life
+    except OSError as exc:
+        raise StoreError(f"cannot lock run {folder.name}: {exc.strerror or exc}") from None
     if fcntl is not None:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise StoreError(f"run {folder.name} is being written by another process") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    raise StoreError(f"run {folder.name} is being written by another "
+                                     f"process") from None
+                time.sleep(0.005)
     return handle
 
 
