@@ -32,11 +32,13 @@ from netexplorer import __version__
 from netexplorer.core.data import Dataset, Normalization, check_dataset_name
 from netexplorer.core.errors import CheckpointError, DatasetError
 from netexplorer.core.files import write_atomically
+from netexplorer.core.formatting import format_shape
 from netexplorer.core.specs import MAX_PARAMETERS, ModelSpec, SpecError, build_model, format_bytes
 from netexplorer.core.training import TrainConfig, Trainer
 
-__all__ = ["Checkpoint", "CheckpointError", "checkpoint_of", "load_checkpoint",
-           "save_checkpoint", "saved_state", "write_saved_state"]
+__all__ = ["Checkpoint", "CheckpointError", "PlainStateDict", "checkpoint_of",
+           "load_checkpoint", "load_weights", "save_checkpoint", "saved_state",
+           "write_saved_state"]
 
 FORMAT = "netexplorer-checkpoint"
 FORMAT_VERSION = 1
@@ -49,6 +51,15 @@ MAX_CHECKPOINT_BYTES = 16 * MAX_PARAMETERS
 # its own size; a file whose members would inflate far beyond it is a zip bomb.
 MAX_INFLATION = 4
 _ZIP_MAGIC = b"PK\x03\x04"  # how torch.load tells its zip format from a bare pickle
+# Where other programs keep a state_dict inside a dict: the PyTorch tutorial's "general
+# checkpoint" (model_state_dict beside the optimizer's), Lightning and others.
+_STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
+
+
+class PlainStateDict(CheckpointError):
+    """The file holds weights by name and no model — what the PyTorch tutorial's
+    `torch.save(net.state_dict(), PATH)` writes. load_weights loads it into a
+    ModelSpec whose layer names and shapes fit."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,17 +212,104 @@ def _write_atomically(path: Path, payload: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint; CheckpointError for anything truncated, corrupt, foreign or
-    hostile. Only plain data is unpickled (weights_only=True): nothing in the file
+    hostile (PlainStateDict for a file of weights without a model: load_weights
+    reads it). Only plain data is unpickled (weights_only=True): nothing in the file
     can run."""
     path = Path(path)
+    return _parse(path, _read(path))
+
+
+def load_weights(path: str | os.PathLike, spec: ModelSpec) -> Checkpoint:
+    """The weights in `path` loaded into `spec`'s model, as a weights-only Checkpoint
+    (no training settings, optimizer state or dataset: it evaluates, exports and
+    starts a new run with a fresh optimizer).
+
+    The file may be a plain state_dict (`torch.save(net.state_dict(), PATH)`, the
+    PyTorch tutorial's way), a dict holding one under "model_state_dict" (the
+    tutorial's general checkpoint) or "state_dict", or a netexplorer checkpoint. It
+    is read as a checkpoint is — sizes checked first, torch.load(weights_only=True),
+    every tensor of the model's type and finite — and its names and shapes must be
+    the model's exactly; a CheckpointError names the first that is not.
+    """
+    path = Path(path)
+    data = _read(path)
+    state = _state_dict_in(data)
+    if state is None:
+        raise CheckpointError(f"{path.name}: it holds no weights by name (a state_dict) "
+                              f"to load into '{spec.name}'")
+    state = _without_wrapper_prefix(state)
+    try:
+        with torch.device("meta"):
+            expected = build_model(spec).state_dict()
+    except SpecError as exc:
+        raise CheckpointError(f"the model '{spec.name}' cannot be built: {exc}") from None
+    misfit = _first_misfit(state, expected, spec.name)
+    if misfit is not None:
+        raise CheckpointError(f"{path.name} does not fit the model '{spec.name}': {misfit}")
+    problem = _weights_problem(spec, state)
+    if problem is not None:
+        raise CheckpointError(f"{path.name}: {problem}")
+    checkpoint = Checkpoint(spec, dict(state))
+    checkpoint.build_model()  # anything load_state_dict still refuses, said plainly
+    return checkpoint
+
+
+def _read(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"there is no checkpoint at {path}")
     _check_declared_sizes(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the loader raises many types for damaged files
         raise CheckpointError(_load_failure(path, exc)) from None
-    return _parse(path, data)
+
+
+def _is_state_dict(value: Any) -> bool:
+    return (isinstance(value, dict) and bool(value)
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                    for k, v in value.items()))
+
+
+def _state_dict_in(data: Any) -> dict[str, torch.Tensor] | None:
+    """The state_dict a file holds: itself, or one kept under a usual key."""
+    if _is_state_dict(data):
+        return data
+    if isinstance(data, dict):
+        for key in _STATE_DICT_KEYS:
+            if _is_state_dict(data.get(key)):
+                return data[key]
+    return None
+
+
+def _without_wrapper_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Names saved from a model wrapped in DataParallel begin with "module."."""
+    prefix = "module."
+    if all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def _first_misfit(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                  model: str) -> str | None:
+    """The first name or shape that differs (in the model's order, then the file's),
+    and how many more do; None when they all fit."""
+    problems: list[str] = []
+    for key, want in expected.items():
+        have = state.get(key)
+        if have is None:
+            problems.append(f"the model's tensor '{key}' ({format_shape(want.shape)}) is "
+                            f"missing from the file")
+        elif tuple(have.shape) != tuple(want.shape):
+            problems.append(f"tensor '{key}' is {format_shape(have.shape)} in the file but "
+                            f"{format_shape(want.shape)} in the model")
+    for key, have in state.items():
+        if key not in expected:
+            problems.append(f"the file's tensor '{key}' ({format_shape(have.shape)}) is not "
+                            f"in the model")
+    if not problems:
+        return None
+    more = len(problems) - 1
+    return problems[0] + (f" ({more} more name(s) or shape(s) differ)" if more else "")
 
 
 def _check_declared_sizes(path: Path) -> None:
@@ -277,8 +375,16 @@ def _parse(path: Path, data: Any) -> Checkpoint:
         return CheckpointError(f"{path.name}: {message}")
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise bad("this is a PyTorch file but not a netexplorer checkpoint (a bare "
-                  "state_dict or another program's file?)")
+        plain = _state_dict_in(data)
+        if plain is not None:
+            raise PlainStateDict(
+                f"{path.name}: this is a plain state_dict ({len(plain)} tensors by name, as "
+                f"torch.save(model.state_dict(), PATH) writes), not a netexplorer "
+                f"checkpoint: it holds no model. Load it into a model whose layer names and "
+                f"shapes fit (checkpoints.load_weights; on the command line, --model NAME "
+                f"or --spec FILE)")
+        raise bad("this is a PyTorch file but not a netexplorer checkpoint (another "
+                  "program's file?)")
     version = data.get("version")
     if version != FORMAT_VERSION:
         raise bad(f"checkpoint format version {version!r}; this netexplorer reads version "
