@@ -128,8 +128,9 @@ class TrainingSession(QObject):
     modelReplaced = Signal()  # fresh weights, another spec, or a loaded checkpoint
     specLoaded = Signal(object)  # a checkpoint brought its ModelSpec
     closing = Signal()  # shutdown() began: panels end their own background work now
-    # The run store: runs listed from it (RunHistory entries not loaded yet, oldest
-    # first), a run renamed or removed, what it could not do or keep (in words).
+    # The run store: a listing done, with the runs it added (RunHistory entries not
+    # loaded yet, oldest first), a run changed or removed, what the store could not
+    # do or keep (in words).
     storedRunsListed = Signal(list)
     runChanged = Signal(object)
     runRemoved = Signal(object)
@@ -545,8 +546,7 @@ class TrainingSession(QObject):
                 added.append(summary_history(self._next_number(), summary))
                 self.runs.append(added[-1])
                 self._listed.append(added[-1])
-        if added:
-            self.storedRunsListed.emit(added)
+        self.storedRunsListed.emit(added)  # also when empty: the listing is done
 
     @Slot(str)
     def _on_store_list_failed(self, message: str) -> None:
