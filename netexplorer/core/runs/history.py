@@ -240,7 +240,7 @@ def settings_of(run: RunHistory) -> dict[str, Any]:
                                 **asdict(run.config)}
     for change in run.changes:
         key = f"{change.name} changes"
-        shown = f"{change.old:g} → {change.new:g} at step {change.step:,}"
+        shown = f"{change.old:.3g} → {change.new:.3g} at step {change.step:,}"
         settings[key] = f"{settings[key]}; {shown}" if key in settings else shown
     return settings
 

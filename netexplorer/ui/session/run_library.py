@@ -40,8 +40,10 @@ def list_job(folder: Path) -> StoreListing:
 
 
 def history_job(folder: Path, run_id: str) -> RunHistory:
+    """The run's own steps and epochs: a continued run is drawn after its parent's
+    curve (its steps are numbered after the parent's), not over it."""
     with RunStore(folder) as store:
-        return store.load_history(run_id)
+        return store.load_history(run_id, lineage=False)
 
 
 def rename_job(folder: Path, run_id: str, name: str) -> str:

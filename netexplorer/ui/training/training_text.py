@@ -91,10 +91,12 @@ MAX_CHANGES_SHOWN = 2
 
 
 def settings_text(run: RunHistory) -> str:
-    """'sgd lr 0.05 · batch 64 · 30 epochs', then what changed while it trained
-    ('· lr → 0.005 at step 120')."""
+    """'sgd lr 0.05 · batch 64 · 30 epochs' ('to epoch 40' for a run continued from
+    another), then what changed while it trained ('· lr → 0.005 at step 120')."""
     c = run.config
-    text = f"{c.optimizer} lr {c.lr:g} · batch {c.batch_size} · {c.epochs} epochs"
+    # A continued run counts its epochs from its parent's: it trains up to c.epochs.
+    epochs = f"to epoch {c.epochs}" if run.first_step else f"{c.epochs} epochs"
+    text = f"{c.optimizer} lr {c.lr:g} · batch {c.batch_size} · {epochs}"
     shown = run.changes[:MAX_CHANGES_SHOWN]
     text += "".join(f" · {change.name} → {change.new:g} at step {change.step:,}"
                     for change in shown)
