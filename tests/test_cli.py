@@ -460,7 +460,8 @@ def processes(tmp_path_factory):
                   "--save", str(folder / "c.ckpt")],
         "garbage": ["evaluate", str(garbage)],
         "interrupted": ["train", "--spec", str(spec), "--epochs", "5000", "--device", "cpu",
-                        "--report-every", "1", "--save", str(folder / "stopped.ckpt")],
+                        "--report-every", "1", "--save", str(folder / "stopped.ckpt"),
+                        "--runs-dir", str(folder / "runs")],
     }
     running = {name: subprocess.Popen([sys.executable, "-m", "netexplorer", *argv], cwd=REPO,
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -544,3 +545,26 @@ def test_ctrl_c_stops_saves_and_the_run_resumes(processes, tmp_path):
     assert f"Resuming tiny from epoch {position['epoch']}" in out
     data = json.loads((tmp_path / "m.json").read_text())
     assert [e["epoch"] for e in data["epochs"]] == list(range(1, more + 1))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child is POSIX")
+def test_ctrl_c_ends_the_stored_run_stopped_with_its_weights(processes):
+    from netexplorer.core.runs import RunStore
+
+    folder, results = processes
+    code, out, err = results["interrupted"]
+    [run_id] = set(re.findall(r"^Run (\S+?)[:, ]", out, re.M))
+    with RunStore(folder / "runs") as store:
+        run = store.run(run_id)
+        history = store.load_history(run_id)
+    stopped = int(re.search(r"^Stopped after (\d+) steps\.$", out, re.M).group(1))
+    assert (run.status, run.message, run.steps) == ("stopped", "stopped by request", stopped)
+    assert len(history.losses) == stopped  # every step, though it was cut short
+    last = load_checkpoint(folder / "runs" / run_id / "last.ckpt")
+    assert last.trainer_state["position"]["step"] == stopped
+    assert_same_weights_of(last, load_checkpoint(folder / "stopped.ckpt"))
+
+
+def assert_same_weights_of(a, b) -> None:
+    assert a.model_state.keys() == b.model_state.keys()
+    assert all(torch.equal(a.model_state[k], b.model_state[k]) for k in a.model_state)

@@ -7,6 +7,7 @@ SpecError, DatasetError or a bad argument never reaches the user as a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,19 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--model", metavar="NAME", help="a preset (default: lenet)")
     group.add_argument("--spec", metavar="FILE.json", type=Path, help="a model spec file")
+
+
+def _add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, metavar="DIR",
+                        help="the runs folder (default: $NETEXPLORER_RUNS or "
+                             "~/.local/share/netexplorer/runs)")
+
+
+def given_spec_argument(args: argparse.Namespace):
+    """The ModelSpec named by --model or --spec, None when neither is given."""
+    if getattr(args, "spec", None) is None and getattr(args, "model", None) is None:
+        return None
+    return load_spec_argument(args)
 
 
 def load_spec_argument(args: argparse.Namespace):
@@ -73,42 +87,51 @@ def _add_data_arguments(parser: argparse.ArgumentParser, default: str | None = "
                                                          "(default: auto)")
 
 
+# The training settings `train` takes, as TrainConfig names them. Each is left out of
+# the parsed arguments when not given (argparse.SUPPRESS), so that a resumed run keeps
+# its own and a new run takes TrainConfig's defaults.
+TRAIN_SETTINGS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+                  "schedule", "loss", "augment_shift", "seed", "report_every")
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from netexplorer.core.training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+    from netexplorer.core.train_config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--epochs", type=int, default=d.epochs,
+    unset = argparse.SUPPRESS
+    resumed = "; a resumed run keeps its own unless given"
+    parser.add_argument("--epochs", type=int, default=unset,
                         help=f"total epochs of the run, counting resumed ones (default: "
-                             f"{d.epochs})")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size,
-                        help=f"default: {d.batch_size}")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
-                        help=f"default: {d.optimizer}")
-    parser.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default: {d.lr})")
-    parser.add_argument("--momentum", type=float, default=d.momentum,
+                             f"{d.epochs}; a resumed run, its own planned total)")
+    parser.add_argument("--batch-size", type=int, default=unset,
+                        help=f"default: {d.batch_size}{resumed}")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=unset,
+                        help=f"default: {d.optimizer}{resumed}")
+    parser.add_argument("--lr", type=float, default=unset,
+                        help=f"learning rate (default: {d.lr}{resumed})")
+    parser.add_argument("--momentum", type=float, default=unset,
                         help=f"for sgd, nesterov and rmsprop (default: {d.momentum})")
-    parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
+    parser.add_argument("--weight-decay", type=float, default=unset,
                         help=f"default: {d.weight_decay}")
-    parser.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+    parser.add_argument("--schedule", choices=SCHEDULES, default=unset,
                         help=f"learning-rate schedule (default: {d.schedule})")
-    parser.add_argument("--loss", choices=LOSSES, default=d.loss, help=f"default: {d.loss}")
-    parser.add_argument("--augment-shift", type=int, default=d.augment_shift, metavar="PIXELS",
+    parser.add_argument("--loss", choices=LOSSES, default=unset, help=f"default: {d.loss}")
+    parser.add_argument("--augment-shift", type=int, default=unset, metavar="PIXELS",
                         help=f"random translation of training images, 0 for none (default: "
                              f"{d.augment_shift})")
-    parser.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
-    parser.add_argument("--report-every", type=int, default=d.report_every, metavar="STEPS",
+    parser.add_argument("--seed", type=int, default=unset, help=f"default: {d.seed}")
+    parser.add_argument("--report-every", type=int, default=unset, metavar="STEPS",
                         help=f"print the running loss every STEPS batches "
                              f"(default: {d.report_every})")
 
 
-def _config_from(args: argparse.Namespace):
-    from netexplorer.core.training import TrainConfig
+def _config_from(args: argparse.Namespace, base=None):
+    """The run's TrainConfig: the settings given on the command line over `base` (a
+    resumed run's own), else over TrainConfig's defaults; the device always as given."""
+    from netexplorer.core.train_config import TrainConfig
 
-    config = TrainConfig(loss=args.loss, optimizer=args.optimizer, lr=args.lr,
-                         momentum=args.momentum, weight_decay=args.weight_decay,
-                         schedule=args.schedule, batch_size=args.batch_size, epochs=args.epochs,
-                         augment_shift=args.augment_shift, seed=args.seed, device=args.device,
-                         report_every=args.report_every)
+    given = {name: getattr(args, name) for name in TRAIN_SETTINGS if hasattr(args, name)}
+    config = (base or TrainConfig()).replace(**given, device=args.device)
     config.validate()
     return config
 
@@ -118,7 +141,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from netexplorer.core.devices import apply_cpu_policy
 
     apply_cpu_policy(interactive=False)
-    return run_training(args, _config_from(args), load_spec_argument)
+    if not (math.isfinite(args.checkpoint_every) and args.checkpoint_every >= 0):
+        raise CommandError(f"--checkpoint-every is a number of seconds from 0, not "
+                           f"{args.checkpoint_every}")
+    return run_training(args, lambda base: _config_from(args, base), load_spec_argument)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -126,7 +152,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from netexplorer.core.devices import apply_cpu_policy
 
     apply_cpu_policy(interactive=False)
-    return run_evaluation(args)
+    return run_evaluation(args, spec=given_spec_argument(args))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from netexplorer.cli.runs import list_runs  # no torch: the table comes at once
+
+    return list_runs(args)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -169,21 +201,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_arguments(train)
     train.add_argument("--save", type=Path, metavar="CKPT", help="write a checkpoint at the end "
                                                                   "(and when stopped)")
-    train.add_argument("--resume", type=Path, metavar="CKPT",
-                       help="continue the run saved in CKPT (its model; its dataset unless "
-                            "--dataset is given)")
+    train.add_argument("--resume", metavar="CKPT|RUN",
+                       help="continue the run saved in CKPT, or a stored run (its id, the start "
+                            "of its id, or its name: its last.ckpt) as a new run whose parent "
+                            "it is; its model, and its dataset unless --dataset is given")
     train.add_argument("--metrics-json", type=Path, metavar="FILE",
                        help="write accuracy, per-class accuracy, confusion matrix, epochs and "
                             "speed as JSON")
+    _add_runs_dir_argument(train)
+    train.add_argument("--no-store", action="store_true",
+                       help="do not record the run in the runs folder")
+    train.add_argument("--name", metavar="NAME", help="the run's name in the runs folder "
+                                                      "(default: its id)")
+    train.add_argument("--checkpoint-every", type=float, default=10.0, metavar="SECONDS",
+                       help="seconds of training between writes of the run's last.ckpt and "
+                            "best.ckpt, after the first epoch's and before the end's "
+                            "(default: 10)")
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset's test "
-                                                    "split")
-    evaluate.add_argument("checkpoint", type=Path, metavar="CKPT")
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint or a stored run on a "
+                                                    "dataset's test split")
+    evaluate.add_argument("checkpoint", metavar="CKPT|RUN",
+                          help="a checkpoint file, a plain state_dict file (with --model or "
+                               "--spec), or a stored run: its id, the start of its id, or its "
+                               "name")
+    group = evaluate.add_mutually_exclusive_group()
+    group.add_argument("--model", metavar="NAME",
+                       help="the preset whose layers a plain state_dict's weights fit")
+    group.add_argument("--spec", metavar="FILE.json", type=Path,
+                       help="the model spec whose layers a plain state_dict's weights fit")
     _add_data_arguments(evaluate, default=None)
     evaluate.add_argument("--split", choices=("test", "train"), default="test")
     evaluate.add_argument("--metrics-json", type=Path, metavar="FILE")
+    _add_runs_dir_argument(evaluate)
+    evaluate.add_argument("--best", action="store_true",
+                          help="of a stored run, its best epoch's weights (best.ckpt) rather "
+                               "than its last")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    runs = commands.add_parser("runs", help="list the stored runs: id, name, model, dataset, "
+                                            "epochs, test accuracy, status, parent")
+    _add_runs_dir_argument(runs)
+    runs.set_defaults(handler=cmd_runs)
 
     inspect = commands.add_parser("inspect", help="train a few steps with hooks on every layer "
                                                   "and print what each layer does")
@@ -205,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CheckpointError,
         DatasetError,
         DeviceError,
+        StoreError,
         TrainingError,
     )
     from netexplorer.core.specs import SpecError
@@ -215,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (SpecError, DatasetError, DeviceError, TrainingError, CheckpointError,
-            CommandError) as exc:
+            StoreError, CommandError) as exc:
         print(f"netexplorer: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as exc:  # from torch while running: one line, unless debugging

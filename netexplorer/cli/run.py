@@ -6,20 +6,32 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 
-from netexplorer.core.checkpoints import load_checkpoint, save_checkpoint
+from netexplorer.cli.runs import open_store
+from netexplorer.core.checkpoints import (
+    Checkpoint,
+    PlainStateDict,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from netexplorer.core.data import Dataset, load_dataset, require_images, skipped_summary
 from netexplorer.core.devices import describe
+from netexplorer.core.errors import CheckpointError, StoreError, TrainingError
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.runs.recorder import RunRecorder
+from netexplorer.core.runs.store import RunStore, RunSummary, resolve_runs_dir
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import (
     EpochReport,
@@ -82,14 +94,117 @@ def _load_data(args: argparse.Namespace, name: str, input_shape, normalization=N
     return dataset
 
 
-def run_training(args: argparse.Namespace, config: TrainConfig,
+@dataclass(frozen=True)
+class Source:
+    """What `train --resume` or `evaluate` was pointed at: a checkpoint, the file it
+    was read from and, for a stored run (or a checkpoint in a run's folder), the run."""
+
+    checkpoint: Checkpoint
+    path: Path
+    run: RunSummary | None = None
+
+    def describe(self, given: str) -> str:
+        if self.run is None or Path(given).expanduser() == self.path:
+            return given
+        return f"run {self.run.id}, {self.path.name}"
+
+
+# What a checkpoint path looks like when it names no file: said as a missing file,
+# not looked up as a run.
+_CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".tar", ".bin")
+
+
+def open_source(text: str, runs_dir: Path | None, *, spec=None, which: str = "last",
+                err: TextIO | None = None) -> Source:
+    """The checkpoint `text` names: a file (a plain state_dict loads into `spec`),
+    else a stored run in `runs_dir` by id, start of id or name (its `which`.ckpt)."""
+    err = err or sys.stderr
+    path = Path(text).expanduser()
+    folder = resolve_runs_dir(runs_dir)
+    if path.is_file():
+        return Source(_read_file(path, spec, err), path, _run_holding(path, folder))
+    if os.sep in text or path.suffix.lower() in _CHECKPOINT_SUFFIXES or path.exists():
+        raise CheckpointError(f"there is no checkpoint at {path}")
+    if not folder.is_dir():
+        raise StoreError(f"there is no checkpoint file or run {text!r}: {folder} holds no "
+                         f"runs yet")
+    with open_store(folder, err) as store:
+        try:
+            run = store.find(text)
+        except StoreError as exc:
+            if "there is no run" not in str(exc):
+                raise
+            raise StoreError(f"there is no checkpoint file or run {text!r} (runs in {folder}; "
+                             f"`netexplorer runs` lists them)") from None
+        checkpoint_path = store.checkpoint_path(run.id, which)
+    if not checkpoint_path.is_file():
+        why = ("no epoch of it has ended yet" if which == "last" else
+               "it has no epoch with a test accuracy yet")
+        raise StoreError(f"run {run.id} ({run.status}) has no {which}.ckpt: {why}")
+    if spec is not None:
+        print(f"warning: run {run.id} carries its model '{run.model}'; --model and --spec "
+              f"are for a plain state_dict file", file=err)
+    return Source(load_checkpoint(checkpoint_path), checkpoint_path, run)
+
+
+def _read_file(path: Path, spec, err: TextIO) -> Checkpoint:
+    try:
+        checkpoint = load_checkpoint(path)
+    except PlainStateDict:
+        if spec is None:
+            raise CheckpointError(f"{path.name} is a plain state_dict: weights by name, without "
+                                  f"the model they belong to; name it with --model NAME or "
+                                  f"--spec FILE") from None
+        return load_weights(path, spec)
+    if spec is not None:
+        print(f"warning: {path.name} is a netexplorer checkpoint of its own model "
+              f"'{checkpoint.spec.name}'; --model and --spec are for a plain state_dict",
+              file=err)
+    return checkpoint
+
+
+def _run_holding(path: Path, folder: Path) -> RunSummary | None:
+    """The stored run whose folder holds the checkpoint file `path`, if any: resuming
+    from a run's last.ckpt by its path continues that run as well."""
+    try:
+        resolved = path.resolve()
+        if not folder.is_dir() or resolved.parent.parent != folder.resolve():
+            return None
+        with RunStore(folder) as store:
+            return store.run(resolved.parent.name)
+    except (OSError, StoreError):
+        return None
+
+
+def run_training(args: argparse.Namespace,
+                 make_config: Callable[[TrainConfig | None], TrainConfig],
                  load_spec: Callable[[argparse.Namespace], Any],
                  out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """`train`: a new run, or (--resume) one continuing a checkpoint or a stored run.
+    `make_config(base)` gives the run's settings over `base`: None for a new run, the
+    checkpoint's own for a resumed one."""
     # The streams are looked up now, not when this module was imported, so that
     # redirect_stdout and pytest's capsys see the output.
     out, err = out or sys.stdout, err or sys.stderr
-    if args.resume is not None:
-        checkpoint = load_checkpoint(args.resume)
+    parent: str | None = None
+    if args.resume is None:
+        config = make_config(None)  # a bad setting is said before anything loads
+        spec = load_spec(args)
+        dataset = _load_data(args, args.dataset, spec.input_shape, err=err)
+        _require_both_splits(dataset)
+        trainer = new_trainer(spec, dataset, config)
+    else:
+        given = None
+        if getattr(args, "model", None) is not None or getattr(args, "spec", None) is not None:
+            given = load_spec(args)  # for a plain state_dict
+        source = open_source(args.resume, args.runs_dir, spec=given, err=err)
+        checkpoint = source.checkpoint
+        parent = source.run.id if source.run is not None else None
+        config = make_config(checkpoint.config)
+        if config.epochs <= checkpoint.epochs_done:
+            raise TrainingError(f"{checkpoint.spec.name} has done {checkpoint.epochs_done} of "
+                                f"{config.epochs} epochs: give --epochs N, the total, above "
+                                f"{checkpoint.epochs_done}, to train more")
         dataset_name = args.dataset if args.dataset != "digits" or not checkpoint.dataset_name \
             else checkpoint.dataset_name
         dataset = _load_data(args, dataset_name, checkpoint.spec.input_shape,
@@ -97,30 +212,72 @@ def run_training(args: argparse.Namespace, config: TrainConfig,
         _require_both_splits(dataset)
         trainer = resume_trainer(checkpoint, dataset, config)
         print(f"Resuming {checkpoint.spec.name} from epoch {checkpoint.epochs_done} "
-              f"({args.resume})", file=out)
-    else:
-        spec = load_spec(args)
-        dataset = _load_data(args, args.dataset, spec.input_shape, err=err)
-        _require_both_splits(dataset)
-        trainer = new_trainer(spec, dataset, config)
+              f"({source.describe(args.resume)})", file=out)
     print(f"Training {trainer.spec.name if trainer.spec else 'model'} on {dataset.name} "
           f"({len(dataset.train):,} train / {len(dataset.test):,} test images) on "
           f"{describe(trainer.device)}", file=out)
-    finished = _drive(trainer, out, err)
-    if finished.status == "diverged":
-        print(f"Diverged: {finished.message}", file=out)
-    elif finished.status == "stopped":
-        print(f"Stopped after {finished.step} steps.", file=out)
-    # What is printed and written is what is saved: after a divergence mid-epoch the
-    # model holds the last finite step's weights, not the last epoch's.
-    report = trainer.evaluation_of_current_weights()
+    recorder = None
+    if not args.no_store:
+        recorder = RunRecorder.start(args.runs_dir, trainer, name=args.name, parent=parent,
+                                     checkpoint_every=args.checkpoint_every)
+        if recorder.notice:
+            print(f"warning: {recorder.notice}", file=err)
+        print(f"Run {recorder.run_id}{f' ({args.name})' if args.name else ''}"
+              f"{f', continuing run {parent}' if parent else ''}: recorded in "
+              f"{recorder.folder}", file=out)
+    finished = None
+    try:
+        finished = _drive(trainer, out, err, recorder)
+        if finished.status == "diverged":
+            print(f"Diverged: {finished.message}", file=out)
+        elif finished.status == "stopped":
+            print(f"Stopped after {finished.step} steps.", file=out)
+        # What is printed and written is what is saved: after a divergence mid-epoch the
+        # model holds the last finite step's weights, not the last epoch's.
+        report = trainer.evaluation_of_current_weights()
+    except BaseException as exc:
+        if recorder is not None:
+            _end_cut_short(recorder, trainer, finished, exc)
+        raise
+    if recorder is not None:
+        recorder.finish(finished, test_accuracy=report.accuracy)
+        for problem in recorder.problems:
+            print(f"warning: {problem}", file=err)
     _print_evaluation(report, out)
     if args.save is not None:
         path = save_checkpoint(args.save, trainer)
         print(f"Saved checkpoint to {path}", file=out)
     if args.metrics_json is not None:
         _write_metrics(args.metrics_json, report, trainer)
+    if recorder is not None:
+        print(f"Run {recorder.run_id} {finished.status}, test accuracy "
+              f"{100 * report.accuracy:.2f} %: {recorder.folder} (netexplorer evaluate "
+              f"{recorder.run_id})", file=out)
     return 0 if finished.status != "diverged" else 1
+
+
+def _end_cut_short(recorder: RunRecorder, trainer: Trainer, finished: FinishedReport | None,
+                   exc: BaseException) -> None:
+    """The run ends without its evaluation: "stopped" on a Ctrl-C (a second one, or one
+    during the evaluation), "failed" on an error. The last.ckpt already written stays
+    unless training had ended cleanly: a Ctrl-C may land inside an optimizer step."""
+    try:
+        if isinstance(exc, KeyboardInterrupt):
+            if finished is None:
+                last = trainer.history["epochs"][-1] if trainer.history["epochs"] else None
+                finished = FinishedReport(
+                    "stopped", "interrupted (Ctrl-C)", trainer.position.epoch,
+                    trainer.position.step, trainer.elapsed,
+                    test_accuracy=last["test_accuracy"] if last else None)
+                recorder.finish(finished, save_last=False)
+            else:
+                recorder.finish(finished)
+        else:
+            text = str(exc).strip().splitlines()
+            recorder.finish(None, failure=text[0] if text else type(exc).__name__,
+                            save_last=False)
+    except (StoreError, OSError):  # the error being raised says more than this one
+        pass
 
 
 def _require_both_splits(dataset: Dataset) -> None:
@@ -129,8 +286,10 @@ def _require_both_splits(dataset: Dataset) -> None:
     require_images(dataset, "test")
 
 
-def _drive(trainer: Trainer, out: TextIO, err: TextIO) -> FinishedReport:
-    """Run the generator, printing tutorial lines; Ctrl-C stops gracefully (twice: abort)."""
+def _drive(trainer: Trainer, out: TextIO, err: TextIO,
+           recorder: RunRecorder | None = None) -> FinishedReport:
+    """Run the generator, printing tutorial lines (each report recorded first, when a
+    recorder is given); Ctrl-C stops gracefully (twice: abort)."""
     progress = ProgressLine(err)
     previous = signal.getsignal(signal.SIGINT)
 
@@ -146,6 +305,8 @@ def _drive(trainer: Trainer, out: TextIO, err: TextIO) -> FinishedReport:
     finished = None
     try:
         for report in trainer.steps():
+            if recorder is not None:
+                recorder.record(report)
             if isinstance(report, StepReport):
                 progress.clear()
                 print(f"[{report.epoch}, {report.batch:5d}] loss: {report.running_loss:.3f}",
@@ -225,11 +386,19 @@ def _write_metrics(path: Path, report: EvalReport, trainer: Trainer | None) -> N
     path.write_text(json.dumps(metrics(report, trainer), indent=2), encoding="utf-8")
 
 
-def run_evaluation(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def run_evaluation(args: argparse.Namespace, out: TextIO | None = None,
+                   spec=None) -> int:
+    """Evaluate what `args.checkpoint` names: a checkpoint file, a plain state_dict
+    loaded into `spec` (--model, --spec), or a stored run's last (--best: best) one."""
     out = out or sys.stdout
     from netexplorer.core.devices import resolve_device
 
-    checkpoint = load_checkpoint(args.checkpoint)
+    source = open_source(args.checkpoint, getattr(args, "runs_dir", None), spec=spec,
+                         which="best" if getattr(args, "best", False) else "last")
+    checkpoint = source.checkpoint
+    if source.run is not None and source.path != Path(args.checkpoint).expanduser():
+        shown = f" ({source.run.name})" if source.run.name != source.run.id else ""
+        print(f"Run {source.run.id}{shown}, {source.run.status}: {source.path}", file=out)
     name = args.dataset or checkpoint.dataset_name or "digits"
     dataset = _load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
     split = require_images(dataset, args.split)
