@@ -10,24 +10,33 @@ folder of the store:
   at the end; best.ckpt for the epoch with the best test accuracy (kept in memory
   when it improves, written on the same clock and at the end). Both are written
   atomically: a complete checkpoint is always there once one has been written;
-- TensorBoard event files: scalars at every report and epoch, weight and
-  gradient histograms at the probe's sampled steps (at most every
-  HISTOGRAM_INTERVAL_S), the hyper-parameters with the final metrics.
+- TensorBoard event files: scalars at every report (the last batch's loss, the
+  running loss, the learning rate, images/s) and epoch, weight and gradient
+  histograms at the probe's sampled steps (at most every HISTOGRAM_INTERVAL_S),
+  the hyper-parameters with the final metrics. Every step's loss and learning rate
+  are in the store; TensorBoard's event writer checksums each event in Python, so
+  two events a step would cost the training thread a few per cent.
 
-What it costs is measured by benchmarks/bench_store.py (store on vs off).
+What it costs is measured by benchmarks/bench_store.py (store on vs off): a copy
+of the state is made only for a best epoch that is not written at once (when its
+state is written anyway — a due checkpoint, the run's last epoch — it is written
+from the same state, best.ckpt as a second link to last.ckpt's file).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
+import secrets
+import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from netexplorer.core.checkpoints import save_checkpoint, saved_state, write_saved_state
+from netexplorer.core.checkpoints import saved_state, write_saved_state
 from netexplorer.core.errors import CheckpointError, StoreError
 from netexplorer.core.reports import EpochReport, FinishedReport, Report, StepReport
 from netexplorer.core.runs.store import FAILED, RunStore, RunWriter
@@ -61,7 +70,8 @@ class RunRecorder:
         self._histogram_every = histogram_every
         self._last_saved: float | None = None  # training seconds at the last save
         self._best_accuracy = -math.inf
-        self._best_state: dict[str, Any] | None = None  # not yet written
+        self._best_state: dict[str, Any] | None = None  # a copy, not yet written
+        self._best_step: int | None = None  # the best epoch's step, not yet written
         self._last_histograms = -math.inf
         self._tensorboard = _open_tensorboard(self.folder) if tensorboard else None
         self.problems: list[str] = []  # what could not be kept, in words
@@ -87,9 +97,10 @@ class RunRecorder:
                                       name=name, parent=parent,
                                       first_step=trainer.position.step,
                                       epochs=trainer.position.epoch)
-            root = store.folder
-        return cls(RunWriter(root, run_id, flush_every=flush_every), trainer,
-                   tensorboard=tensorboard, checkpoint_every=checkpoint_every,
+            # Made while this connection is open: the last one to close a WAL
+            # database copies the log back into it, a few milliseconds for nothing.
+            writer = RunWriter(store.folder, run_id, flush_every=flush_every)
+        return cls(writer, trainer, tensorboard=tensorboard, checkpoint_every=checkpoint_every,
                    histogram_every=histogram_every)
 
     # ------------------------------------------------------------------ reports
@@ -100,13 +111,22 @@ class RunRecorder:
             self._scalars_of_step(report)
             if report.probe is not None and len(report.probe.steps):
                 self._histograms(report.step)
+            self._write_events(due_only=True)
         elif isinstance(report, EpochReport):
             self._scalars_of_epoch(report)
-            self._keep_best(report)
+            self._write_events()
+            improved = (math.isfinite(report.test_accuracy)
+                        and report.test_accuracy > self._best_accuracy)
+            if improved:
+                self._best_accuracy = report.test_accuracy
+                self._best_step, self._best_state = self._trainer.position.step, None
             elapsed = report.elapsed
             if self._last_saved is None or elapsed - self._last_saved >= self._checkpoint_every:
                 self._save_checkpoints()
                 self._last_saved = elapsed
+            elif improved and report.epoch < self._trainer.config.epochs:
+                self._keep_best()  # training goes on: the best epoch's state, copied
+            # (after its last epoch the trainer ends where it is: finish writes it)
 
     def finish(self, finished: FinishedReport | None, *, failure: str | None = None,
                test_accuracy: float | None = None, save_last: bool = True) -> None:
@@ -144,49 +164,65 @@ class RunRecorder:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _keep_best(self, report: EpochReport) -> None:
-        if math.isfinite(report.test_accuracy) and report.test_accuracy > self._best_accuracy:
-            try:
-                self._best_state = saved_state(self._trainer)
-                self._best_accuracy = report.test_accuracy
-            except CheckpointError as exc:  # weights gone non-finite: not a best
-                self.problems.append(str(exc))
+    def _keep_best(self) -> None:
+        try:
+            self._best_state = saved_state(self._trainer)
+        except CheckpointError as exc:  # weights gone non-finite: not a best
+            self.problems.append(str(exc))
+            self._best_step = None
 
     def _save_checkpoints(self, last: bool = True) -> None:
-        try:
-            if last:
-                save_checkpoint(self.folder / "last.ckpt", self._trainer)
-        except CheckpointError as exc:  # non-finite weights: the last good one stays
-            self.problems.append(str(exc))
-        if self._best_state is not None:
+        """last.ckpt (unless `last` is False) and the best epoch's, if not yet written:
+        from the trainer as it is when that is the best epoch, else from its copy."""
+        best_is_now = self._best_step is not None and self._best_step == \
+            self._trainer.position.step
+        state = None
+        if last or best_is_now:
             try:
-                write_saved_state(self.folder / "best.ckpt", self._best_state)
-                self._best_state = None
-            except CheckpointError as exc:
+                state = saved_state(self._trainer, copy=False)
+            except CheckpointError as exc:  # non-finite weights: the last good one stays
                 self.problems.append(str(exc))
+        written = None
+        if last and state is not None:
+            written = self._write(self.folder / "last.ckpt", state)
+        best = state if best_is_now else self._best_state
+        if best is not None:
+            if (written is not None and best is state and _link(written, self.folder /
+                                                                 "best.ckpt")) or \
+                    self._write(self.folder / "best.ckpt", best) is not None:
+                self._best_state, self._best_step = None, None
+
+    def _write(self, path: Path, state: dict[str, Any]) -> Path | None:
+        try:
+            return write_saved_state(path, state)
+        except CheckpointError as exc:  # a full disk: the last good file stays
+            self.problems.append(str(exc))
+            return None
 
     # ------------------------------------------------------------------ TensorBoard
 
     def _scalars_of_step(self, report: StepReport) -> None:
-        board = self._tensorboard
-        if board is None:
+        if self._tensorboard is None or not report.losses:
             return
-        lrs = report.lrs or (report.lr,) * len(report.losses)
-        for i, loss in enumerate(report.losses):
-            step = report.first_step + i
-            board.add_scalar("loss/train_batch", loss, step)
-            board.add_scalar("learning_rate", lrs[min(i, len(lrs) - 1)], step)
-        board.add_scalar("loss/train_running", report.running_loss, report.step)
-        board.add_scalar("speed/images_per_second", report.images_per_second, report.step)
+        self._scalars(report.step, {
+            "loss/train_batch": report.batch_loss, "loss/train_running": report.running_loss,
+            "learning_rate": report.lrs[-1] if report.lrs else report.lr,
+            "speed/images_per_second": report.images_per_second})
 
     def _scalars_of_epoch(self, report: EpochReport) -> None:
-        board = self._tensorboard
-        if board is None:
+        if self._tensorboard is None:
             return
-        for tag, value in (("loss/train", report.train_loss), ("loss/test", report.test_loss),
-                           ("accuracy/train", report.train_accuracy),
-                           ("accuracy/test", report.test_accuracy)):
-            board.add_scalar(tag, value, report.step)
+        self._scalars(report.step, {
+            "loss/train": report.train_loss, "loss/test": report.test_loss,
+            "accuracy/train": report.train_accuracy, "accuracy/test": report.test_accuracy})
+
+    def _scalars(self, step: int, values: dict[str, float]) -> None:
+        """Scalars of one step as one event (SummaryWriter.add_scalar writes an event
+        per scalar): what TensorBoard reads is the same."""
+        board = self._tensorboard
+        assert board is not None
+        board.add(step, board.summary(value=[board.summary.Value(tag=tag, simple_value=float(v))
+                                             for tag, v in values.items()]))
 
     def _histograms(self, step: int) -> None:
         """The weights and their gradients as they are now (the report's last sampled
@@ -197,44 +233,153 @@ class RunRecorder:
         if board is None or now - self._last_histograms < self._histogram_every:
             return
         self._last_histograms = now
+        from torch.utils.tensorboard.summary import histogram
+
+        values = []
         for name, parameter in self._trainer.model.named_parameters():
-            values = parameter.detach()
-            if values.numel() and bool(values.isfinite().all()):
-                board.add_histogram(f"weights/{name}", values.float().cpu(), step)
+            weights = parameter.detach()
+            if weights.numel() and bool(weights.isfinite().all()):
+                values += histogram(f"weights/{name}", weights.float().cpu().numpy(),
+                                    _BINS).value
             grad = parameter.grad
             if grad is not None and grad.numel() and bool(grad.isfinite().all()):
-                board.add_histogram(f"gradients/{name}", grad.detach().float().cpu(), step)
+                values += histogram(f"gradients/{name}", grad.detach().float().cpu().numpy(),
+                                    _BINS).value
+        board.add(step, board.summary(value=values))
 
     def _hparams(self, finished: FinishedReport, test_accuracy: float | None) -> None:
+        """The settings and the outcome, for TensorBoard's HPARAMS tab (as
+        SummaryWriter.add_hparams writes them, in the run's own event file)."""
         assert self._tensorboard is not None
+        from torch.utils.tensorboard.summary import hparams
+
         config = {k: v for k, v in asdict(self._trainer.config).items()
                   if isinstance(v, (int, float, str, bool))}
         accuracy = test_accuracy if test_accuracy is not None else finished.test_accuracy
         metrics = {"hparam/test_accuracy": float("nan") if accuracy is None else accuracy,
                    "hparam/epochs": float(finished.epoch)}
         try:
-            self._tensorboard.add_hparams(config, metrics, run_name=".")
+            for summary in hparams(config, metrics):
+                self._tensorboard.add(0, summary)
+            self._scalars(0, metrics)
         except Exception as exc:  # an event file that cannot be written is not the run
             self.problems.append(f"TensorBoard hyper-parameters not written: {exc}")
+
+    def _write_events(self, due_only: bool = False) -> None:
+        board = self._tensorboard
+        if board is None:
+            return
+        try:
+            board.write_if_due() if due_only else board.write()
+        except OSError as exc:  # a full disk: the run goes on, its event file stops
+            self.problems.append(f"TensorBoard events no longer written: {exc}")
+            self._close_tensorboard()
 
     def _close_tensorboard(self) -> None:
         if self._tensorboard is not None:
             try:
                 self._tensorboard.close()
+            except OSError as exc:
+                self.problems.append(f"TensorBoard events not all written: {exc}")
             finally:
                 self._tensorboard = None
 
 
-def _open_tensorboard(folder: Path) -> Any:
-    """A SummaryWriter writing into the run's folder, or None (with a log line) if
-    TensorBoard is not installed or the folder refuses it."""
+def _tensorflow_bins() -> list[float]:
+    """The bucket edges SummaryWriter.add_histogram uses by default (TensorFlow's):
+    ±1e-12 growing by 10 % to ±1e20, and 0."""
+    edges, v = [], 1e-12
+    while v < 1e20:
+        edges.append(v)
+        v *= 1.1
+    return [-e for e in reversed(edges)] + [0.0] + edges
+
+
+_BINS = _tensorflow_bins()
+
+
+class EventFile:
+    """A TensorBoard event file of the run, written on the recording thread.
+
+    The format is TensorBoard's own (its RecordWriter: length, checksums, Event
+    protocol buffers), as torch.utils.tensorboard.SummaryWriter writes it. That
+    writer hands every event to a thread of its own, which checksums it in Python:
+    measured, it cost as much CPU as all of the store's other work together, and
+    took the GIL from the training thread event by event. Here events are kept and
+    written together, at most every FLUSH_INTERVAL_S and at every epoch, closing
+    and end — so what a kill loses is as old as the store's metrics.
+    """
+
+    _files = itertools.count()
+
+    def __init__(self, folder: Path, every: float = FLUSH_INTERVAL_S) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        self.summary = Summary
+        self._event = Event
+        name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
+                f"{os.getpid()}.{next(self._files)}")
+        self._file = open(folder / name, "wb")
+        self._records = RecordWriter(self._file)
+        self._pending: list[bytes] = []
+        self._every = every
+        self._last_write = time.monotonic()
+        self._pending.append(Event(wall_time=time.time(),
+                                   file_version="brain.Event:2").SerializeToString())
+        self.write()
+
+    def add(self, step: int, summary: Any) -> None:
+        self._pending.append(self._event(wall_time=time.time(), step=step,
+                                         summary=summary).SerializeToString())
+
+    def write_if_due(self) -> None:
+        if time.monotonic() - self._last_write >= self._every:
+            self.write()
+
+    def write(self) -> None:
+        for record in self._pending:
+            self._records.write(record)
+        self._pending = []
+        self._file.flush()
+        self._last_write = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            self.write()
+        finally:
+            self._file.close()
+
+    @property
+    def path(self) -> Path:
+        return Path(self._file.name)
+
+
+def _link(source: Path, target: Path) -> bool:
+    """`target` made a second name of the file `source` (just written, never changed
+    in place: the next write replaces it with a new file), atomically; False where
+    the file system has no hard links, to write it instead."""
+    # Named as write_atomically names its temporaries: a link left by a killed
+    # process is removed by the next write of `target`.
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        temporary.unlink(missing_ok=True)
+        os.link(source, temporary)
+        os.replace(temporary, target)
+        return True
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        return False
+
+
+def _open_tensorboard(folder: Path) -> EventFile | None:
+    """The run's event file, or None (with a log line) if TensorBoard is not
+    installed or the folder refuses it."""
+    try:
+        return EventFile(folder)
     except ImportError as exc:  # pragma: no cover - tensorboard is a dependency
         log.warning("TensorBoard event files are not written: %s", exc)
-        return None
-    try:
-        return SummaryWriter(log_dir=str(folder), flush_secs=5)
     except OSError as exc:
         log.warning("TensorBoard event files are not written to %s: %s", folder, exc)
-        return None
+    return None

@@ -4,6 +4,8 @@ own reader (EventAccumulator) reads back."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -48,15 +50,19 @@ def test_tensorboard_reads_every_report_epoch_histogram_and_hyper_parameter(tmp_
         start={"histogram_every": 0})
     events = read_events(recorder.folder)
     steps = trainer.position.step
-    # every step's batch loss and learning rate
-    at, losses = scalars(events, "loss/train_batch")
-    assert at == list(range(1, steps + 1))
-    assert losses == pytest.approx(trainer.history["step_losses"], rel=1e-6)
-    at, lrs = scalars(events, "learning_rate")
-    assert at == list(range(1, steps + 1))
-    assert lrs == pytest.approx(trainer.history["step_lrs"], rel=1e-6)
-    # every report's running loss and speed
+    # every report's last batch loss, learning rate, running loss and speed (every
+    # step's loss and rate are in the store)
     live = steps_of(reports)
+    assert live[-1].step == steps
+    at, losses = scalars(events, "loss/train_batch")
+    assert at == [r.step for r in live]
+    assert losses == pytest.approx([r.batch_loss for r in live], rel=1e-6)
+    assert losses == pytest.approx([trainer.history["step_losses"][r.step - 1] for r in live],
+                                   rel=1e-6)
+    at, lrs = scalars(events, "learning_rate")
+    assert at == [r.step for r in live]
+    assert lrs == pytest.approx([trainer.history["step_lrs"][r.step - 1] for r in live],
+                                rel=1e-6)
     at, running = scalars(events, "loss/train_running")
     assert at == [r.step for r in live]
     assert running == pytest.approx([r.running_loss for r in live], rel=1e-6)
@@ -146,12 +152,28 @@ def test_last_and_best_checkpoints(tmp_path, digits8):
     assert not [p.name for p in recorder.folder.iterdir() if p.suffix == ".tmp"]
 
 
-def test_last_checkpoint_waits_for_its_interval(tmp_path, digits8):
+@pytest.mark.parametrize("lr", [0.1, 0.9])  # the best epoch the last one, or before it
+def test_last_checkpoint_waits_for_its_interval_and_best_is_kept_meanwhile(lr, tmp_path,
+                                                                           digits8):
+    """Between checkpoints a best epoch is kept as a copy (training changes the
+    weights after it); the last epoch's, if best, is written at the end from the
+    trainer as it ends — as a second link to last.ckpt's file."""
     seen: list[int] = []
-    _, recorder, _ = tiny_run(tmp_path, digits8, epochs=3, on_report=saved_epochs(tmp_path, seen),
-                              start={"checkpoint_every": 3600})
-    assert seen == [1, 1, 1]  # the first epoch's, until the run ends
-    assert load_checkpoint(recorder.folder / "last.ckpt").epochs_done == 3
+    trainer, recorder, reports = tiny_run(tmp_path, digits8, epochs=4, lr=lr,
+                                          on_report=saved_epochs(tmp_path, seen),
+                                          start={"checkpoint_every": 3600})
+    assert seen == [1, 1, 1, 1]  # the first epoch's, until the run ends
+    last = load_checkpoint(recorder.folder / "last.ckpt")
+    assert last.epochs_done == 4
+    accuracies = [e.test_accuracy for e in epochs_of(reports)]
+    best_epoch = 1 + accuracies.index(max(accuracies))
+    best = load_checkpoint(recorder.folder / "best.ckpt")
+    assert best.epochs_done == best_epoch
+    assert best.history["epochs"][-1]["test_accuracy"] == max(accuracies)
+    assert os.path.samefile(recorder.folder / "best.ckpt",
+                            recorder.folder / "last.ckpt") == (best_epoch == 4)
+    if best_epoch == 4:
+        assert_same_weights(best.model_state, trainer.model)
 
 
 def test_a_stopped_run_keeps_where_it_stopped(tmp_path, digits8):
