@@ -16,10 +16,12 @@ dataset name and normalisation go through the checks a user's would.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import platform
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,10 +118,42 @@ def save_checkpoint(path: str | os.PathLike, trainer: Trainer | None = None, *,
     return _write_atomically(Path(path), payload)
 
 
-def saved_state(trainer: Trainer) -> dict[str, Any]:
+def saved_state(trainer: Trainer, *, copy: bool = True) -> dict[str, Any]:
     """What save_checkpoint would write for `trainer` now, copied: kept in memory
-    (the run store's best epoch) and written later with write_saved_state."""
-    return copy.deepcopy(_payload("cannot keep this state", trainer))
+    (the run store's best epoch) and written later with write_saved_state.
+
+    With copy=False its tensors are the trainer's own (no time spent copying them):
+    valid only until the trainer's next step, for writing at once — the run store
+    writes last.ckpt and best.ckpt of the same moment from one state."""
+    state = _payload("cannot keep this state", trainer)
+    return _copied(state) if copy else state
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a checkpoint's contents: every tensor cloned, every container new;
+    numbers and text, which cannot change, shared. (copy.deepcopy does the same
+    work through its memo and reduce protocol, several times slower.)"""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return list(value) if _only_scalars(value) else [_copied(v) for v in value]
+    if isinstance(value, tuple):
+        return value if _only_scalars(value) else tuple(_copied(v) for v in value)
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    return copy.deepcopy(value)
+
+
+_SCALARS = (bool, int, float, str, bytes)
+_SCALAR_TYPES = frozenset((bool, int, float, str, bytes, type(None)))
+
+
+def _only_scalars(values: list | tuple) -> bool:
+    """Whether a list holds only numbers or text (a run's every step's loss): copied
+    whole, not element by element."""
+    return all(type(v) in _SCALAR_TYPES for v in values)
 
 
 def write_saved_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -184,6 +218,12 @@ def _torchvision_version() -> dict[str, str]:
     module = sys.modules.get("torchvision")
     if module is not None:
         return {"torchvision": str(module.__version__)}
+    return _installed_torchvision()
+
+
+@functools.cache
+def _installed_torchvision() -> dict[str, str]:
+    """From the package's metadata (a third of a millisecond: once per process)."""
     try:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -198,6 +238,8 @@ def _to_cpu(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_cpu(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if _only_scalars(value):  # every step's loss: nothing in it to move
+            return type(value)(value)
         return type(value)(_to_cpu(v) for v in value)
     return value
 
@@ -231,21 +273,50 @@ def load_weights(path: str | os.PathLike, spec: ModelSpec) -> Checkpoint:
     every tensor of the model's type and finite — and its names and shapes must be
     the model's exactly; a CheckpointError names the first that is not.
     """
+    return load_weights_into_fitting(path, [spec])
+
+
+def load_weights_into_fitting(path: str | os.PathLike,
+                              specs: Sequence[ModelSpec]) -> Checkpoint:
+    """The weights in `path` (as load_weights reads them, once) loaded into the first
+    of `specs` whose layer names and shapes they fit: the GUI offers the current
+    model, then every preset, so the tutorial's `net.pth` opens as the LeNet it is.
+
+    When none fits, the CheckpointError names the first misfit against specs[0]
+    (the model the person has), and says how many others were tried."""
+    if not specs:
+        raise ValueError("load_weights_into_fitting needs at least one model spec")
     path = Path(path)
-    data = _read(path)
-    state = _state_dict_in(data)
+    state = _state_dict_of_file(path, specs[0])
+    refusal: str | None = None
+    for spec in specs:
+        try:
+            with torch.device("meta"):
+                expected = build_model(spec).state_dict()
+        except SpecError as exc:
+            refusal = refusal or f"the model '{spec.name}' cannot be built: {exc}"
+            continue
+        misfit = _first_misfit(state, expected, spec.name)
+        if misfit is None:
+            return _weights_checkpoint(path, spec, state)
+        refusal = refusal or f"{path.name} does not fit the model '{spec.name}': {misfit}"
+    others = len(specs) - 1
+    assert refusal is not None
+    if others:
+        refusal += f" (nor do they fit any of the {others} other model(s) tried: the presets)"
+    raise CheckpointError(refusal)
+
+
+def _state_dict_of_file(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    state = _state_dict_in(_read(path))
     if state is None:
         raise CheckpointError(f"{path.name}: it holds no weights by name (a state_dict) "
                               f"to load into '{spec.name}'")
-    state = _without_wrapper_prefix(state)
-    try:
-        with torch.device("meta"):
-            expected = build_model(spec).state_dict()
-    except SpecError as exc:
-        raise CheckpointError(f"the model '{spec.name}' cannot be built: {exc}") from None
-    misfit = _first_misfit(state, expected, spec.name)
-    if misfit is not None:
-        raise CheckpointError(f"{path.name} does not fit the model '{spec.name}': {misfit}")
+    return _without_wrapper_prefix(state)
+
+
+def _weights_checkpoint(path: Path, spec: ModelSpec,
+                        state: dict[str, torch.Tensor]) -> Checkpoint:
     problem = _weights_problem(spec, state)
     if problem is not None:
         raise CheckpointError(f"{path.name}: {problem}")
@@ -475,13 +546,35 @@ def _weights_problem(spec: ModelSpec, state: dict[str, torch.Tensor]) -> str | N
 
 
 def _first_non_finite(state: dict[str, torch.Tensor]) -> tuple[str, int, int] | None:
-    """(name, how many values, of how many) for the first tensor holding NaN or ±inf."""
+    """(name, how many values, of how many) for the first tensor holding NaN or ±inf.
+
+    Every checkpoint the run store writes mid-run passes here, so the usual answer
+    (all finite) comes from one fused norm per kind of tensor and one sync: a NaN or
+    an infinity anywhere makes its tensor's norm non-finite. A non-finite norm (or
+    one that overflowed) sends it to the exact count, tensor by tensor."""
+    if _all_finite(state.values()):
+        return None
     for key, tensor in state.items():
         if tensor.is_floating_point() or tensor.is_complex():
             count = int((~torch.isfinite(tensor)).sum())
             if count:
                 return key, count, tensor.numel()
     return None
+
+
+def _all_finite(tensors) -> bool:
+    """True when certainly no NaN or infinity is in `tensors`; False when one may be."""
+    groups: dict[tuple[Any, Any], list[torch.Tensor]] = {}
+    for tensor in tensors:
+        if tensor.is_complex() or (tensor.is_floating_point() and tensor.layout != torch.strided):
+            return False  # left to the exact count
+        if tensor.is_floating_point() and tensor.numel():
+            groups.setdefault((tensor.device, tensor.dtype), []).append(tensor)
+    try:
+        norms = [torch.stack(torch._foreach_norm(group)) for group in groups.values()]
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+    return all(bool(n.isfinite().all()) for n in norms)
 
 
 def _valid_trainer_state(state: Any) -> bool:

@@ -26,22 +26,38 @@ from netexplorer.ui.widgets.actions import make_action
 
 if TYPE_CHECKING:  # pragma: no cover - torch comes with core.checkpoints
     from netexplorer.core.checkpoints import Checkpoint
+    from netexplorer.core.specs import ModelSpec
 
-CHECKPOINT_FILTER = "netexplorer checkpoints (*.ckpt);;All files (*)"
+CHECKPOINT_FILTER = ("netexplorer checkpoints (*.ckpt);;PyTorch state_dicts (*.pth *.pt);;"
+                     "All files (*)")
 SUFFIX = ".ckpt"
 _CLOSING_WAIT_MS = 500
-OPEN_TIP = "open a checkpoint: a saved model with its weights and training history"
+OPEN_TIP = ("open a checkpoint (a saved model with its weights and training history) or a "
+            "PyTorch state_dict (.pth) whose names and shapes fit the model or a preset")
 OPEN_WHILE_TRAINING = "stop training to open a checkpoint"
 SAVE_TIP = ("save a checkpoint: the model, its weights and training state, to resume or "
             "evaluate later")
 SAVE_NO_MODEL = "fix the model first: a checkpoint needs a valid model"
 
 
-def read_checkpoint(path: str) -> Checkpoint:
-    """Runs on the loader thread."""
-    from netexplorer.core.checkpoints import load_checkpoint
+def read_checkpoint(path: str, current: ModelSpec | None = None) -> Checkpoint:
+    """Runs on the loader thread. A plain state_dict (the PyTorch tutorial's
+    `torch.save(net.state_dict(), PATH)`) holds no model: it opens in the current
+    model if its names and shapes fit, else in the first preset they fit."""
+    from netexplorer.core.checkpoints import (
+        PlainStateDict,
+        load_checkpoint,
+        load_weights_into_fitting,
+    )
+    from netexplorer.core.presets import get_preset, preset_names
 
-    return load_checkpoint(path)
+    try:
+        return load_checkpoint(path)
+    except PlainStateDict:
+        specs = [current] if current is not None else []
+        specs += [get_preset(name) for name in preset_names()
+                  if current is None or name != current.name]
+        return load_weights_into_fitting(path, specs)
 
 
 class CheckpointFiles(QObject):
@@ -99,7 +115,7 @@ class CheckpointFiles(QObject):
         self._loading = str(path)
         self.open_action.setEnabled(False)
         self.statusMessage.emit(f"Opening {Path(path).name}…", 0)
-        self._loader.submit(read_checkpoint, str(path))
+        self._loader.submit(read_checkpoint, str(path), self._session.spec)
         return True
 
     @Slot(object)
@@ -113,7 +129,11 @@ class CheckpointFiles(QObject):
                                                            f"unchanged.")
             return
         self._settings.checkpoint_folder = str(Path(path).parent) if path else None
-        self.statusMessage.emit(f"Opened {path}", 5000)
+        if checkpoint.trainer_state is None:  # weights only: say which model took them
+            self.statusMessage.emit(f"Opened the weights in {path} as the model "
+                                    f"'{checkpoint.spec.name}' (no training history)", 8000)
+        else:
+            self.statusMessage.emit(f"Opened {path}", 5000)
         self.checkpointOpened.emit(checkpoint)
 
     @Slot(object)

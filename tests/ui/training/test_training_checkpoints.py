@@ -174,3 +174,42 @@ def test_continuing_a_checkpoint_in_the_gui_resumes_it_as_the_cli_does(window, q
     assert gui_epoch.epoch == cli_epoch["epoch"] == 2
     for name in ("train_loss", "test_loss", "test_accuracy"):
         assert getattr(gui_epoch, name) == pytest.approx(cli_epoch[name], rel=1e-5), name
+
+
+def test_a_plain_state_dict_opens_in_the_model_or_preset_it_fits(window, qtbot, monkeypatch,
+                                                                 tmp_path):
+    """The tutorial's `torch.save(net.state_dict(), PATH)`: weights without a model
+    open in the current model when they fit it, else in the first preset they fit;
+    a file that fits none is refused naming the first difference."""
+    import torch
+
+    from netexplorer.core.specs import build_model
+
+    training_panel(qtbot, window)
+    torch.manual_seed(3)
+    lenet_weights = build_model(get_preset("lenet")).state_dict()
+    path = tmp_path / "cifar_net.pth"
+    torch.save(lenet_weights, path)
+    window.model_panel.load_preset("mlp")  # the file is a LeNet's: the preset is found
+    messages: list[str] = []
+    _files(window).statusMessage.connect(lambda text, _ms: messages.append(text))
+    shown = answer_dialogs(monkeypatch, open_path=str(path))
+    with qtbot.waitSignal(_files(window).checkpointOpened, timeout=10_000) as opened:
+        window.findChild(QAction, "openCheckpointAction").trigger()
+    assert shown == []
+    [checkpoint] = opened.args
+    assert window.model_panel.spec == get_preset("lenet")
+    assert checkpoint.trainer_state is None
+    assert all(torch.equal(checkpoint.model_state[k], v) for k, v in lenet_weights.items())
+    assert window.session.has_trained_model
+    assert "as the model 'lenet'" in messages[-1]
+
+    other = tmp_path / "other.pth"
+    torch.save({"fc.weight": torch.zeros(4, 3), "fc.bias": torch.zeros(4)}, other)
+    shown = answer_dialogs(monkeypatch, open_path=str(other))
+    with qtbot.waitSignal(_files(window).failed, timeout=10_000):
+        window.findChild(QAction, "openCheckpointAction").trigger()
+    ((kind, text),) = shown
+    assert kind == "warning" and "does not fit the model 'lenet'" in text, text
+    assert "presets" in text and "current model is unchanged" in text
+    assert window.model_panel.spec == get_preset("lenet")
