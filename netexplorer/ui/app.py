@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtWidgets import QApplication
 
 from netexplorer import __version__
+from netexplorer.ui.session.garbage import COLLECTOR_NAME, GuiThreadGarbageCollector
 from netexplorer.ui.settings import APPLICATION, ORGANIZATION
 
 
@@ -29,7 +30,18 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("netexplorer")
     app.setWindowIcon(icon("netexplorer"))
+    collect_garbage_on_the_gui_thread(app)
     return app
+
+
+def collect_garbage_on_the_gui_thread(app: QApplication) -> GuiThreadGarbageCollector:
+    """The app's one GuiThreadGarbageCollector (made if missing), started: cycles
+    of Qt objects must never be freed on the training thread (see garbage.py)."""
+    collector = app.findChild(GuiThreadGarbageCollector, COLLECTOR_NAME)
+    if collector is None:
+        collector = GuiThreadGarbageCollector(app)
+    collector.start()
+    return collector
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,13 @@ still running is reported, then stopped so that later tests are not affected
 
 The thread guard reads netexplorer.ui.session.workers.THREAD_VIOLATIONS: every outcome
 handler of the runners, the job queue and the training session records itself
-there when it runs on any thread but the GUI's.
+there when it runs on any thread but the GUI's, and so does a garbage collection
+started off the GUI thread.
+
+As in the app, Python's cycle collector runs on the GUI thread only (the app's
+GuiThreadGarbageCollector, started for the whole session): the tests make Qt
+objects in cycles (pytest-qt's blockers and their timers), and one freed by a
+collection on a training thread crashed the suite.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool, QTimer
 
+from netexplorer.ui.app import collect_garbage_on_the_gui_thread
 from netexplorer.ui.main_window import MainWindow
 from netexplorer.ui.session import workers
 
@@ -113,6 +120,13 @@ class QtLeakTracker:
             pool.waitForDone(10_000)
         for thread, _ in self.running_py_threads():
             thread.join(10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _garbage_collected_on_the_gui_thread(qapp):
+    collector = collect_garbage_on_the_gui_thread(qapp)
+    yield collector
+    collector.stop()
 
 
 @pytest.fixture(autouse=True)
