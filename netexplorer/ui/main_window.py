@@ -411,8 +411,9 @@ class MainWindow(QMainWindow):
             return
         spec = self.model_panel.spec
         for run in reversed(runs):  # newest first
-            if run.stored is not None and run.stored.spec_json and run.status not in (
-                    "running", "failed") and _same_spec(run.stored.spec_json, spec):
+            if run.stored is not None and run.stored.has_checkpoint and run.stored.spec_json \
+                    and run.status not in ("running", "failed") \
+                    and _same_spec(run.stored.spec_json, spec):
                 session.open_stored_run(run)
                 self.statusBar().showMessage(f"Restoring the weights of run {run.number} "
                                              f"({run.name})…", 5000)

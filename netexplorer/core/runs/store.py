@@ -151,6 +151,7 @@ class RunSummary:
     best_accuracy: float | None
     elapsed: float
     changes: tuple[SettingChange, ...] = ()
+    has_checkpoint: bool = False  # last.ckpt was written (after the first epoch)
 
     @property
     def finished(self) -> bool:
@@ -441,7 +442,8 @@ class RunStore:
         return RunSummary(run_id, name, parent, model, dataset, spec,
                           TrainConfig.from_dict(json.loads(config)), status, message, created,
                           updated, ended, first_step, steps, epochs, test_accuracy, best,
-                          elapsed, tuple(changes))
+                          elapsed, tuple(changes),
+                          self.checkpoint_path(run_id, "last").is_file())
 
     def _changes_by_run(self, run_id: str | None = None) -> dict[str, list[SettingChange]]:
         query = "SELECT run, step, name, old, new, at FROM changes"

@@ -207,13 +207,17 @@ class RunsList(QTreeWidget):
         """The menu of a run's row (built on each right-click; tests trigger it)."""
         menu = QMenu(self)
         menu.setObjectName("runMenu")
+        menu.aboutToHide.connect(menu.deleteLater)  # one menu per right-click, not kept
         stored = run.store_id is not None
         busy = run.finished is None
+        saved = run.stored.has_checkpoint if run.stored is not None else stored
         open_action = menu.addAction("Open weights", lambda: self.openRequested.emit(run))
         open_action.setObjectName("openRunAction")
-        open_action.setEnabled(stored and not busy)
-        open_action.setToolTip("make this run's last weights the current model: Train "
-                               "continues it" if stored else "this run is not stored")
+        open_action.setEnabled(stored and saved and not busy)
+        open_action.setToolTip(
+            "this run is not stored" if not stored else
+            "no checkpoint was written: the run ended before its first epoch" if not saved
+            else "make this run's last weights the current model: Train continues it")
         menu.addAction("Rename…", lambda: self._ask_rename(run)).setObjectName("renameRunAction")
         delete = menu.addAction("Delete…", lambda: self._ask_delete(run))
         delete.setObjectName("deleteRunAction")

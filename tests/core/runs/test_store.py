@@ -127,6 +127,9 @@ def test_create_list_and_read_a_run(tmp_path):
         assert store.checkpoint_path(first, "best").name == "best.ckpt"
         with pytest.raises(ValueError):
             store.checkpoint_path(first, "middle")
+        assert not store.run(first).has_checkpoint  # none before its first epoch
+        store.checkpoint_path(first).write_bytes(b"a checkpoint")
+        assert store.run(first).has_checkpoint
         with pytest.raises(StoreError, match="there is no run 'nosuch'"):
             store.run("nosuch")
 

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox, QTableWidget
 
 from netexplorer.core.runs import RunStore, resolve_runs_dir
+from netexplorer.core.runs.store import RunWriter
 from netexplorer.ui.main_window import MainWindow
 from tests.ui.conftest import wait_for_data
 from tests.ui.training_helpers import start, train, training_panel
@@ -67,6 +68,33 @@ def test_reopening_the_window_lists_the_runs_and_brings_the_model_back(window, q
         assert store.run(child.store_id).parent == first.store_id
         assert [r.id for r in store.lineage(child.store_id)] == [first.store_id,
                                                                   child.store_id]
+
+
+def test_reopening_restores_the_newest_run_that_has_weights(window, qtbot, settings):
+    """A stored run without a checkpoint (ended before its first epoch was written,
+    or its files removed) is skipped, not announced as a failure."""
+    first = train(qtbot, window, epochs=1)
+    window.close()
+    with store_of(window) as store:
+        stored = store.run(first.store_id)
+        bare = store.create_run(stored.spec_json, stored.config, model=stored.model,
+                                dataset=stored.dataset)
+    writer = RunWriter(window.session.library.folder, bare)
+    writer.finish("stopped", "stopped before its first epoch")
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    opened: list = []
+    again.session.runOpened.connect(opened.append)
+    again.show()
+    panel = training_panel(qtbot, again)
+    qtbot.waitUntil(lambda: bool(opened), timeout=30_000)
+    assert [run.store_id for run in opened] == [first.store_id]
+    assert not panel.banner.isVisible()
+    newest = again.session.runs[-1]
+    assert newest.store_id == bare and not newest.stored.has_checkpoint
+    menu = panel.runs_list.context_menu(newest)
+    [action] = [a for a in menu.actions() if a.objectName() == "openRunAction"]
+    assert not action.isEnabled() and "no checkpoint" in action.toolTip()
 
 
 def test_runs_are_renamed_deleted_and_compared_from_the_list(window, qtbot, monkeypatch):
