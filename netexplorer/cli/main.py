@@ -87,6 +87,26 @@ def _add_data_arguments(parser: argparse.ArgumentParser, default: str | None = "
                                                          "(default: auto)")
 
 
+def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `evaluate` and `explain` read: a checkpoint or a stored run, the data,
+    the split."""
+    parser.add_argument("checkpoint", metavar="CKPT|RUN",
+                        help="a checkpoint file, a plain state_dict file (with --model or "
+                             "--spec), or a stored run: its id, the start of its id, or its "
+                             "name")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--model", metavar="NAME",
+                       help="the preset whose layers a plain state_dict's weights fit")
+    group.add_argument("--spec", metavar="FILE.json", type=Path,
+                       help="the model spec whose layers a plain state_dict's weights fit")
+    _add_data_arguments(parser, default=None)
+    parser.add_argument("--split", choices=("test", "train"), default="test")
+    _add_runs_dir_argument(parser)
+    parser.add_argument("--best", action="store_true",
+                        help="of a stored run, its best epoch's weights (best.ckpt) rather "
+                             "than its last")
+
+
 # The training settings `train` takes, as TrainConfig names them. Each is left out of
 # the parsed arguments when not given (argparse.SUPPRESS), so that a resumed run keeps
 # its own and a new run takes TrainConfig's defaults.
@@ -155,6 +175,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluation(args, spec=given_spec_argument(args))
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from netexplorer.cli.explain import run_explanation
+    from netexplorer.core.devices import apply_cpu_policy
+
+    apply_cpu_policy(interactive=False)
+    return run_explanation(args, spec=given_spec_argument(args))
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from netexplorer.cli.runs import list_runs  # no torch: the table comes at once
 
@@ -221,23 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint or a stored run on a "
                                                     "dataset's test split")
-    evaluate.add_argument("checkpoint", metavar="CKPT|RUN",
-                          help="a checkpoint file, a plain state_dict file (with --model or "
-                               "--spec), or a stored run: its id, the start of its id, or its "
-                               "name")
-    group = evaluate.add_mutually_exclusive_group()
-    group.add_argument("--model", metavar="NAME",
-                       help="the preset whose layers a plain state_dict's weights fit")
-    group.add_argument("--spec", metavar="FILE.json", type=Path,
-                       help="the model spec whose layers a plain state_dict's weights fit")
-    _add_data_arguments(evaluate, default=None)
-    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    _add_checkpoint_arguments(evaluate)
     evaluate.add_argument("--metrics-json", type=Path, metavar="FILE")
-    _add_runs_dir_argument(evaluate)
-    evaluate.add_argument("--best", action="store_true",
-                          help="of a stored run, its best epoch's weights (best.ckpt) rather "
-                               "than its last")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    explain = commands.add_parser("explain", help="explain one image: its true class, the "
+                                                  "prediction, the top 3 classes, and a "
+                                                  "saliency picture")
+    _add_checkpoint_arguments(explain)
+    explain.add_argument("--index", type=int, required=True, metavar="N",
+                         help="the image's number in the split (from 0)")
+    explain.add_argument("--out", type=Path, metavar="FILE.png",
+                         help="where the saliency picture goes (default: "
+                              "explain-SPLIT-N.png in the current folder)")
+    explain.set_defaults(handler=cmd_explain)
 
     runs = commands.add_parser("runs", help="list the stored runs: id, name, model, dataset, "
                                             "epochs, test accuracy, status, parent")

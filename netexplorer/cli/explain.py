@@ -1,0 +1,87 @@
+"""`netexplorer explain CKPT --index N`: what the model says about one image and
+why — its true class, the prediction, the three most probable classes — and the
+saliency picture (gradient × input, Grad-CAM on the last convolution) as a PNG.
+
+CKPT is read as `evaluate` reads it (cli.run.open_source): a checkpoint file, a
+plain state_dict with --model/--spec, or a stored run by id, id prefix or name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from netexplorer.cli.run import _load_data, open_source
+from netexplorer.core.data import require_images
+from netexplorer.core.devices import describe, resolve_device
+from netexplorer.core.explain import Explanation, explain_example
+from netexplorer.core.explain_pictures import write_saliency_png
+
+TOP = 3
+
+
+def default_picture(split: str, index: int) -> Path:
+    """Where the picture goes without --out: the current folder, named for the image."""
+    return Path(f"explain-{split}-{index}.png")
+
+
+def run_explanation(args: argparse.Namespace, spec=None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up now, so that redirect_stdout sees it
+    source = open_source(args.checkpoint, getattr(args, "runs_dir", None), spec=spec,
+                         which="best" if getattr(args, "best", False) else "last")
+    checkpoint = source.checkpoint
+    name = args.dataset or checkpoint.dataset_name or "digits"
+    dataset = _load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
+    split = require_images(dataset, args.split)
+    device = resolve_device(args.device)
+    model = checkpoint.build_model().to(device)
+    loss = checkpoint.config.loss if checkpoint.config else "cross-entropy"
+    explanation = explain_example(model, split, args.index, split_name=args.split, loss=loss)
+    classes = dataset.classes
+    print(f"{checkpoint.spec.name} ({source.describe(args.checkpoint)}) on {dataset.name}, "
+          f"{args.split} image #{args.index:,}, {describe(device)}", file=out)
+    for line in explanation_lines(explanation, classes):
+        print(line, file=out)
+    path = args.out if args.out is not None else default_picture(args.split, args.index)
+    written = write_saliency_png(path, explanation, dataset.normalization.mean,
+                                 dataset.normalization.std, classes,
+                                 picture_title(explanation, classes, checkpoint.spec.name))
+    what = "gradient × input" + (f" and Grad-CAM on {explanation.cam_layer}"
+                                 if explanation.cam_layer else " (no convolution: no Grad-CAM)")
+    print(f"Saliency picture ({what}, for {_name(classes, explanation.target)}): {written}",
+          file=out)
+    return 0
+
+
+def explanation_lines(explanation: Explanation, classes: tuple[str, ...]) -> list[str]:
+    """The true class, the prediction and the top classes in percent."""
+    predicted = explanation.predicted
+    lines = []
+    if explanation.label is not None:
+        lines.append(f"True class: {_name(classes, explanation.label)}")
+    verdict = "" if explanation.label is None else (
+        " — right" if predicted == explanation.label else " — wrong")
+    lines.append(f"Predicted:  {_name(classes, predicted)} "
+                 f"({100 * explanation.confidence:.1f} %){verdict}")
+    top = explanation.top(TOP)
+    lines.append(f"Top {len(top)}:")
+    width = max(len(_name(classes, c)) for c, _ in top)
+    lines.extend(f"  {_name(classes, c):<{width}}  {100 * p:5.1f} %" for c, p in top)
+    return lines
+
+
+def picture_title(explanation: Explanation, classes: tuple[str, ...], model: str) -> str:
+    where = (f"{explanation.split} image #{explanation.index:,}"
+             if explanation.index is not None else "the image")
+    truth = f"true {_name(classes, explanation.label)}, " if explanation.label is not None \
+        else ""
+    return (f"{model}, {where}: {truth}predicted {_name(classes, explanation.predicted)} "
+            f"({100 * explanation.confidence:.1f} %)")
+
+
+def _name(classes: tuple[str, ...], index: int | None) -> str:
+    if index is None:
+        return "–"
+    return classes[index] if 0 <= index < len(classes) else str(index)
