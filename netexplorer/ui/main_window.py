@@ -42,6 +42,7 @@ from netexplorer.core.runs import resolve_runs_dir
 from netexplorer.core.specs import ModelSpec, SpecError
 from netexplorer.ui.data.data_view import DataView, dataset_title
 from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
+from netexplorer.ui.explain.explain_window import ExplainWindow
 from netexplorer.ui.files.checkpoint_files import CheckpointFiles
 from netexplorer.ui.files.export import Exporter
 from netexplorer.ui.icons import icon
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.inspector_panel.set_probe_every(
             self.settings.probe_every(DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY))
         self.evaluation_panel = EvaluationPanel(self.session)
+        self.explain_window = ExplainWindow(self.session, self)  # shown by a click on an image
 
         # The file commands.
         self.spec_files = SpecFiles(self.model_panel, self.settings, self)
@@ -265,6 +267,9 @@ class MainWindow(QMainWindow):
         self.inspector_panel.layerChosen.connect(model.select_layer)
         self.inspector_panel.probeSettingChanged.connect(self._on_probe_setting_changed)
         self.inspector_panel.nonFiniteFound.connect(self._on_nonfinite)
+        # A click on an image anywhere opens its trace.
+        for gallery_owner in (data, self.evaluation_panel):
+            gallery_owner.imageChosen.connect(self.explain_window.explain)
         # The window's own background work.
         self._env_runner.finished.connect(self._on_environment)
         self._env_runner.failed.connect(self._on_environment_failed)

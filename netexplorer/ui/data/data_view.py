@@ -101,6 +101,7 @@ class DataView(QWidget):
     """Dataset chooser, image grid and facts; `dataset` is what the model trains on."""
 
     datasetLoaded = Signal(object)  # the new Dataset
+    imageChosen = Signal(str, int)  # a click on an image: its split and index
     loadFailed = Signal(str)  # why; sent only when no other load follows it
     busyChanged = Signal(bool)
 
@@ -340,6 +341,8 @@ class DataView(QWidget):
         layout.addLayout(controls)
 
         self.grid = ImageGridView()
+        self.grid.set_clickable(True)
+        self.grid.imageChosen.connect(self.imageChosen)
         self.grid_scroll = QScrollArea()
         self.grid_scroll.setObjectName("imageGridScroll")
         self.grid_scroll.setWidgetResizable(True)
@@ -656,7 +659,7 @@ class DataView(QWidget):
                           scale=display_scale(images.shape[-2], images.shape[-1]))
         tooltips = [f"{dataset.classes[int(label)]} — {self._split_name()} image #{int(i):,}"
                     for i, label in zip(indices, labels)]
-        self.grid.show_grid(grid, tooltips)
+        self.grid.show_grid(grid, tooltips, sources=(self._split_name(), indices))
         self.grid_scroll.verticalScrollBar().setValue(0)
         self.page_label.setText(f"Page {self._page + 1:,} of {self.page_count:,} · "
                                 f"{total:,} images")

@@ -3,6 +3,7 @@
 Test accuracy and loss; the tutorial's class-wise accuracy as a table and a bar
 chart; the confusion matrix with counts (click a cell to see its images); the
 tutorial's "GroundTruth / Predicted" grid; and the hardest examples by loss.
+A click on any of those images says which (imageChosen): the window opens its trace.
 
 An evaluation is a session job (TrainingSession.evaluate) and arrives as an
 EvalReport — numbers and indices only. The session evaluates at the end of
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -57,6 +58,8 @@ _SAMPLE_CHOICES = (("first", "First test images"), ("mistakes", "Mistakes, most 
 
 class EvaluationPanel(QWidget):
     """See the module doc. `report` is the evaluation shown (None before any)."""
+
+    imageChosen = Signal(str, int)  # a click on a gallery image: its split and index
 
     def __init__(self, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,6 +176,10 @@ class EvaluationPanel(QWidget):
             "hardestGallery", "Hardest examples", "the test images with the highest loss")
         self.galleries.addTab(self._captioned(self.hardest_caption, hardest_scroll),
                               "Hardest examples")
+
+        for gallery in (self.gallery, self.prediction_grid, self.hardest_gallery):
+            gallery.set_clickable(True)
+            gallery.imageChosen.connect(self.imageChosen)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("evaluationSplitter")

@@ -49,30 +49,35 @@ def show_dataset_images(view: ImageGridView, dataset: Dataset, split: str,
         view.show_message(empty)
         return
     images = dataset.split(split).images.index_select(0, torch.from_numpy(indices))
-    _show(view, images, captions, tooltips, dataset.normalization)
+    _show(view, images, captions, tooltips, dataset.normalization, sources=(split, indices))
 
 
 def show_arrays(view: ImageGridView, images01: np.ndarray, captions: Sequence[str],
-                tooltips: Sequence[str] = (), empty: str = "No images.") -> None:
-    """Show N×C×H×W float pixels in [0, 1] (C is 1 or 3)."""
+                tooltips: Sequence[str] = (), empty: str = "No images.",
+                cell: int | None = None) -> None:
+    """Show N×C×H×W float pixels in [0, 1] (C is 1 or 3), each enlarged to about
+    `cell` pixels (default: the dataset view's size)."""
     import torch
 
     if not len(images01):
         view.show_message(empty)
         return
     _show(view, torch.from_numpy(np.ascontiguousarray(images01[:MAX_GALLERY], np.float32)),
-          captions, tooltips, None)
+          captions, tooltips, None, cell=cell)
 
 
 def _show(view: ImageGridView, images, captions: Sequence[str],
-          tooltips: Sequence[str], normalization) -> None:
+          tooltips: Sequence[str], normalization, *, cell: int | None = None,
+          sources: tuple[str, np.ndarray] | None = None) -> None:
     from netexplorer.core.data import image_grid
 
     n = int(images.shape[0])
+    height, width = int(images.shape[-2]), int(images.shape[-1])
+    scale = display_scale(height, width) if cell is None else \
+        max(1, cell // max(height, width, 1))
     grid = image_grid(images, list(range(n)), [str(c) for c in captions[:n]],
-                      normalization=normalization, columns=n, padding=1,
-                      scale=display_scale(images.shape[-2], images.shape[-1]))
-    view.show_grid(grid, list(tooltips)[:n])
+                      normalization=normalization, columns=n, padding=1, scale=scale)
+    view.show_grid(grid, list(tooltips)[:n], sources=sources)
 
 
 def normalise_each(maps: np.ndarray) -> np.ndarray:

@@ -4,16 +4,20 @@ The pixels come from core.data.image_grid (torchvision's make_grid, already
 de-normalised and enlarged by an integer factor with nearest-neighbour), so
 the view only cuts that picture into its cells and flows them to the width it
 has, captions underneath. Drawing never smooths: small images stay crisp.
+
+A grid of dataset images knows where each came from (its split and index); made
+clickable, a click on one says which (imageChosen) — the way every gallery of the
+window opens an image's trace.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QHelpEvent, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QHelpEvent, QImage, QMouseEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from netexplorer.ui.widgets.accessibility import named
@@ -46,8 +50,16 @@ def qimage_from_rgb(pixels) -> QImage:
     return QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+CLICK_HINT = "click to see how the model decides"
+
+
 class ImageGridView(QWidget):
-    """Shows an ImageGrid; the number of columns follows the width."""
+    """Shows an ImageGrid; the number of columns follows the width.
+
+    imageChosen(split, index) follows a click on an image whose source is known,
+    once the view is made clickable (set_clickable)."""
+
+    imageChosen = Signal(str, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,13 +72,21 @@ class ImageGridView(QWidget):
         self._captions: tuple[str, ...] = ()
         self._tooltips: tuple[str, ...] = ()
         self._message = ""
+        self._split = ""
+        self._sources: tuple[int, ...] = ()  # each cell's index in the split, if known
+        self._clickable = False
 
     # -- content
-    def show_grid(self, grid: ImageGrid, tooltips: Sequence[str] = ()) -> None:
+    def show_grid(self, grid: ImageGrid, tooltips: Sequence[str] = (),
+                  sources: tuple[str, Iterable[int]] | None = None) -> None:
+        """Show `grid`; `sources` (split, indices) says where its images come from."""
         self._pixmap = QPixmap.fromImage(qimage_from_rgb(grid.pixels)) if grid.cells else None
         self._cells = tuple(grid.cells)
         self._captions = tuple(grid.captions)
         self._tooltips = tuple(tooltips)
+        self._split, indices = sources if sources is not None else ("", ())
+        self._sources = tuple(int(i) for i in indices)[:len(self._cells)]
+        self._refresh_cursor()
         self._message = "" if grid.cells else "No images to show."
         self.setAccessibleDescription(f"{len(self._cells)} images: " + ", ".join(self._captions))
         self._relayout()
@@ -76,13 +96,39 @@ class ImageGridView(QWidget):
         """Replace the images with a sentence (loading, nothing to show)."""
         self._pixmap = None
         self._cells, self._captions, self._tooltips = (), (), ()
+        self._split, self._sources = "", ()
+        self._refresh_cursor()
         self._message = text
         self.setAccessibleDescription(text)
         self._relayout()
         self.update()
 
+    def set_clickable(self, clickable: bool) -> None:
+        """Whether a click on an image sends imageChosen (the hand cursor says so)."""
+        self._clickable = clickable
+        self._refresh_cursor()
+
     def image_count(self) -> int:
         return len(self._cells)
+
+    def source(self, cell: int) -> tuple[str, int] | None:
+        """The split and index of the image in `cell`, if known."""
+        if 0 <= cell < len(self._sources):
+            return self._split, self._sources[cell]
+        return None
+
+    def cell_center(self, cell: int) -> QPoint:
+        """Where the image in `cell` is drawn, at the current width (for clicks)."""
+        return self._cell_rects()[cell][0].center()
+
+    def _chooses(self) -> bool:
+        return self._clickable and bool(self._sources)
+
+    def _refresh_cursor(self) -> None:
+        if self._chooses():
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+        else:
+            self.unsetCursor()
 
     def captions(self) -> tuple[str, ...]:
         return self._captions
@@ -193,11 +239,24 @@ class ImageGridView(QWidget):
                 return i
         return None
 
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._chooses():
+            cell = self.cell_at(event.position().toPoint())
+            source = self.source(cell) if cell is not None else None
+            if source is not None:
+                self.imageChosen.emit(*source)
+                event.accept()
+                return
+        super().mouseReleaseEvent(event)
+
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
             index = self.cell_at(event.pos())
             if index is not None and index < len(self._tooltips):
-                QToolTip.showText(event.globalPos(), self._tooltips[index], self)
+                tip = self._tooltips[index]
+                if self._chooses() and self.source(index) is not None:
+                    tip = f"{tip}\n{CLICK_HINT}"
+                QToolTip.showText(event.globalPos(), tip, self)
             else:
                 QToolTip.hideText()
                 event.ignore()

@@ -1,0 +1,1 @@
+"""The Explain window: one image's trace — probabilities, saliency, every layer."""
