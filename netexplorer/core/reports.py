@@ -8,7 +8,7 @@ imports no torch, so the GUI can use them before torch has loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -67,6 +67,43 @@ class PausedReport:
     reason: str  # "requested", "step", or what the probe saw
 
 
+@dataclass(frozen=True, eq=False)
+class NonFiniteSite:
+    """Where the first NaN or infinity of a diverged run appeared, found by replaying
+    the step that went wrong from the last finite weights with every layer watched
+    (inspection/nonfinite.py).
+
+    `where` is "output" (the layer's output, forward order), "gradient" (the
+    gradient of its output) or "weight gradient" (backward order), "weights" (the
+    optimizer's update made them non-finite), "input" or "loss" (no layer: the
+    images, or the loss of finite outputs); "" when the replay found none. `images`
+    are that batch's originals (uint8 N×C×H×W numpy) for display.
+    """
+
+    step: int  # the global step replayed (1-based)
+    layer: str | None
+    layer_index: int | None  # in the probe's (and the model panel's) layer order
+    where: str
+    value: str  # "NaN" or "infinity" ("" when none was found)
+    batch: tuple[int, ...] = ()  # the batch's indices into the training split
+    images: Any = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        """'the output of layer conv2 became NaN' — what the replay found, in words."""
+        if not self.where:
+            return "replaying it from the last finite weights showed no NaN or infinity"
+        what = "overflowed to infinity" if self.value == "infinity" else "became NaN"
+        if self.where == "input":
+            return f"the input images themselves hold {self.value} values"
+        if self.where == "loss":
+            return f"every layer's output was finite but the loss {what}"
+        if self.where == "weights":
+            return f"the update made the weights of layer '{self.layer}' {self.value}"
+        subject = {"output": "the output", "gradient": "the gradient of the output",
+                   "weight gradient": "the weight gradient"}[self.where]
+        return f"{subject} of layer '{self.layer}' {what} first"
+
+
 @dataclass(frozen=True)
 class FinishedReport:
     status: str  # "completed", "stopped" or "diverged"
@@ -79,6 +116,9 @@ class FinishedReport:
     diverged_step: int | None = None
     diverged_loss: float | None = None
     diverged_lr: float | None = None
+    # Diverged: where it started; test_accuracy and test_loss are then those of the
+    # weights kept (the last finite ones), not of the last epoch's end.
+    nonfinite: NonFiniteSite | None = None
 
 
 Report = StepReport | EpochReport | PausedReport | FinishedReport

@@ -7,11 +7,15 @@ epoch, a PausedReport when it stops to wait, and one FinishedReport at the end.
 Control — pause, resume, single step, stop, a new learning rate — comes from any
 thread through `Trainer.control` and is checked between batches.
 
-Per-step numbers (losses, correct counts) stay on the device and are copied out
-once per report. That leaves a non-finite loss unseen until the report, so the
-trainer keeps a snapshot of the model and optimizer at every report boundary; on
-divergence it restores the snapshot and replays the finite steps, and the model
-ends with exactly the weights of the last finite step.
+Per-step numbers (losses, correct counts, and a flag from a fused finite check of
+the gradients — every step, whatever the probe samples) stay on the device and
+are copied out once per report: no host sync per step, even on CUDA. That leaves
+a non-finite step unseen until the report, so the trainer keeps a snapshot of the
+model and optimizer at every report boundary; on divergence it restores the
+snapshot and replays the finite steps, replays the step that went wrong with every
+layer watched to name where the first NaN or infinity appeared
+(inspection/nonfinite.py), and keeps the last weights that are finite and give a
+finite loss on the test images — or says that none in reach do.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from netexplorer.core.devices import resolve_device
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.inspection.nonfinite import all_finite, locate_nonfinite, note_nonfinite
 from netexplorer.core.reports import (
     EpochReport,
     FinishedReport,
+    NonFiniteSite,
     PausedReport,
     Report,
     SettingChange,
@@ -65,6 +71,7 @@ class StepProbe(Protocol):
     A sampled step runs through the probe: begin_step, forward (returns the
     model's output), backward (backpropagates the loss), the optimizer's step,
     end_step. An unsampled step never touches it, so it runs the bare model.
+    flush(until) drops the steps from `until` on: a divergence undid them.
     """
 
     def sampling(self, step: int) -> bool: ...
@@ -72,7 +79,7 @@ class StepProbe(Protocol):
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
     def backward(self, loss: torch.Tensor) -> None: ...
     def end_step(self) -> None: ...
-    def flush(self) -> Any: ...
+    def flush(self, until: int | None = None) -> Any: ...
 
 
 # --------------------------------------------------------------------------- control
@@ -241,13 +248,16 @@ class _Interval:
     snapshot: _Snapshot
     started: float
     losses: list[torch.Tensor] = field(default_factory=list)
+    grad_flags: list[torch.Tensor] = field(default_factory=list)  # 1: a gradient not finite
     correct: list[torch.Tensor] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)  # host numbers: no device op
     changes: list[SettingChange] = field(default_factory=list)
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int, lr: float) -> None:
+    def add(self, loss: torch.Tensor, grad_flag: torch.Tensor, correct: torch.Tensor,
+            size: int, lr: float) -> None:
         self.losses.append(loss)
+        self.grad_flags.append(grad_flag)
         self.correct.append(correct)
         self.sizes.append(size)
         self.lrs.append(lr)
@@ -295,6 +305,10 @@ class Trainer:
         self._totals: _EpochTotals | None = None
         self.elapsed = 0.0
         self._last_lr = self.config.lr
+        # The per-step finite check of the gradients (benchmarks turn it off to
+        # measure what it costs; the loss is checked either way).
+        self.check_gradients = True
+        self._no_check = torch.zeros(1, device=self.device)
         # The global RNG (dropout) as seeded here, restored when steps() starts, so
         # whatever ran in between cannot change the run.
         self._rng_restore: tuple[torch.Tensor, Any] | None = (torch.get_rng_state(), None)
@@ -429,8 +443,8 @@ class Trainer:
                 self.set_base_lr_for(new_lr)
             stepping = self.control.stepping
             idx = order[pos.batch * c.batch_size:(pos.batch + 1) * c.batch_size]
-            loss, correct = self._train_step(idx, sample=True)
-            interval.add(loss, correct, int(idx.shape[0]), self._last_lr)
+            loss, grad_flag, correct = self._train_step(idx, sample=True)
+            interval.add(loss, grad_flag, correct, int(idx.shape[0]), self._last_lr)
             pos.batch += 1
             pos.step += 1
             if len(interval.losses) >= c.report_every or pos.batch == nb or stepping:
@@ -444,8 +458,8 @@ class Trainer:
         started = time.perf_counter()  # the snapshot's cost counts as training time
         return _Interval(self._snapshot(), started)
 
-    def _train_step(self, idx: torch.Tensor, sample: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        pos = self.position
+    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of the next step, with the learning rate set."""
         lr = self.current_lr()
         self._last_lr = lr
         for group in self.optimizer.param_groups:
@@ -454,8 +468,16 @@ class Trainer:
         y = self.train_split.labels.index_select(0, idx)
         if self.config.augment_shift:
             # Seeded by the step, so resumed and replayed steps see the same shifts.
-            g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + pos.step)
+            g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.position.step)
             x = random_shift(x, self.config.augment_shift, g)
+        return x, y
+
+    def _train_step(self, idx: torch.Tensor, sample: bool
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step; returns its loss, a flag set if a gradient was not finite, and its
+        correct count, all still on the device."""
+        pos = self.position
+        x, y = self._batch(idx)
         probe = self.probe if sample else None
         if probe is not None and not probe.sampling(pos.step):
             probe = None  # an unsampled step never touches the probe
@@ -468,10 +490,18 @@ class Trainer:
             probe.backward(loss)
         else:
             loss.backward()
+        # Before the update: a NaN in the gradients is caught even on a run's last
+        # step, where no next loss would show it (one fused op, no sync).
+        if self.check_gradients:
+            grad_flag = torch.zeros(1, device=self.device)
+            note_nonfinite([p.grad for p in self.model.parameters() if p.grad is not None],
+                           grad_flag)
+        else:
+            grad_flag = self._no_check
         self.optimizer.step()
         if probe is not None:
             probe.end_step()
-        return loss.detach(), (out.detach().argmax(dim=1) == y).sum()
+        return loss.detach(), grad_flag, (out.detach().argmax(dim=1) == y).sum()
 
     def _flush(self, interval: _Interval, totals: _EpochTotals
                ) -> Generator[Report, None, FinishedReport | None]:
@@ -485,23 +515,17 @@ class Trainer:
         """One host copy for the interval; divergence is found (and undone) here."""
         pos = self.position
         snapshot = interval.snapshot
-        values = torch.stack(interval.losses).float().cpu()  # the one synchronisation
+        checks = torch.stack([torch.stack(interval.losses).float(),
+                              torch.cat(interval.grad_flags)])
+        values, grad_flags = checks.cpu()  # the one synchronisation
         seconds = max(time.perf_counter() - interval.started, 1e-9)
         self.elapsed += seconds
-        finite = torch.isfinite(values)
+        finite = torch.isfinite(values) & (grad_flags == 0)
         kept = len(interval.losses)
         diverged: FinishedReport | None = None
         if not bool(finite.all()):
-            kept = int((~finite).nonzero()[0, 0])
-            bad_loss = float(values[kept])
-            bad_step = snapshot.position.step + kept + 1
-            bad_lr = self._restore_and_replay(snapshot, kept)
-            diverged = self._finished(
-                "diverged",
-                f"the loss became {bad_loss} at step {bad_step} (learning rate {bad_lr:.3g}); "
-                f"the model keeps the weights of step {bad_step - 1}. Lower the learning rate "
-                f"and train again.",
-                diverged_step=bad_step, diverged_loss=bad_loss, diverged_lr=bad_lr)
+            bad = int((~finite).nonzero()[0, 0])
+            kept, diverged = self._diverge(interval, bad, float(values[bad]))
         loss_list = tuple(float(v) for v in values[:kept])
         sizes = interval.sizes[:kept]
         if kept:
@@ -510,7 +534,9 @@ class Trainer:
             totals.seen += sum(sizes)
         self.history["step_losses"].extend(loss_list)
         self.history["step_lrs"].extend(interval.lrs[:kept])
-        probe_stats = self.probe.flush() if self.probe is not None else None
+        probe_stats = None
+        if self.probe is not None:
+            probe_stats = self.probe.flush(pos.step) if diverged else self.probe.flush()
         report = StepReport(
             epoch=pos.epoch + 1, step=pos.step, batch=pos.batch,
             batches_per_epoch=self.batches_per_epoch,
@@ -563,15 +589,82 @@ class Trainer:
             optimizer_state=copy.deepcopy(self.optimizer.state_dict()),
             rng_state=torch.get_rng_state(), cuda_rng_state=cuda_state, base_lr=self.base_lr)
 
-    def _restore_and_replay(self, snapshot: _Snapshot, steps: int) -> float:
-        """Back to the snapshot, then re-run `steps` finite steps exactly as before.
-        Returns the learning rate of the step that diverged."""
+    def _diverge(self, interval: _Interval, bad: int, bad_loss: float
+                 ) -> tuple[int, FinishedReport]:
+        """Step `bad` of the interval (0-based) went non-finite: back to the last
+        weights that hold no NaN or infinity, replay the step after them with every
+        layer watched, then keep the last of them that also give a finite test loss.
+        Returns how many of the interval's steps are kept, and the run's end."""
+        snapshot = interval.snapshot
+        bad_step = snapshot.position.step + bad + 1
+        bad_lr = interval.lrs[bad]
+        finite = bad  # steps of the interval whose weights hold no NaN or infinity
+        order = self._restore_and_replay(snapshot, finite)
+        while finite > 0 and not all_finite(self.model.parameters()):
+            finite -= 1
+            order = self._restore_and_replay(snapshot, finite)
+        site = self._locate(order)
+        kept = finite
+        evaluation = self.evaluate()
+        while kept > 0 and not math.isfinite(evaluation.loss):
+            kept -= 1
+            self._restore_and_replay(snapshot, kept)
+            evaluation = self.evaluate()
+        self.model.train()
+        kept_step = snapshot.position.step + kept
+        where = f"; {site.describe()} (replayed step {site.step})"
+        message = (f"the loss became {bad_loss} at step {bad_step} (learning rate "
+                   f"{bad_lr:.3g}){where if site.step == bad_step else ''}")
+        if site.step != bad_step:
+            message += (f"; the update of step {site.step} already made weights non-finite: "
+                        f"{site.describe()}")
+        if not math.isfinite(evaluation.loss):
+            message += (f". No weights in reach give a finite loss on the test images: the "
+                        f"model keeps those of step {kept_step}, whose test loss is "
+                        f"{evaluation.loss}. Reset the weights, lower the learning rate and "
+                        f"train again.")
+        else:
+            later = (f" (those of step {kept_step + 1}"
+                     f"{f' to {bad_step - 1}' if kept_step + 1 < bad_step - 1 else ''} give a "
+                     f"non-finite loss on the test images)" if kept_step < bad_step - 1 else "")
+            message += (f"; the model keeps the weights of step {kept_step}{later}. Lower the "
+                        f"learning rate and train again.")
+        finished = FinishedReport(
+            "diverged", message, self.position.epoch, self.position.step, self.elapsed,
+            test_accuracy=evaluation.accuracy, test_loss=evaluation.loss,
+            diverged_step=bad_step, diverged_loss=bad_loss, diverged_lr=bad_lr, nonfinite=site)
+        return kept, finished
+
+    def _locate(self, order: torch.Tensor) -> NonFiniteSite:
+        """Replay the step after the current weights with every layer watched (see
+        inspection/nonfinite.py), then put the model, optimizer and RNG back."""
+        pos = self.position
+        b = self.config.batch_size
+        idx = order[pos.batch * b:(pos.batch + 1) * b]
+        x, y = self._batch(idx)
+        before = self._snapshot()
+        batch = tuple(int(i) for i in idx.cpu())
+        images = self.dataset.train.originals.index_select(0, idx.cpu()).numpy()
+        try:
+            return locate_nonfinite(self.model, self.optimizer, x, y,
+                                    lambda out, labels: losses.batch_loss(self.config.loss,
+                                                                          out, labels),
+                                    step=pos.step + 1, batch=batch, images=images)
+        finally:
+            self._restore(before)
+
+    def _restore(self, snapshot: _Snapshot) -> None:
         self.model.load_state_dict(snapshot.model_state)
         self.optimizer.load_state_dict(snapshot.optimizer_state)
         _set_rng(snapshot.rng_state, snapshot.cuda_rng_state, self.device)
         self.base_lr = snapshot.base_lr
+        self.position.__dict__.update(copy.copy(snapshot.position).__dict__)
+
+    def _restore_and_replay(self, snapshot: _Snapshot, steps: int) -> torch.Tensor:
+        """Back to the snapshot, then re-run `steps` finite steps exactly as before.
+        Returns the epoch's data order."""
+        self._restore(snapshot)
         pos = self.position
-        pos.__dict__.update(copy.copy(snapshot.position).__dict__)
         # Snapshots are taken inside an epoch, after steps() noted its epoch_rng.
         assert pos.epoch_rng is not None
         self.generator.set_state(pos.epoch_rng)
@@ -581,7 +674,7 @@ class Trainer:
             self._train_step(order[pos.batch * b:(pos.batch + 1) * b], sample=False)
             pos.batch += 1
             pos.step += 1
-        return self.current_lr()
+        return order
 
     # -- checkpoints
     def state(self) -> dict[str, Any]:

@@ -626,20 +626,21 @@ def test_diverged_model_keeps_the_last_finite_step(diverged, digits8):
 
 
 def test_after_a_divergence_mid_epoch_the_current_weights_are_evaluated(digits8):
-    """The run diverges in epoch 5 and goes back to its last finite step: last_eval is
-    still epoch 4's, and evaluation_of_current_weights evaluates the weights kept."""
+    """The run diverges in epoch 5 and goes back to its last finite step: the
+    FinishedReport and evaluation_of_current_weights give the weights kept, not
+    epoch 4's figures."""
     settings = TrainConfig().replace(lr=3.0, schedule="none", epochs=8, device="cpu")
     trainer = Trainer(TINY, digits8, settings)
     reports = drive(trainer)
     done = finished(reports)
     assert done.status == "diverged" and len(epochs_of(reports)) == 4
     assert done.step > 4 * trainer.batches_per_epoch  # mid-epoch
-    epoch_end = trainer.last_eval
+    epoch_end = epochs_of(reports)[-1]
     now = trainer.evaluation_of_current_weights()
-    assert now is not epoch_end
     fresh = evaluate(trainer.model, trainer.test_split, classes=digits8.classes)
     assert (now.accuracy, now.loss) == (fresh.accuracy, fresh.loss)
-    assert (now.accuracy, now.loss) != (epoch_end.accuracy, epoch_end.loss)
+    assert (done.test_accuracy, done.test_loss) == (now.accuracy, now.loss)
+    assert (now.accuracy, now.loss) != (epoch_end.test_accuracy, epoch_end.test_loss)
     assert trainer.evaluation_of_current_weights() is now  # no step since: not again
 
 
@@ -746,8 +747,8 @@ class RecordingProbe:
     def end_step(self):
         self.calls.append(("end", None))
 
-    def flush(self):
-        steps, self.sampled = tuple(self.sampled), []
+    def flush(self, until=None):
+        steps, self.sampled = tuple(s for s in self.sampled if until is None or s < until), []
         reason = "alert" if self.pause_at is not None and self.pause_at in steps else ""
         return ProbeStats(steps, reason)
 

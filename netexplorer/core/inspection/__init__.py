@@ -31,6 +31,7 @@ from netexplorer.core.inspection.doctor import (
 from netexplorer.core.inspection.history import RingBuffer
 from netexplorer.core.inspection.stats import (
     MEASURED,
+    NONFINITE_KINDS,
     STAT_INDEX,
     STAT_LABELS,
     STATS,
@@ -45,9 +46,8 @@ _NEED_TORCH = {"Probe": "probe", "probe_layers": "probe", "ACTIVATION_SAMPLE": "
 
 __all__ = ["DEAD_THRESHOLD", "DEAD_WINDOW", "EXPLODING_FACTOR", "MIN_HISTORY", "RECENT",
            "UPDATE_RATIO_HIGH", "UPDATE_RATIO_LOW", "VANISHING_RATIO", "Doctor", "Examination",
-           "RingBuffer",
-           "MEASURED", "STAT_INDEX", "STAT_LABELS", "STATS", "Alert", "LayerInfo",
-           "ProbeReport", "Snapshot", *_NEED_TORCH]
+           "RingBuffer", "MEASURED", "NONFINITE_KINDS", "STAT_INDEX", "STAT_LABELS", "STATS",
+           "Alert", "LayerInfo", "ProbeReport", "Snapshot", *_NEED_TORCH]
 
 
 def __getattr__(name: str) -> Any:

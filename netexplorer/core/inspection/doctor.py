@@ -113,10 +113,23 @@ class Doctor:
         else:
             layer, where = int(np.flatnonzero(weight_grad)[-1]), "weight gradient"
         name = exam.layers[layer].name
-        return [Alert("nonfinite", name, int(steps[row]),
-                      f"its {where} became NaN or infinite — the first layer to do so",
-                      "training paused: lower the learning rate, check the input "
-                      "normalisation, or add batch normalisation before this layer",
+        stat = {"activation": "act_norm", "gradient": "grad_norm",
+                "weight gradient": "weight_grad_norm"}[where]
+        value = stats[row, STAT_INDEX[stat], layer]
+        # Statistics accumulate in float64: an infinite one means infinite values
+        # (float32 overflowed), a NaN one means NaN values — two different stories.
+        if np.isnan(value):
+            return [Alert("nan", name, int(steps[row]),
+                          f"NaN appeared in its {where} — the first layer where one did",
+                          "a NaN usually follows an overflow (inf − inf, 0 × inf): lower the "
+                          "learning rate, check the input normalisation, or add batch "
+                          "normalisation before this layer",
+                          severity="error", pause=True)]
+        return [Alert("overflow", name, int(steps[row]),
+                      f"its {where} overflowed float32 (values beyond ±3.4e38) — the first "
+                      f"layer to do so",
+                      "lower the learning rate or clip gradients; check the input "
+                      "normalisation",
                       severity="error", pause=True)]
 
     def _dead(self, exam: Examination) -> Iterable[Alert]:

@@ -1,4 +1,8 @@
-"""The probe's memory: fixed-size ring buffers of numbers, never tensors."""
+"""The probe's memory: fixed-size ring buffers of numbers, never tensors.
+
+Values are float64: a statistic of finite float32 values (a norm of activations
+of 1e23) can exceed float32's range, and stored as float32 it would read as
+infinity — a false "overflow" alert."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ class RingBuffer:
     def __init__(self, capacity: int, row_shape: tuple[int, ...]) -> None:
         self.capacity = capacity
         self.steps = np.zeros(capacity, dtype=np.int64)
-        self.values = np.full((capacity, *row_shape), np.nan, dtype=np.float32)
+        self.values = np.full((capacity, *row_shape), np.nan, dtype=np.float64)
         self._next = 0
         self.count = 0
 

@@ -266,7 +266,7 @@ class Probe:
         parts = [_leading(g, self.activation_sample) for _, g in grads]
         raw.grad_layers += [i for i, _ in grads]
         raw.grad_counts += [(g.numel(), part.numel()) for (_, g), part in zip(grads, parts)]
-        raw.norms += torch._foreach_norm(parts)
+        raw.norms += _norms(parts)
 
     @torch.inference_mode()
     def end_step(self) -> None:
@@ -278,19 +278,23 @@ class Probe:
             return
         if self._before is not None:
             torch._foreach_sub_(self._before, self._params)  # −Δw: the same norm
-            raw.update_norms = list(torch._foreach_norm(self._before))
+            raw.update_norms = _norms(list(self._before))
         self._before = None
         raw.pack()
         self._pending.append(raw)
         self._raw = None
 
-    def flush(self) -> ProbeReport:
+    def flush(self, until: int | None = None) -> ProbeReport:
         """Copy the pending steps to the host (one transfer), derive the statistics,
-        update the history and let the doctor look. Returns what is new."""
+        update the history and let the doctor look. Returns what is new. Steps from
+        `until` on (0-based, as begin_step numbers them) were undone — a divergence
+        went back to earlier weights — and are dropped unmeasured."""
+        if until is not None:
+            self._pending = [raw for raw in self._pending if raw.step < until]
         steps = np.array([raw.step for raw in self._pending], dtype=np.int64)
         if not self._pending:
             return ProbeReport(tuple(self.layers), steps,
-                               np.zeros((0, len(STATS), len(self.layers)), dtype=np.float32))
+                               np.zeros((0, len(STATS), len(self.layers)), dtype=np.float64))
         stats, measured = self._derive(self._pending)
         self._pending = []
         self.history_buffer.extend(steps, stats)
@@ -375,8 +379,7 @@ class Probe:
         rows = torch.cat(pieces).view(-1, _ROW)
         if rows.dtype in (torch.float16, torch.bfloat16):
             rows = rows.float()  # sums of 256 half-precision values lose counts
-        norms = torch.linalg.vector_norm(rows, dim=1)
-        sums = rows.sum(dim=1)
+        norms, sums = _row_norms_and_sums(rows)
         nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
         raw.rows = (norms, sums, nonzero)
         raw.act_layers = tuple(i for i, _, _, _ in parts)
@@ -407,7 +410,7 @@ class Probe:
         if not params:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        norms = torch._foreach_norm(params + grads)
+        norms = _norms(params + grads)
         raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
         raw.param_counts = tuple(len(group) for group in groups)
         self._before = torch._foreach_mul(params, 1.0)
@@ -420,7 +423,8 @@ class Probe:
         Every step of a model packs the same layout, so the pending vectors stack
         into one matrix: one device op and one copy per flush, then numpy.
         """
-        out = np.full((len(pending), len(STATS), len(self.layers)), np.nan, dtype=np.float32)
+        # float64: a norm of finite float32 values may exceed float32's range.
+        out = np.full((len(pending), len(STATS), len(self.layers)), np.nan, dtype=np.float64)
         measured = np.zeros((len(pending), len(MEASURED), len(self.layers)), dtype=bool)
         groups: dict[_Layout, list[int]] = {}
         vectors: list[torch.Tensor] = []
@@ -430,7 +434,7 @@ class Probe:
             groups.setdefault(raw.layout, []).append(row)
             vectors.append(raw.vector)
         for layout, rows in groups.items():
-            matrix = torch.stack([vectors[r] for r in rows]).double().cpu().numpy()
+            matrix = torch.stack([vectors[r].double() for r in rows]).cpu().numpy()
             self._fill(out, measured, np.array(rows), layout, matrix)
         dead = STAT_INDEX["dead"]
         for i in sorted({i for raw in pending for i in raw.activity}):
@@ -680,6 +684,36 @@ class _StepRaw:
         self.parts, self.outputs = [], []
         self.rows = ()
         self.norms, self.weight_norms, self.grad_norms, self.update_norms = [], [], [], []
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """2-norms of `tensors` (one fused call) that never overflow for finite values.
+
+    A float32 sum of squares overflows for values above ~1e19 (a LeNet at lr 50
+    read "inf" for finite activations of 1e23). On a GPU the reduction accumulates
+    in float64 at no extra launch; on a CPU float64 costs ~3× the float32 pass, so
+    the float32 norms are checked — reading a CPU tensor waits for nothing — and
+    computed again in float64 only when one overflowed (or a value was not finite)."""
+    if not tensors:
+        return []
+    if tensors[0].device.type != "cpu":
+        return list(torch._foreach_norm(tensors, 2, dtype=torch.float64))
+    norms = torch._foreach_norm(tensors)
+    if bool(torch.isfinite(torch.stack(norms)).all()):
+        return list(norms)
+    return list(torch._foreach_norm(tensors, 2, dtype=torch.float64))
+
+
+def _row_norms_and_sums(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's ‖x‖ and Σx, without overflow for finite values (as _norms)."""
+    if rows.device.type != "cpu":
+        return (torch.linalg.vector_norm(rows, dim=1, dtype=torch.float64),
+                rows.sum(dim=1, dtype=torch.float64))
+    norms, sums = torch.linalg.vector_norm(rows, dim=1), rows.sum(dim=1)
+    if bool(torch.isfinite(norms.sum() + sums.abs().sum())):
+        return norms, sums
+    return (torch.linalg.vector_norm(rows, dim=1, dtype=torch.float64),
+            rows.sum(dim=1, dtype=torch.float64))
 
 
 def _leading(t: torch.Tensor, images: int) -> torch.Tensor:

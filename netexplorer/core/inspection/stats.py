@@ -47,9 +47,14 @@ class LayerInfo:
     output_shape: tuple[int, ...] = ()
 
 
+# Alert kinds that say values stopped being finite numbers: NaN appeared, or values
+# overflowed float32 to infinity.
+NONFINITE_KINDS = ("nan", "overflow")
+
+
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # "nonfinite", "dead", "vanishing", "exploding", "update_high", "update_low"
+    kind: str  # "nan", "overflow", "dead", "vanishing", "exploding", "update_high", "update_low"
     layer: str
     step: int
     message: str  # what is wrong, in words

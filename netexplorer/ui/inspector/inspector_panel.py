@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netexplorer.core.inspection import STAT_INDEX
+from netexplorer.core.inspection import NONFINITE_KINDS, STAT_INDEX
 from netexplorer.core.reports import EpochReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory
 from netexplorer.ui.icons import icon
@@ -440,7 +440,7 @@ class InspectorPanel(QWidget):
                     self._add_alert(timed)
                     if timed.alert.pause:
                         self._pause_reasons.add(str(timed.alert))
-                    if timed.alert.kind == "nonfinite" and nonfinite is None:
+                    if timed.alert.kind in NONFINITE_KINDS and nonfinite is None:
                         nonfinite = timed
                 changed = True
             elif isinstance(report, EpochReport):

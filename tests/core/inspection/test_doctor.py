@@ -37,7 +37,7 @@ def test_a_nan_activation_names_its_layer_once():
     stats[0, STAT_INDEX["act_norm"], 1:] = np.nan  # relu1 first, then fc2 after it
     doctor = Doctor()
     [alert] = doctor.examine(examination(stats))
-    assert (alert.kind, alert.layer, alert.pause) == ("nonfinite", "relu1", True)
+    assert (alert.kind, alert.layer, alert.pause) == ("nan", "relu1", True)
     assert doctor.examine(examination(stats)) == []  # still there: not told again
 
 

@@ -160,7 +160,9 @@ def kinds(alerts) -> list[tuple[str, str]]:
 
 
 def of_kind(alerts, kind: str) -> list:
-    return [a for a in alerts if a.kind == kind]
+    """The alerts of one kind; "nonfinite" stands for both NaN and overflow."""
+    kinds = ("nan", "overflow") if kind == "nonfinite" else (kind,)
+    return [a for a in alerts if a.kind in kinds]
 
 
 def sum_loss(output: torch.Tensor, _target=None) -> torch.Tensor:
@@ -1046,10 +1048,11 @@ def test_a_probe_does_not_change_training(digits8, spec):
 # ---------------------------------------------------------------------- doctor
 
 
-@pytest.mark.parametrize("layer_name, value", [("conv2", float("nan")),
-                                               ("fc1", float("inf")),
-                                               ("fc3", float("nan"))])
-def test_nonfinite_names_the_first_layer_that_went_bad(layer_name, value):
+@pytest.mark.parametrize("layer_name, value, kind", [("conv2", float("nan"), "nan"),
+                                                     ("fc1", float("inf"), "nan"),
+                                                     ("fc3", float("nan"), "nan"),
+                                                     ("conv2", "bias", "overflow")])
+def test_nonfinite_names_the_first_layer_that_went_bad(layer_name, value, kind):
     """A poisoned weight makes that layer's output non-finite, and every earlier
     layer's gradient: the alert names the poisoned layer, not the first one."""
     model = lenet()
@@ -1058,10 +1061,14 @@ def test_nonfinite_names_the_first_layer_that_went_bad(layer_name, value):
     x, y = images(4)
     assert not of_kind(probe_step(probe, model, x, y, opt, 0).alerts, "nonfinite")
     with torch.no_grad():
-        getattr(model, layer_name).weight.view(-1)[0] = value
+        if value == "bias":  # +∞ added to finite sums: infinite, never NaN, in that layer
+            getattr(model, layer_name).bias.view(-1)[0] = float("inf")
+        else:
+            getattr(model, layer_name).weight.view(-1)[0] = value
     report = probe_step(probe, model, x, y, opt, 1)
     [alert] = report.alerts  # the other checks stay quiet amid NaNs
-    assert (alert.kind, alert.layer, alert.step) == ("nonfinite", layer_name, 1)
+    # (an infinite weight meets zeros in the input: ∞ × 0 is NaN)
+    assert (alert.kind, alert.layer, alert.step) == (kind, layer_name, 1)
     assert alert.pause and alert.severity == "error" and "activation" in alert.message
     assert report.pause_reason == str(alert)
     assert layer_name in str(alert) and "[step 1]" in str(alert)
@@ -1088,7 +1095,7 @@ def test_nonfinite_gradient_names_where_backward_went_bad():
     assert np.isfinite(stat(report, "act_norm")).all()
     assert not np.isfinite(stat(report, "grad_norm", "fc1")).any()
     [alert] = report.alerts
-    assert (alert.kind, alert.layer) == ("nonfinite", "zero")  # next to the √ at 0
+    assert alert.kind in ("nan", "overflow") and alert.layer == "zero"  # next to the √ at 0
     assert "gradient" in alert.message and alert.pause
 
 
@@ -1103,7 +1110,7 @@ def test_nonfinite_beyond_the_sampled_images_shows_in_the_weight_gradients():
     assert np.isfinite(stat(report, "act_norm")).all()
     assert np.isfinite(stat(report, "grad_norm")).all()
     [alert] = report.alerts
-    assert (alert.kind, alert.layer) == ("nonfinite", "fc3")  # backward starts there
+    assert (alert.kind, alert.layer) == ("nan", "fc3")  # backward starts there
     assert "weight gradient" in alert.message and alert.pause
 
 
@@ -1120,7 +1127,7 @@ def test_nonfinite_values_pause_training(digits8):
     trainer, _ = probed_trainer(TINY, digits8, epochs=1, report_every=2)
     reports = drive(trainer, poison)
     alerts = alerts_of(reports)
-    assert [(a.kind, a.layer, a.step) for a in alerts] == [("nonfinite", "fc1", poisoned_at)]
+    assert [(a.kind, a.layer, a.step) for a in alerts] == [("overflow", "fc1", poisoned_at)]
     paused = [r for r in reports if isinstance(r, PausedReport)]
     assert paused == [PausedReport(poisoned_at + 2, 1, str(alerts[0]))]
     assert finished(reports).status == "stopped"

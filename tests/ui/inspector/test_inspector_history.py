@@ -51,10 +51,10 @@ def test_another_model_or_reset_starts_afresh_and_empty_queries_are_safe():
 
 def test_alerts_are_stamped_with_their_layer():
     history = LayerHistory()
-    alerts = (Alert("dead", "b", 3, "m", "a"), Alert("nonfinite", "a", 3, "m", "a",
+    alerts = (Alert("dead", "b", 3, "m", "a"), Alert("nan", "a", 3, "m", "a",
                                                    severity="error", pause=True))
     new = history.add(report([3], alerts=alerts))
-    assert [(t.layer_index, t.alert.kind) for t in new] == [(1, "dead"), (0, "nonfinite")]
+    assert [(t.layer_index, t.alert.kind) for t in new] == [(1, "dead"), (0, "nan")]
     assert len(new[0].clock) == 8  # HH:MM:SS
     assert history.alert_layers() == {1: "warning", 0: "error"}
 

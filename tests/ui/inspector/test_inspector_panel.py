@@ -159,7 +159,7 @@ def test_nonfinite_values_pause_training_and_bring_the_inspector_forward(window,
         qtbot.waitUntil(lambda: session.state == "paused", timeout=30_000)
         assert window.tabs.currentWidget() is panel
         assert panel.views.currentWidget() is panel.alert_list
-        [alert] = [t.alert for t in panel.history.alerts if t.alert.kind == "nonfinite"]
+        [alert] = [t.alert for t in panel.history.alerts if t.alert.kind == "overflow"]
         assert alert.layer == "fc1" and alert.pause
         assert panel.table.selected_layers() == [7]
         assert window.model_panel.selected_index == 7
