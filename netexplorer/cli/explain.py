@@ -17,7 +17,7 @@ from netexplorer.cli.run import _load_data, open_source
 from netexplorer.core.data import require_images
 from netexplorer.core.devices import describe, resolve_device
 from netexplorer.core.explain import Explanation, explain_example
-from netexplorer.core.explain_pictures import write_saliency_png
+from netexplorer.core.explain_pictures import class_name, picture_title, write_saliency_png
 
 TOP = 3
 
@@ -50,7 +50,7 @@ def run_explanation(args: argparse.Namespace, spec=None, out: TextIO | None = No
                                  picture_title(explanation, classes, checkpoint.spec.name))
     what = "gradient × input" + (f" and Grad-CAM on {explanation.cam_layer}"
                                  if explanation.cam_layer else " (no convolution: no Grad-CAM)")
-    print(f"Saliency picture ({what}, for {_name(classes, explanation.target)}): {written}",
+    print(f"Saliency picture ({what}, for {class_name(classes, explanation.target)}): {written}",
           file=out)
     return 0
 
@@ -60,28 +60,13 @@ def explanation_lines(explanation: Explanation, classes: tuple[str, ...]) -> lis
     predicted = explanation.predicted
     lines = []
     if explanation.label is not None:
-        lines.append(f"True class: {_name(classes, explanation.label)}")
+        lines.append(f"True class: {class_name(classes, explanation.label)}")
     verdict = "" if explanation.label is None else (
         " — right" if predicted == explanation.label else " — wrong")
-    lines.append(f"Predicted:  {_name(classes, predicted)} "
+    lines.append(f"Predicted:  {class_name(classes, predicted)} "
                  f"({100 * explanation.confidence:.1f} %){verdict}")
     top = explanation.top(TOP)
     lines.append(f"Top {len(top)}:")
-    width = max(len(_name(classes, c)) for c, _ in top)
-    lines.extend(f"  {_name(classes, c):<{width}}  {100 * p:5.1f} %" for c, p in top)
+    width = max(len(class_name(classes, c)) for c, _ in top)
+    lines.extend(f"  {class_name(classes, c):<{width}}  {100 * p:5.1f} %" for c, p in top)
     return lines
-
-
-def picture_title(explanation: Explanation, classes: tuple[str, ...], model: str) -> str:
-    where = (f"{explanation.split} image #{explanation.index:,}"
-             if explanation.index is not None else "the image")
-    truth = f"true {_name(classes, explanation.label)}, " if explanation.label is not None \
-        else ""
-    return (f"{model}, {where}: {truth}predicted {_name(classes, explanation.predicted)} "
-            f"({100 * explanation.confidence:.1f} %)")
-
-
-def _name(classes: tuple[str, ...], index: int | None) -> str:
-    if index is None:
-        return "–"
-    return classes[index] if 0 <= index < len(classes) else str(index)

@@ -108,6 +108,24 @@ def saliency_panels(explanation: Explanation, mean: Sequence[float], std: Sequen
     return panels
 
 
+def class_name(classes: Sequence[str], index: int | None) -> str:
+    """A class as a person reads it: its name, its number when unnamed, – when unknown."""
+    if index is None:
+        return "–"
+    return str(classes[index]) if 0 <= index < len(classes) else str(index)
+
+
+def picture_title(explanation: Explanation, classes: Sequence[str], model: str) -> str:
+    """The saliency picture's title: the model, the image, its truth and prediction."""
+    where = (f"{explanation.split} image #{explanation.index:,}"
+             if explanation.index is not None else "the image")
+    truth = f"true {class_name(classes, explanation.label)}, " \
+        if explanation.label is not None else ""
+    return (f"{model}, {where}: {truth}predicted "
+            f"{class_name(classes, explanation.predicted)} "
+            f"({100 * explanation.confidence:.1f} %)")
+
+
 def write_saliency_png(path: str | Path, explanation: Explanation, mean: Sequence[float],
                        std: Sequence[float], classes: Sequence[str], title: str,
                        cell: int = 192) -> Path:
@@ -115,9 +133,7 @@ def write_saliency_png(path: str | Path, explanation: Explanation, mean: Sequenc
     with the class probabilities as bars on the right; written as a PNG."""
     from PIL import Image, ImageDraw
 
-    target = classes[explanation.target] if explanation.target < len(classes) else \
-        str(explanation.target)
-    panels = saliency_panels(explanation, mean, std, target)
+    panels = saliency_panels(explanation, mean, std, class_name(classes, explanation.target))
     height, width = panels[0].pixels.shape[:2]
     scale = max(1, cell // max(height, width))
     font, small = _font(14), _font(12)
@@ -144,7 +160,7 @@ def write_saliency_png(path: str | Path, explanation: Explanation, mean: Sequenc
         draw.rectangle((x - 1, top - 1, x + panel_w, top + panel_h), outline=(180, 180, 180))
         draw.text((x, top + panel_h + 4), panel.caption, fill=(60, 60, 60), font=small)
     left = margin + len(panels) * (panel_w + gap) + 8
-    names = [str(classes[row]) if row < len(classes) else str(row) for row in range(rows)]
+    names = [class_name(classes, row) for row in range(rows)]
     if explanation.label is not None and explanation.label < rows:
         names[explanation.label] += " (true)"
     label_w = 12 + max(int(draw.textlength(name, font=small)) for name in names)

@@ -15,13 +15,15 @@ that it is out of date and asks when it is shown again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -31,7 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netexplorer.core.explain_pictures import saliency_panels
+from netexplorer.core.explain_pictures import (
+    class_name,
+    picture_title,
+    saliency_panels,
+    write_saliency_png,
+)
 from netexplorer.core.formatting import percent
 from netexplorer.core.reports import EpochReport
 from netexplorer.ui.explain.layer_view import LayerActivationView
@@ -59,11 +66,10 @@ class Trace:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     step: int | None  # the training step the weights are from, if a run is active
+    model: str  # the model's name
 
     def name(self, index: int | None) -> str:
-        if index is None:
-            return "–"
-        return self.classes[index] if 0 <= index < len(self.classes) else str(index)
+        return class_name(self.classes, index)
 
 
 def explain_job(context: ModelContext, split: str, index: int, target: int | None) -> Trace:
@@ -79,7 +85,15 @@ def explain_job(context: ModelContext, split: str, index: int, target: int | Non
     trainer = context.trainer
     norm = dataset.normalization
     return Trace(explanation, tuple(dataset.classes), tuple(norm.mean), tuple(norm.std),
-                 trainer.position.step if trainer is not None else None)
+                 trainer.position.step if trainer is not None else None, context.spec.name)
+
+
+def picture_job(_context: ModelContext, trace: Trace, path: str) -> str:
+    """Writes the saliency picture `netexplorer explain` writes; a session job, so the
+    file is written off the GUI thread (the model is not used)."""
+    e = trace.explanation
+    return str(write_saliency_png(path, e, trace.mean, trace.std, trace.classes,
+                                  picture_title(e, trace.classes, trace.model)))
 
 
 class ExplainView(QWidget):
@@ -96,6 +110,7 @@ class ExplainView(QWidget):
         self._image: tuple[str, int] | None = None  # split, index
         self._job: TaskHandle | None = None  # the newest trace asked for
         self._stale = False
+        self._pictures: set[QObject] = set()  # picture writes under way
         self.trace: Trace | None = None
         self.probabilities = ProbabilityChart()
         self.layers = LayerActivationView()
@@ -125,10 +140,17 @@ class ExplainView(QWidget):
                                     "explainRefreshButton", "Refresh the trace",
                                     "trace the image through the current weights now")
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
+        self.save_button = named(QPushButton(icon("save"), "Save picture…"),
+                                 "explainSaveButton", "Save the saliency picture",
+                                 "write the image, its saliency maps and the class "
+                                 "probabilities as a PNG (as netexplorer explain does)")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._on_save_clicked)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Saliency for"))
         controls.addWidget(self.target_combo)
         controls.addWidget(self.refresh_button)
+        controls.addWidget(self.save_button)
         controls.addStretch(1)
         text = QVBoxLayout()
         text.addWidget(self.title_label)
@@ -219,6 +241,18 @@ class ExplainView(QWidget):
         self.status_label.setText("Tracing the image through the model…")
         return self._job
 
+    def save_picture(self, path: str) -> TaskHandle | None:
+        """Write the trace's saliency picture to `path` (as a session job)."""
+        if self.trace is None:
+            return None
+        handle = self._session.submit(picture_job, self.trace, path,
+                                      description="saliency picture")
+        handle.finished.connect(self._on_picture_saved)
+        handle.failed.connect(self._on_picture_failed)
+        self._pictures.add(handle)
+        handle.settled.connect(self._on_picture_settled)
+        return handle
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
@@ -292,6 +326,7 @@ class ExplainView(QWidget):
             return
         self._job = None
         self.refresh_button.setEnabled(True)
+        self.save_button.setEnabled(True)
         self.trace = trace
         self._render(trace)
         self.traced.emit(trace)
@@ -303,6 +338,7 @@ class ExplainView(QWidget):
             return
         self._job = None
         self.refresh_button.setEnabled(True)
+        self.save_button.setEnabled(False)
         self.trace = None
         self.verdict_label.setText("")
         self._show_empty("")
@@ -338,3 +374,28 @@ class ExplainView(QWidget):
     @Slot()
     def _on_refresh_clicked(self) -> None:
         self.refresh()
+
+    @Slot()
+    def _on_save_clicked(self) -> None:
+        e = self.trace.explanation if self.trace is not None else None
+        if e is None:
+            return
+        name = f"explain-{e.split or 'image'}-{e.index if e.index is not None else 0}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the saliency picture",
+                                              str(Path.home() / name), "PNG pictures (*.png)")
+        if path:
+            self.save_picture(path if Path(path).suffix else f"{path}.png")
+
+    @Slot(object)
+    def _on_picture_saved(self, path: str) -> None:
+        expect_gui_thread("ExplainView._on_picture_saved")
+        self.status_label.setText(f"Saved the saliency picture to {path}")
+
+    @Slot(object)
+    def _on_picture_failed(self, failure: TaskFailure) -> None:
+        expect_gui_thread("ExplainView._on_picture_failed")
+        self.status_label.setText(f"The picture was not saved: {failure.message}")
+
+    @Slot()
+    def _on_picture_settled(self) -> None:
+        self._pictures.discard(self.sender())

@@ -63,7 +63,7 @@ class ProbabilityChart:
         if label is not None and 0 <= label < k:
             names[label] = f"{names[label]} (true)"
         item.getAxis("left").setTicks([[(c, name) for c, name in enumerate(names)], []])
-        item.setXRange(0, 118, padding=0)  # room for the last bar's percentage
+        item.setXRange(0, 130, padding=0)  # room for a full bar's percentage
         item.getAxis("bottom").setTicks([[(v, str(v)) for v in range(0, 101, 20)], []])
         item.setYRange(-0.6, k - 0.4, padding=0)
         self.plot.setToolTip("the model's probability for every class; the predicted class "

@@ -147,3 +147,25 @@ def test_only_clickable_galleries_offer_a_click(window, qtbot):
                                                 view.mapToGlobal(point)))
         assert QToolTip.text().endswith(CLICK_HINT) == hinted, QToolTip.text()
         QToolTip.hideText()
+
+
+def test_the_saliency_picture_is_saved_as_the_cli_writes_it(window, qtbot, tmp_path,
+                                                            monkeypatch):
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    view = view_of(window)
+    assert not view.save_button.isEnabled()  # nothing traced yet
+    window.tabs.setCurrentWidget(window.data_view)
+    trace = click_image(qtbot, window, window.data_view.grid, 1)
+    chosen = tmp_path / "pictures" / "one"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(chosen), ""))
+    assert view.save_button.isEnabled()
+    qtbot.mouseClick(view.save_button, Qt.MouseButton.LeftButton)
+    written = chosen.with_suffix(".png")
+    qtbot.waitUntil(lambda: "Saved the saliency picture" in view.status_label.text(),
+                    timeout=WAIT)
+    assert str(written) in view.status_label.text()
+    with Image.open(written) as picture:
+        assert picture.format == "PNG" and picture.size[0] > 4 * 128
+    assert trace.model == window.model_panel.spec.name
