@@ -6,8 +6,8 @@ more (napari's Window does the same with its viewer and docks):
 - the shared state: the settings, the TrainingSession (the model being trained
   and its runs) and the RedrawClock every live view draws on;
 - the panels a person sees — the model panel docked left; the Data, Training,
-  Inspector and Evaluation tabs — each knowing only the session, the clock and
-  the settings, never the window;
+  Inspector and Evaluation tabs, the Explain window a click on an image opens —
+  each knowing only the session, the clock and the settings, never the window;
 - the file commands (SpecFiles, CheckpointFiles, Exporter), which own their
   actions;
 - the menus, declared here in full, and the status bar;
