@@ -194,3 +194,17 @@ def test_the_saliency_png_holds_every_panel(digits8, tmp_path):
     linear = explain(model_of(LINEAR), digits8.test.images[0])
     assert [p.caption for p in saliency_panels(linear, norm.mean, norm.std, "0")] == [
         "image", "gradient × input"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_on_the_gpu_is_explained_as_on_the_cpu(digits8):
+    """The image (on the CPU, as datasets are) goes to the model's device; what comes
+    back is numpy, equal to the CPU's trace."""
+    cpu = explain(model_of(CONVS), digits8.test.images[2])
+    gpu = explain(model_of(CONVS).cuda(), digits8.test.images[2])
+    np.testing.assert_allclose(gpu.probabilities, cpu.probabilities, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gpu.gradient_x_input, cpu.gradient_x_input, rtol=1e-3,
+                               atol=1e-5)
+    np.testing.assert_allclose(gpu.grad_cam, cpu.grad_cam, rtol=1e-3, atol=1e-5)
+    assert isinstance(gpu.layer("conv1").values, np.ndarray)
