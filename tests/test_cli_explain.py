@@ -88,3 +88,10 @@ def test_an_image_that_is_not_there_is_one_line_naming_the_range(trained, tmp_pa
     assert not (tmp_path / "x.png").exists()
     code, _, err = run_main("explain", trained["folder"] / "missing.ckpt", "--index", 0)
     assert code == 1 and "there is no checkpoint at" in err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run_main("explain", trained["ckpt"], "--index", 0, "--out",
+                              blocker / "x.png")
+    assert code == 1 and "True class:" in out
+    assert err.startswith(f"netexplorer: error: cannot write the picture {blocker / 'x.png'}: ")
+    assert len(err.splitlines()) == 1

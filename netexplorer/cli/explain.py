@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from netexplorer.cli.main import CommandError
 from netexplorer.cli.run import _load_data, open_source
 from netexplorer.core.data import require_images
 from netexplorer.core.devices import describe, resolve_device
@@ -38,16 +39,23 @@ def run_explanation(args: argparse.Namespace, spec=None, out: TextIO | None = No
     device = resolve_device(args.device)
     model = checkpoint.build_model().to(device)
     loss = checkpoint.config.loss if checkpoint.config else "cross-entropy"
-    explanation = explain_example(model, split, args.index, split_name=args.split, loss=loss)
+    try:
+        explanation = explain_example(model, split, args.index, split_name=args.split,
+                                      loss=loss)
+    except ValueError as exc:  # no such image or class, a model that is no classifier
+        raise CommandError(str(exc)) from None
     classes = dataset.classes
     print(f"{checkpoint.spec.name} ({source.describe(args.checkpoint)}) on {dataset.name}, "
           f"{args.split} image #{args.index:,}, {describe(device)}", file=out)
     for line in explanation_lines(explanation, classes):
         print(line, file=out)
     path = args.out if args.out is not None else default_picture(args.split, args.index)
-    written = write_saliency_png(path, explanation, dataset.normalization.mean,
-                                 dataset.normalization.std, classes,
-                                 picture_title(explanation, classes, checkpoint.spec.name))
+    try:
+        written = write_saliency_png(path, explanation, dataset.normalization.mean,
+                                     dataset.normalization.std, classes,
+                                     picture_title(explanation, classes, checkpoint.spec.name))
+    except OSError as exc:
+        raise CommandError(f"cannot write the picture {path}: {exc.strerror or exc}") from None
     what = "gradient × input" + (f" and Grad-CAM on {explanation.cam_layer}"
                                  if explanation.cam_layer else " (no convolution: no Grad-CAM)")
     print(f"Saliency picture ({what}, for {class_name(classes, explanation.target)}): {written}",
