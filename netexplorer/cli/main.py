@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--lr", type=float, default=0.05, help="learning rate (default: 0.05)")
     inspect.add_argument("--seed", type=int, default=0)
     inspect.set_defaults(handler=cmd_inspect)
+
+    from netexplorer.cli.autograd import add_commands as add_autograd_commands
+
+    add_autograd_commands(commands, _add_model_arguments)
     return parser
 
 
