@@ -12,20 +12,27 @@ file, so temporaries are named `.<target>.<pid>.<random>.tmp`: the next write of
 the same target (or anyone calling remove_stale_temporaries, e.g. at start)
 deletes those whose process is gone, and never one that a live process is still
 writing.
+
+mkstemp makes its file readable by its owner only (0600); the finished file gets
+the mode a plain open() would have given it instead — the replaced file's mode,
+or 0666 less the person's umask for a new one — so an export can be shared the way
+every other file the person writes can.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["FileTooLarge", "read_limited", "remove_stale_temporaries", "write_atomically",
-           "write_text_atomically"]
+__all__ = ["FileTooLarge", "current_umask", "read_limited", "remove_stale_temporaries",
+           "write_atomically", "write_text_atomically"]
 
 # Temporaries from before they carried the writer's pid cannot be told apart from
 # a live write: they are removed only once this old.
@@ -78,6 +85,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
+            _give_plain_mode(handle.fileno(), path)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -87,6 +95,38 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         raise
     _fsync_folder(folder)
     return path
+
+
+def _give_plain_mode(fd: int, path: Path) -> None:
+    """Set the temporary's mode to what open(path, "w") would leave: the mode of
+    the file it replaces, else 0666 less the umask."""
+    if os.name != "posix":  # pragma: no cover - Windows has no umask and no 0600 temporaries
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~current_umask()
+    os.fchmod(fd, mode)
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it
+    (Linux's /proc/self/status); elsewhere set and restored at once under a lock —
+    os.umask is the only way to read it there."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
