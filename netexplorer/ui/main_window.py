@@ -40,6 +40,7 @@ from netexplorer.core.assets import read_text
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
 from netexplorer.core.runs import resolve_runs_dir
 from netexplorer.core.specs import ModelSpec, SpecError
+from netexplorer.ui.autograd.autograd_panel import AutogradPanel
 from netexplorer.ui.data.data_view import DataView, dataset_title
 from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
 from netexplorer.ui.explain.explain_window import ExplainWindow
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.inspector_panel.set_probe_every(
             self.settings.probe_every(DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY))
         self.evaluation_panel = EvaluationPanel(self.session)
+        self.autograd_panel = AutogradPanel()
         self.explain_window = ExplainWindow(self.session, self)  # shown by a click on an image
 
         # The file commands.
@@ -112,7 +114,8 @@ class MainWindow(QMainWindow):
         for panel, title, icon_name in ((self.data_view, "Data", "data"),
                                         (self.training_panel, "Training", "training"),
                                         (self.inspector_panel, "Inspector", "inspect"),
-                                        (self.evaluation_panel, "Evaluation", "evaluate")):
+                                        (self.evaluation_panel, "Evaluation", "evaluate"),
+                                        (self.autograd_panel, "Autograd", "autograd")):
             self.add_tab(panel, title, icon(icon_name))
         self.model_dock = QDockWidget("Model", self)
         self.model_dock.setObjectName("modelDock")
@@ -261,12 +264,14 @@ class MainWindow(QMainWindow):
         self.checkpoint_files.checkpointOpened.connect(self._on_checkpoint_opened)
         self.spec_files.pathChanged.connect(self._update_title)
         for source in (self.spec_files, self.checkpoint_files, self.exporter,
-                       self.training_panel):
+                       self.training_panel, self.autograd_panel):
             source.statusMessage.connect(self._on_status_message)
         # The inspector: the layer a person picks, its setting, and a NaN found.
         self.inspector_panel.layerChosen.connect(model.select_layer)
         self.inspector_panel.probeSettingChanged.connect(self._on_probe_setting_changed)
         self.inspector_panel.nonFiniteFound.connect(self._on_nonfinite)
+        # The autograd lab: the model's graph, and the layer a person clicks in it.
+        self.autograd_panel.layerChosen.connect(model.select_layer)
         # A click on an image anywhere opens its trace.
         for gallery_owner in (data, self.evaluation_panel):
             gallery_owner.imageChosen.connect(self.explain_window.explain)
@@ -326,6 +331,7 @@ class MainWindow(QMainWindow):
         self.settings.window_state = self.saveState()
         self.settings.spec_json = self.model_panel.spec.to_json(indent=None)
         self.data_view.shutdown()
+        self.autograd_panel.shutdown()
         self._env_runner.shutdown()
         self.settings.sync()
 
@@ -364,8 +370,10 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_spec_for_session(self, spec: ModelSpec) -> None:
-        if self.model_panel.is_valid:  # an invalid stack never reaches training
+        valid = self.model_panel.is_valid  # an invalid stack never reaches training
+        if valid:
             self.session.set_spec(spec)
+        self.autograd_panel.set_spec(spec if valid else None)
 
     @Slot(bool)
     def _on_validity_changed(self, _valid: bool) -> None:

@@ -151,24 +151,31 @@ class Console:
     # ------------------------------------------------------------------ what changed
 
     def _before(self) -> dict[str, Any]:
-        """Each name's value, version counter (tensors) or copy (small arrays)."""
+        """Each name's value with its version counter (tensors) and, when small, a
+        copy of its values: memory written through another name (numpy writing into
+        a tensor's memory) changes no version counter."""
         seen: dict[str, Any] = {}
         for name, value in self.names.items():
             if isinstance(value, torch.Tensor):
-                seen[name] = (value, int(value._version))
+                small = value.device.type == "cpu" and value.numel() <= _COMPARED_ARRAY_SIZE
+                seen[name] = (value, int(value._version),
+                              value.detach().clone() if small else None)
             elif isinstance(value, np.ndarray) and value.size <= _COMPARED_ARRAY_SIZE:
-                seen[name] = (value, value.copy())
+                seen[name] = (value, None, value.copy())
         return seen
 
     def _changes_since(self, before: Mapping[str, Any]) -> dict[str, str]:
         changed: dict[str, str] = {}
-        for name, (value, then) in before.items():
+        for name, (value, version, copy) in before.items():
             if self.names.get(name) is not value:
                 continue  # rebound: a new tensor, not a change
-            if isinstance(value, torch.Tensor) and int(value._version) != then:
-                changed[name] = (f"changed in place (version {then} → "
+            if isinstance(value, torch.Tensor) and int(value._version) != version:
+                changed[name] = (f"changed in place (version {version} → "
                                  f"{int(value._version)})")
-            elif isinstance(value, np.ndarray) and not np.array_equal(value, then,
+            elif isinstance(value, torch.Tensor) and copy is not None \
+                    and not torch.equal(value.detach(), copy):
+                changed[name] = "changed through its memory (its version stays)"
+            elif isinstance(value, np.ndarray) and not np.array_equal(value, copy,
                                                                        equal_nan=True):
                 changed[name] = "changed in place"
         if changed:

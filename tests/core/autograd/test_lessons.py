@@ -56,6 +56,9 @@ def test_the_numpy_view_changes_with_the_tensor():
     add_step = states[2]  # a.add_(1)
     changed = {o.text.split(":")[0] for o in add_step.outputs if o.kind == CHANGED}
     assert changed == {"a", "b"}
+    through_numpy = states[6]  # np.add(c, 1, out=c)
+    assert {o.text.split(":")[0] for o in through_numpy.outputs if o.kind == CHANGED} \
+        == {"c", "d"}
     record = {r.name: r for r in add_step.tensors}
     assert record["b"].shares_memory_with == ("a",) and record["a"].version == 1
 
