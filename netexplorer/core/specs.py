@@ -395,6 +395,12 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 # ------------------------------------------------------------------ shape inference
 
+# How mult-adds are counted: torchinfo 1.8's rule, which charges every parameter
+# once per output position it is used at. A person checking a row by hand needs it.
+MACS_RULE = ("as torchinfo 1.8 counts them, per sample: a convolution, (weights + biases) × "
+             "output height × width; a linear or batch-norm layer, its parameters (a "
+             "batch-norm's 2 per channel, whatever the image size); any other layer, 0")
+
 
 @dataclass(frozen=True)
 class LayerSummary:
@@ -452,9 +458,9 @@ class Summary:
 def summarize(spec: ModelSpec, *, strict: bool = True) -> Summary:
     """Infer every layer's output shape, parameter count and mult-adds.
 
-    Mult-adds count the multiply-accumulates of convolutions and linear layers per
-    sample (as torchinfo and most papers do); pooling, normalisation and
-    activations are counted as zero. Raises the first SpecError when strict.
+    Mult-adds per sample follow torchinfo 1.8's rule (MACS_RULE), so every row
+    and total matches what torchinfo prints for the same model at batch size 1.
+    Raises the first SpecError when strict.
     """
     rows: list[LayerSummary] = []
     try:
@@ -711,7 +717,7 @@ def _infer(layer: LayerSpec, info: LayerKind, params: dict[str, Any], state: _Fl
         shape_out: Shape = (out_c, oh, ow)
         per_output = (c // groups) * kh * kw
         n_params = out_c * per_output + (out_c if params["bias"] else 0)
-        macs = out_c * oh * ow * per_output
+        macs = n_params * oh * ow
     elif kind in ("maxpool2d", "avgpool2d"):
         c, h, w = need_map("pool before flattening")
         kh, kw = _pair(params["kernel_size"])
@@ -753,6 +759,7 @@ def _infer(layer: LayerSpec, info: LayerKind, params: dict[str, Any], state: _Fl
                        SpecFix(f"set num_features to {c}", "set", i, "num_features", c))
         shape_out = shape_in
         n_params = 2 * c if params["affine"] else 0
+        macs = n_params
     elif kind == "dropout2d":
         need_map("use dropout for flat features")
         shape_out = shape_in
@@ -775,7 +782,7 @@ def _infer(layer: LayerSpec, info: LayerKind, params: dict[str, Any], state: _Fl
                        SpecFix(f"set in_features to {f}", "set", i, "in_features", f))
         out_f = params["out_features"]
         n_params = f * out_f + (out_f if params["bias"] else 0)
-        macs = f * out_f
+        macs = n_params
         shape_out = (out_f,)
     elif kind in ("softmax", "logsoftmax"):
         dims = len(shape_in) + 1  # with the batch dimension
@@ -853,7 +860,8 @@ def format_summary(summary: Summary) -> str:
     out += [line(row) for row in rows]
     out.append(rule)
     out.append(f"Total params: {summary.total_params:,}")
-    out.append(f"Mult-adds per sample: {summary.total_macs:,} ({summary.total_macs / 1e6:.2f} M)")
+    out.append(f"Mult-adds per sample: {summary.total_macs:,} ({summary.total_macs / 1e6:.2f} M), "
+               f"as torchinfo 1.8 counts them (biases and batch-norm included)")
     out.append(f"Weights: {format_bytes(summary.param_bytes)}; activations per sample: "
                f"{format_bytes(4 * summary.activation_values)}")
     if summary.error is not None:

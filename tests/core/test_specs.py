@@ -192,9 +192,9 @@ def test_lenet_summary_shapes_params_and_mult_adds():
     assert summary.total_params == 61_706
     assert summary.param_bytes == 4 * 61_706
     macs = {name: rows[name].macs for name in ("conv1", "conv2", "fc1", "fc2", "fc3")}
-    assert macs == {"conv1": 117_600, "conv2": 240_000, "fc1": 48_000, "fc2": 10_080,
-                    "fc3": 840}
-    assert summary.total_macs == 416_520
+    assert macs == {"conv1": 122_304, "conv2": 241_600, "fc1": 48_120, "fc2": 10_164,
+                    "fc3": 850}  # torchinfo's figures (tests/core/test_mult_adds.py)
+    assert summary.total_macs == 423_038
     assert all(r.macs == 0 for r in summary.rows if r.kind not in ("conv2d", "linear"))
     assert summary.activation_values == sum(math.prod(r.output_shape) for r in summary.rows)
 
@@ -293,12 +293,12 @@ def test_every_kind_matches_torch_shapes_params_and_mult_adds():
     for row in summary.rows:
         assert row.output_shape == shapes[row.name], row.name
         module = getattr(model, row.name)
-        if row.kind == "conv2d":  # one multiply-add per output value per weight of its filter
-            assert row.macs == math.prod(row.output_shape) * module.weight[0].numel()
-        elif row.kind == "linear":
-            assert row.macs == module.weight.numel()
+        # torchinfo's rule: a convolution's parameters once per output position,
+        # any other layer's parameters once.
+        if row.kind == "conv2d":
+            assert row.macs == math.prod(row.output_shape[1:]) * row.params
         else:
-            assert row.macs == 0
+            assert row.macs == sum(p.numel() for p in module.parameters())
     assert summary.total_params == sum(p.numel() for p in model.parameters())
     # The options reach the modules.
     assert model.grouped.groups == 4 and model.grouped.dilation == (2, 2)
@@ -1295,8 +1295,8 @@ def test_format_summary():
         assert name in text
     assert "Model: lenet" in text
     assert "Total params: 61,706" in text
-    assert "Mult-adds per sample: 416,520 (0.42 M)" in text
-    assert "16×5×5" in text and "48,120" in text and "240,000" in text
+    assert "Mult-adds per sample: 423,038 (0.42 M)" in text
+    assert "16×5×5" in text and "48,120" in text and "241,600" in text
     assert "Weights: 246.8 KB" in text
     assert "Error" not in text
     header = next(line for line in text.splitlines() if line.startswith("Layer"))

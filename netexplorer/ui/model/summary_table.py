@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from netexplorer.core.formatting import format_shape
-from netexplorer.core.specs import ModelSpec, Summary, format_count
+from netexplorer.core.specs import MACS_RULE, ModelSpec, Summary, format_count
 from netexplorer.ui.icons import icon
 from netexplorer.ui.model.layer_list import ERROR_BACKGROUND
 from netexplorer.ui.widgets.accessibility import named
@@ -33,6 +33,12 @@ class SummaryTable(QTableWidget):
         named(self, "summaryTable", "Model summary",
               "each layer's output shape, parameter count and mult-adds per sample")
         self.setHorizontalHeaderLabels(list(COLUMNS))
+        # The rule, where a person checking a figure by hand looks for it.
+        self.horizontalHeaderItem(COLUMNS.index("Mult-adds")).setToolTip(
+            f"Mult-adds {MACS_RULE}")
+        self.horizontalHeaderItem(COLUMNS.index("Params")).setToolTip(
+            "learned values: weights and biases (a batch-norm's scale and shift), "
+            "not its running statistics")
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -41,6 +41,9 @@ def test_starts_with_lenet_and_its_summary(panel):
     assert table.item(table.rowCount() - 1, 3).text() == "61,706"
     assert "61,706 parameters" in panel.totals_label.text()
     assert "0.42 M mult-adds" in panel.totals_label.text()
+    assert table.item(table.rowCount() - 1, 4).text() == "423,038"  # torchinfo's total
+    rule = table.horizontalHeaderItem(4).toolTip()
+    assert "torchinfo 1.8" in rule and "biases" in rule and "batch-norm" in rule
     assert not panel.error_frame.isVisible()
 
 
