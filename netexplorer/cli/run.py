@@ -30,6 +30,7 @@ from netexplorer.core.devices import describe
 from netexplorer.core.errors import CheckpointError, StoreError, TrainingError
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.inspection.diagnosis import RunFacts, diagnose
 from netexplorer.core.runs.recorder import RunRecorder
 from netexplorer.core.runs.store import RunStore, RunSummary, resolve_runs_dir
 from netexplorer.core.trainers import new_trainer, resume_trainer
@@ -226,8 +227,9 @@ def run_training(args: argparse.Namespace,
               f"{f', continuing run {parent}' if parent else ''}: recorded in "
               f"{recorder.folder}", file=out)
     finished = None
+    alerts: list[Any] = []
     try:
-        finished = _drive(trainer, out, err, recorder)
+        finished = _drive(trainer, out, err, recorder, alerts)
         if finished.status == "diverged":
             print(f"Diverged: {finished.message}", file=out)
         elif finished.status == "stopped":
@@ -253,7 +255,24 @@ def run_training(args: argparse.Namespace,
         print(f"Run {recorder.run_id} {finished.status}, test accuracy "
               f"{100 * report.accuracy:.2f} %: {recorder.folder} (netexplorer evaluate "
               f"{recorder.run_id})", file=out)
-    return 0 if finished.status != "diverged" else 1
+    # The same verdicts the window shows (inspection/diagnosis.py).
+    verdicts = diagnose(RunFacts(trainer.config,
+                                 tuple(layer.kind for layer in trainer.spec.layers)
+                                 if trainer.spec is not None else (),
+                                 tuple(EpochReport(**e) for e in trainer.history["epochs"]),
+                                 finished, tuple(alerts)))
+    for verdict in verdicts:
+        print(f"{'error' if verdict.severity == 'error' else 'warning'}: {verdict}", file=err)
+    if finished.status == "diverged":
+        return EXIT_DIVERGED
+    learned = finished.status != "completed" or not any(v.kind == "not_learning"
+                                                          for v in verdicts)
+    return 0 if learned else EXIT_NOT_LEARNING
+
+
+# `train`'s exit codes beyond 0 (and main.py's 1 for a setting or file to fix):
+EXIT_DIVERGED = 1  # the loss or the gradients went non-finite; the last finite weights kept
+EXIT_NOT_LEARNING = 3  # completed, but accuracy at chance or the loss flat (a warning says why)
 
 
 def _end_cut_short(recorder: RunRecorder, trainer: Trainer, finished: FinishedReport | None,
@@ -287,9 +306,11 @@ def _require_both_splits(dataset: Dataset) -> None:
 
 
 def _drive(trainer: Trainer, out: TextIO, err: TextIO,
-           recorder: RunRecorder | None = None) -> FinishedReport:
+           recorder: RunRecorder | None = None, alerts: list[Any] | None = None
+           ) -> FinishedReport:
     """Run the generator, printing tutorial lines (each report recorded first, when a
-    recorder is given); Ctrl-C stops gracefully (twice: abort)."""
+    recorder is given; a probe's alerts gathered in `alerts`); Ctrl-C stops
+    gracefully (twice: abort)."""
     progress = ProgressLine(err)
     previous = signal.getsignal(signal.SIGINT)
 
@@ -308,6 +329,8 @@ def _drive(trainer: Trainer, out: TextIO, err: TextIO,
             if recorder is not None:
                 recorder.record(report)
             if isinstance(report, StepReport):
+                if alerts is not None and report.probe is not None:
+                    alerts.extend(report.probe.alerts)
                 progress.clear()
                 print(f"[{report.epoch}, {report.batch:5d}] loss: {report.running_loss:.3f}",
                       file=out)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from netexplorer.core.inspection.advice import vanishing_advice
 from netexplorer.core.inspection.stats import MEASURED, STAT_INDEX, Alert, LayerInfo
 
 # --- Doctor thresholds (module constants so that tests and docs can name them) ---
@@ -159,8 +160,7 @@ class Doctor:
             yield Alert("vanishing", name, int(exam.steps[-1]),
                         f"its gradients are {ratio:.1e} times those of the last layer "
                         f"'{exam.layers[last].name}': they vanish on the way back",
-                        "use ReLU-family activations instead of sigmoid/tanh, add batch "
-                        "normalisation, or make the network shallower")
+                        vanishing_advice(info.kind for info in exam.layers))
 
     def _exploding(self, exam: Examination) -> Iterable[Alert]:
         new = len(exam.steps)

@@ -89,6 +89,10 @@ class RunHistory:
     stored: RunSummary | None = None
     last_step: StepReport | None = None
     paused: bool = False
+    # For the diagnosis (inspection/diagnosis.py): the model's layer kinds, in order,
+    # and every alert the doctor raised while it trained.
+    layer_kinds: tuple[str, ...] = ()
+    alerts: list = field(default_factory=list)
 
     def add(self, report: Report) -> None:
         if isinstance(report, StepReport):
@@ -106,6 +110,8 @@ class RunHistory:
                 self.lr_steps.append(report.step)
                 self.lrs.append(report.lr)
             self.changes.extend(report.changes)
+            if report.probe is not None:
+                self.alerts.extend(getattr(report.probe, "alerts", ()))
             self.last_step = report
             self.paused = False
         elif isinstance(report, EpochReport):
@@ -156,6 +162,11 @@ class RunHistory:
 
     @property
     def final_accuracy(self) -> float | None:
+        """The test accuracy of the weights the run ended with: a diverged run's
+        are those of its last finite step, evaluated when it ended."""
+        if self.finished is not None and self.finished.status == "diverged" and \
+                self.finished.test_accuracy is not None:
+            return self.finished.test_accuracy
         if self.epochs:
             return self.epochs[-1].test_accuracy
         return self.stored.test_accuracy if self.stored is not None else None

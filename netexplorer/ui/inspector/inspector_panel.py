@@ -35,6 +35,7 @@ from netexplorer.core.inspection import NONFINITE_KINDS, STAT_INDEX
 from netexplorer.core.reports import EpochReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory
 from netexplorer.ui.icons import icon
+from netexplorer.ui.inspector.diagnosis_view import DiagnosisView
 from netexplorer.ui.inspector.feature_maps import FeatureMapView
 from netexplorer.ui.inspector.layer_history import (
     FRACTION_STATS,
@@ -73,7 +74,7 @@ class InspectorPanel(QWidget):
     `alert_list` and `feature_view` are its parts."""
 
     layerChosen = Signal(int)  # the person picked a layer (table, heatmap, alert)
-    nonFiniteFound = Signal()  # a value went NaN/inf: training paused, look here
+    nonFiniteFound = Signal()  # a value went NaN/inf (training paused, or ended): look here
     probeSettingChanged = Signal(object)  # the sampling interval (int) or None (off)
 
     def __init__(self, session: TrainingSession, clock: RedrawClock,
@@ -161,6 +162,8 @@ class InspectorPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
+        self.diagnosis = DiagnosisView()
+        layout.addWidget(self.diagnosis)
         layout.addWidget(splitter, 1)
 
     def _stat_combo(self, object_name: str, accessible: str, stats: tuple[str, ...],
@@ -420,6 +423,7 @@ class InspectorPanel(QWidget):
         self._run_every = self._session.probe_every
         self._pause_reasons.clear()
         self._clear_alerts()
+        self.diagnosis.clear()
         for curve in self._series_curves.values():  # the layers may be another model's
             self.series_plot.removeItem(curve)
         self._series_curves.clear()
@@ -456,10 +460,20 @@ class InspectorPanel(QWidget):
             self._show_nonfinite(nonfinite)
 
     @Slot(object)
-    def _on_run_finished(self, _run: Any) -> None:
+    def _on_run_finished(self, run: Any) -> None:
         self._refresh_setting_hint()
         self._refresh_status()
         self.feature_view.model_changed()
+        self.diagnosis.show_run(run)
+        site = run.finished.nonfinite if run.finished is not None else None
+        if site is not None:
+            # The run ended at a divergence: bring its layer and its batch forward.
+            if site.layer_index is not None:
+                if site.layer_index < len(self.history.layers):
+                    self.select_layer(site.layer_index)
+                else:  # no probe samples: the model panel still shows the layer
+                    self.layerChosen.emit(site.layer_index)
+            self.nonFiniteFound.emit()
 
     @Slot()
     def _on_model_replaced(self) -> None:

@@ -303,7 +303,8 @@ class TrainingSession(QObject):
             return trainer
 
         run = RunHistory(self._next_number(), config, spec.name, dataset.name, name=name,
-                         parent_id=parent, first_step=first_step)
+                         parent_id=parent, first_step=first_step,
+                         layer_kinds=tuple(layer.kind for layer in spec.layers))
         self.runs.append(run)
         worker = TrainingWorker(build_trainer, control,
                                 record=record if folder is not None else None)

@@ -29,10 +29,10 @@ from netexplorer.ui.training.runs_list import RunsList
 from netexplorer.ui.training.training_controls import TrainingControls
 from netexplorer.ui.training.training_plots import TrainingPlots
 from netexplorer.ui.training.training_text import (
-    no_better_than_guessing,
     progress,
     result_summary,
     status_line,
+    verdicts,
 )
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.plots import RedrawClock
@@ -371,8 +371,11 @@ class TrainingPanel(QWidget):
         self._refresh_controls()
         status = run.finished.status if run.finished is not None else "failed"
         details = self._failure.details if self._failure is not None else ""
+        if not details and status == "diverged" and run.finished is not None:
+            details = run.finished.message  # the whole story: what was kept and why
         text = result_summary(run) or f"Run {run.number} ended"
-        kind = "warning" if no_better_than_guessing(run) else _RESULT_KINDS.get(status, "warning")
+        found = verdicts(run)
+        kind = found[0].severity if found else _RESULT_KINDS.get(status, "warning")
         self.banner.show_result(kind, text, details)
 
     @Slot(object)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netexplorer.core.formatting import percent
+from netexplorer.core.inspection.diagnosis import RunFacts, Verdict, diagnose
 
 if TYPE_CHECKING:  # pragma: no cover - runs imports torch; the GUI gets runs from the session
     from netexplorer.core.runs import RunHistory
@@ -129,12 +130,11 @@ def status_line(state: str, run: RunHistory | None, images_per_second: float | N
     return short_result(run)
 
 
-def no_better_than_guessing(run: RunHistory) -> bool:
-    """The last test accuracy is within chance (at most 1.5 × 1/classes)."""
-    if not run.epochs or not run.epochs[-1].per_class_accuracy:
-        return False
-    classes = len(run.epochs[-1].per_class_accuracy)
-    return classes > 1 and run.epochs[-1].test_accuracy <= 1.5 / classes
+def verdicts(run: RunHistory) -> list[Verdict]:
+    """The run's diagnosis — the same verdicts the Inspector shows."""
+    if run.finished is None:
+        return []
+    return diagnose(RunFacts.of_run(run))
 
 
 def short_result(run: RunHistory) -> str:
@@ -163,19 +163,18 @@ def result_summary(run: RunHistory) -> str:
     accuracy = run.final_accuracy
     shown = f"test accuracy {percent(accuracy)}" if accuracy is not None else \
         "no epoch completed, so no test accuracy yet"
+    found = verdicts(run)
+    said = f" — {found[0]}" if found else ""
     if finished.status == "completed":
-        text = f"Run {n} completed: {shown} after {finished.epoch} epochs " \
-               f"({format_duration(finished.elapsed)})"
-        if no_better_than_guessing(run):
-            classes = len(run.epochs[-1].per_class_accuracy)
-            text += (f" — no better than guessing one of {classes} classes: the model did not "
-                     f"learn. Try a smaller learning rate or another optimizer, and Reset "
-                     f"weights.")
-        return text
+        return f"Run {n} completed: {shown} after {finished.epoch} epochs " \
+               f"({format_duration(finished.elapsed)}){said}"
     if finished.status == "stopped":
-        return f"Run {n} stopped after {finished.epoch} epochs and {finished.step} steps: {shown}"
+        return (f"Run {n} stopped after {finished.epoch} epochs and {finished.step} steps: "
+                f"{shown}{said}")
     if finished.status == "diverged":
-        return f"Run {n} diverged: {finished.message}"
+        verdict = found[0]
+        return (f"Run {n} {verdict.message[:1].lower()}{verdict.message[1:]} (test accuracy "
+                f"{percent(accuracy)}). What to try: {verdict.advice}.")
     if finished.status == "failed":
         return f"Run {n} failed: {finished.message}"
     if finished.status == "checkpoint":

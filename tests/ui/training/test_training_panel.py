@@ -90,8 +90,10 @@ def test_a_huge_learning_rate_ends_with_the_divergence_message(window, qtbot):
     panel = training_panel(qtbot, window)
     run = train(qtbot, window, lr=10.0)
     assert run.status == "diverged"
-    assert panel.banner.kind == "warning"
-    assert "diverged" in panel.banner.text and "Lower the learning rate" in panel.banner.text
+    assert panel.banner.kind == "error"
+    assert "diverged at step" in panel.banner.text and "ended" in panel.banner.text
+    assert "use a learning rate of" in panel.banner.text
+    assert run.finished.message == panel.banner._details  # the whole story, in Details
     assert np.isfinite(run.losses.values).all()  # only finite losses reach the plots
     assert panel.runs_list.topLevelItem(0).text(5) == "diverged"
 
