@@ -19,6 +19,10 @@ from netexplorer.ui.model.layer_list import ERROR_BACKGROUND
 from netexplorer.ui.widgets.accessibility import named
 
 COLUMNS = ("Layer", "Kind", "Output shape", "Params", "Mult-adds")
+_HEADER_TIPS = ("", "", "per sample, without the batch dimension",
+                "learned values: weights and biases (a batch-norm's scale and shift), not "
+                "its running statistics",
+                f"Mult-adds {MACS_RULE}")
 _NUMERIC = (3, 4)
 UNKNOWN = "—"
 
@@ -32,13 +36,11 @@ class SummaryTable(QTableWidget):
         super().__init__(0, len(COLUMNS), parent)
         named(self, "summaryTable", "Model summary",
               "each layer's output shape, parameter count and mult-adds per sample")
-        self.setHorizontalHeaderLabels(list(COLUMNS))
-        # The rule, where a person checking a figure by hand looks for it.
-        self.horizontalHeaderItem(COLUMNS.index("Mult-adds")).setToolTip(
-            f"Mult-adds {MACS_RULE}")
-        self.horizontalHeaderItem(COLUMNS.index("Params")).setToolTip(
-            "learned values: weights and biases (a batch-norm's scale and shift), "
-            "not its running statistics")
+        # The rules, where a person checking a figure by hand looks for them.
+        for column, (title, tip) in enumerate(zip(COLUMNS, _HEADER_TIPS)):
+            header_item = QTableWidgetItem(title)
+            header_item.setToolTip(tip)
+            self.setHorizontalHeaderItem(column, header_item)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
