@@ -1,7 +1,12 @@
-"""Exports of a trained model that live on without netexplorer: a standalone Python
-module generated from the ModelSpec, a TorchScript file, and text files (metrics
+"""Exports of a trained model that live on without netexplorer: ONNX and a
+torch.export program (core/graph_export.py), a TorchScript file (legacy), a
+standalone Python module generated from the ModelSpec, and text files (metrics
 CSV) — each written atomically, so a failed export never leaves half a file where
-a good one was.
+a good one was. FORMATS lists them for the CLI and the Export menu alike.
+
+Every model file carries a ModelCard: what a person opening it elsewhere (Netron,
+onnxruntime, torch.export.load) needs to feed it — the input's shape and
+normalisation, the class names, the spec it was built from.
 
 The Python module is generated from the spec, the one definition of the model:
 its `__init__` creates the layers with the spec's names and resolved parameters
@@ -14,12 +19,14 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import os
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netexplorer import __version__
 from netexplorer.core.files import write_atomically
@@ -27,16 +34,112 @@ from netexplorer.core.formatting import format_shape
 from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.core.specs import ModelSpec, summarize
 
-__all__ = ["ExportError", "class_name", "python_source", "write_python", "write_text",
-           "save_torchscript", "PYTHON_FILTER", "TORCHSCRIPT_FILTER", "CSV_FILTER"]
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from netexplorer.core.checkpoints import Checkpoint
+    from netexplorer.core.data import Dataset
+
+__all__ = ["ExportError", "ExportFormat", "FORMATS", "ModelCard", "class_name", "frozen_copy",
+           "python_source", "write_python", "write_text", "write_file", "save_torchscript",
+           "PYTHON_FILTER", "TORCHSCRIPT_FILTER", "CSV_FILTER", "CARD_FILE"]
 
 PYTHON_FILTER = "Python files (*.py);;All files (*)"
 TORCHSCRIPT_FILTER = "TorchScript (*.pt);;All files (*)"
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
+# The ModelCard's name inside a .pt2 or TorchScript archive (read back with
+# extra_files={CARD_FILE: ""}); ONNX keeps it as metadata_props instead.
+CARD_FILE = "netexplorer.json"
 
 
 class ExportError(ValueError):
     """An export that could not be written; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One kind of file the model (or its run) can be exported as."""
+
+    name: str  # the CLI's --format
+    title: str  # what the menu and the help call it
+    suffix: str
+    file_filter: str
+    needs_weights: bool = True  # False: the spec (python) or the history (csv) suffice
+    legacy: bool = False  # kept while torch ships it; a newer format does the job
+
+
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
+    ExportFormat("onnx", "ONNX", ".onnx", "ONNX models (*.onnx);;All files (*)"),
+    ExportFormat("pt2", "torch.export program", ".pt2",
+                 "torch.export programs (*.pt2);;All files (*)"),
+    ExportFormat("torchscript", "TorchScript (legacy)", ".pt", TORCHSCRIPT_FILTER, legacy=True),
+    ExportFormat("python", "Python module", ".py", PYTHON_FILTER, needs_weights=False),
+    ExportFormat("csv", "metrics CSV", ".csv", CSV_FILTER, needs_weights=False),
+)}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model file says about itself beyond its weights: without it, a person
+    holding only the .onnx has to guess the input's normalisation and which output
+    is which class."""
+
+    spec: ModelSpec
+    dataset: str = ""
+    classes: tuple[str, ...] = ()
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: Checkpoint) -> ModelCard:
+        norm = checkpoint.normalization
+        return cls(checkpoint.spec, checkpoint.dataset_name or "", tuple(checkpoint.classes),
+                   tuple(norm.mean) if norm else (), tuple(norm.std) if norm else ())
+
+    @classmethod
+    def of_dataset(cls, spec: ModelSpec, dataset: Dataset | None) -> ModelCard:
+        if dataset is None:
+            return cls(spec)
+        norm = dataset.normalization
+        return cls(spec, dataset.name, tuple(dataset.classes), tuple(norm.mean),
+                   tuple(norm.std))
+
+    @property
+    def output_name(self) -> str:
+        """The graph output's name, after what the last layer gives."""
+        last = self.spec.layers[-1].kind if self.spec.layers else ""
+        return {"softmax": "probabilities", "logsoftmax": "log_probabilities",
+                "linear": "logits"}.get(last, "output")
+
+    def input_description(self) -> str:
+        text = (f"N×{format_shape(tuple(self.spec.input_shape))} float32 images, pixels "
+                f"scaled to [0, 1]")
+        if self.mean and self.std:
+            text += f", then (x − mean) / std per channel with mean {list(self.mean)} and " \
+                    f"std {list(self.std)}"
+        return text
+
+    def metadata(self) -> dict[str, str]:
+        """Plain strings (ONNX metadata_props; Netron shows them as the model's
+        properties)."""
+        summary = summarize(self.spec, strict=True)
+        out = f"N×{format_shape(summary.output_shape)} {self.output_name}"
+        if self.classes:
+            out += ", one per class in 'classes'"
+        data = {"exported_by": f"netexplorer {__version__}", "model": self.spec.name,
+                "input": self.input_description(), "output": out,
+                "spec": self.spec.to_json(indent=None)}
+        if self.dataset:
+            data["dataset"] = self.dataset
+        if self.classes:
+            data["classes"] = json.dumps(list(self.classes))
+        if self.mean and self.std:
+            data["mean"] = json.dumps(list(self.mean))
+            data["std"] = json.dumps(list(self.std))
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.metadata(), indent=2)
 
 
 def class_name(spec_name: str) -> str:
@@ -133,34 +236,46 @@ if __name__ == "__main__":
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write `text` (UTF-8) atomically: beside the target, then os.replace."""
-    return _write_atomically(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+    return write_file(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def write_python(path: str | os.PathLike, spec: ModelSpec) -> Path:
     return write_text(path, python_source(spec))
 
 
-def save_torchscript(model: Any, path: str | os.PathLike) -> Path:
-    """Script a CPU copy of `model` in eval mode and save it atomically.
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A CPU copy of `model` in eval mode, for tracing or scripting: the live model is
+    left alone (it may be training, on another device)."""
+    return copy.deepcopy(model).cpu().eval()
 
-    The live model is left alone (it may be training on another device); the file
-    loads anywhere with torch.jit.load, without netexplorer. TorchScript is
-    deprecated upstream in favour of torch.export, but it is still what most
-    deployment tools read, so its FutureWarning is not passed on to the person.
+
+def save_torchscript(model: Any, path: str | os.PathLike, card: ModelCard | None = None
+                     ) -> Path:
+    """Script a CPU copy of `model` in eval mode and save it atomically (with the
+    card as the archive's netexplorer.json, when given).
+
+    The file loads anywhere with torch.jit.load, without netexplorer. TorchScript is
+    deprecated upstream in favour of torch.export (FORMATS["pt2"]); the menu and the
+    CLI call it legacy, so torch's FutureWarning is not passed on as well.
     """
     import torch
 
-    frozen = copy.deepcopy(model).cpu().eval()
+    frozen = frozen_copy(model)
+    extra = {CARD_FILE: card.to_json()} if card is not None else {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
         try:
             scripted = torch.jit.script(frozen)
         except Exception as exc:  # a custom module TorchScript cannot compile
             raise ExportError(f"TorchScript could not compile the model: {exc}") from None
-        return _write_atomically(Path(path), lambda handle: torch.jit.save(scripted, handle))
+        return write_file(path, lambda handle: torch.jit.save(scripted, handle,
+                                                              _extra_files=extra))
 
 
-def _write_atomically(path: Path, write: Callable[[Any], Any]) -> Path:
+def write_file(path: str | os.PathLike, write: Callable[[Any], Any]) -> Path:
+    """write(handle) into `path` atomically; a failure is an ExportError saying what
+    to do."""
+    path = Path(path)
     try:
         return write_atomically(path, write)
     except OSError as exc:
