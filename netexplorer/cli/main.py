@@ -90,6 +90,14 @@ def _add_data_arguments(parser: argparse.ArgumentParser, default: str | None = "
 def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     """What `evaluate` and `explain` read: a checkpoint or a stored run, the data,
     the split."""
+    _add_checkpoint_source_arguments(parser)
+    _add_data_arguments(parser, default=None)
+    parser.add_argument("--split", choices=("test", "train"), default="test")
+
+
+def _add_checkpoint_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """What names a model's weights (cli.run.open_source reads it): a checkpoint file,
+    a plain state_dict with --model/--spec, or a stored run."""
     parser.add_argument("checkpoint", metavar="CKPT|RUN",
                         help="a checkpoint file, a plain state_dict file (with --model or "
                              "--spec), or a stored run: its id, the start of its id, or its "
@@ -99,8 +107,6 @@ def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the preset whose layers a plain state_dict's weights fit")
     group.add_argument("--spec", metavar="FILE.json", type=Path,
                        help="the model spec whose layers a plain state_dict's weights fit")
-    _add_data_arguments(parser, default=None)
-    parser.add_argument("--split", choices=("test", "train"), default="test")
     _add_runs_dir_argument(parser)
     parser.add_argument("--best", action="store_true",
                         help="of a stored run, its best epoch's weights (best.ckpt) rather "
@@ -183,6 +189,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return run_explanation(args, spec=given_spec_argument(args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from netexplorer.cli.export import run_export
+
+    return run_export(args, spec=given_spec_argument(args))
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from netexplorer.cli.runs import list_runs  # no torch: the table comes at once
 
@@ -263,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where the saliency picture goes (default: "
                               "explain-SPLIT-N.png in the current folder)")
     explain.set_defaults(handler=cmd_explain)
+
+    from netexplorer.core.export import FORMATS  # torch-free
+
+    export = commands.add_parser("export", help="write a checkpoint's or a stored run's model "
+                                                "as ONNX, a torch.export program, TorchScript "
+                                                "(legacy) or Python, or its metrics as CSV")
+    _add_checkpoint_source_arguments(export)
+    export.add_argument("--format", choices=tuple(FORMATS), metavar="|".join(FORMATS),
+                        help="; ".join(f"{f.name}: {f.title}" for f in FORMATS.values())
+                             + " (default: from --out's suffix)")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="where the file goes (replaced atomically if it exists)")
+    export.set_defaults(handler=cmd_export)
 
     runs = commands.add_parser("runs", help="list the stored runs: id, name, model, dataset, "
                                             "epochs, test accuracy, status, parent")
