@@ -1,5 +1,6 @@
-"""File → Export: the trained model as a checkpoint, as TorchScript or as a
-standalone Python module, and the run's metrics as CSV.
+"""File → Export: the trained model as a checkpoint, as ONNX, as a torch.export
+program, as TorchScript (legacy) or as a standalone Python module, and the run's
+metrics as CSV.
 
 Every export is a session job (the model is only touched where training
 allows it, and the GUI never waits on the disk); files are written atomically
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from netexplorer.core.export import CSV_FILTER, PYTHON_FILTER, TORCHSCRIPT_FILTER
+from netexplorer.core.export import CSV_FILTER, FORMATS, PYTHON_FILTER
+from netexplorer.core.graph_export import ONNX_OPSET
 from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.widgets.actions import make_action
 
@@ -31,9 +33,26 @@ _FOLDER_KEY = "export/folder"
 # They run on the training or job thread and return the path written.
 
 def torchscript_job(context: ModelContext, path: str) -> str:
-    from netexplorer.core.export import save_torchscript
+    from netexplorer.core.export import ModelCard, save_torchscript
 
-    return str(save_torchscript(context.model, path))
+    card = ModelCard.of_dataset(context.spec, context.dataset)
+    return str(save_torchscript(context.model, path, card))
+
+
+def onnx_job(context: ModelContext, path: str) -> str:
+    from netexplorer.core.export import ModelCard
+    from netexplorer.core.graph_export import save_onnx
+
+    return str(save_onnx(context.model, path, ModelCard.of_dataset(context.spec,
+                                                                   context.dataset)))
+
+
+def exported_program_job(context: ModelContext, path: str) -> str:
+    from netexplorer.core.export import ModelCard
+    from netexplorer.core.graph_export import save_exported_program
+
+    return str(save_exported_program(context.model, path,
+                                     ModelCard.of_dataset(context.spec, context.dataset)))
 
 
 def python_job(context: ModelContext, path: str) -> str:
@@ -74,9 +93,21 @@ class Exporter(QObject):
             self, "Model as &checkpoint…", "exportCheckpointAction",
             tip="weights, spec, training state and history: reopen it in netexplorer",
             slot=self._on_export_checkpoint)
+        self.onnx_action = make_action(
+            self, "Model as &ONNX…", "exportOnnxAction",
+            tip=f"one plain .onnx file (opset {ONNX_OPSET}, any batch size) that Netron, "
+                "onnxruntime "
+                "and other runtimes open; says its input's normalisation and classes",
+            slot=self._on_export_onnx)
+        self.exported_program_action = make_action(
+            self, "Model as torch.&export program…", "exportProgramAction",
+            tip="a .pt2 file torch.export.load reads (any batch size), without netexplorer: "
+                "PyTorch's successor to TorchScript",
+            slot=self._on_export_program)
         self.torchscript_action = make_action(
-            self, "Model as &TorchScript…", "exportTorchScriptAction",
-            tip="a self-contained file torch.jit.load reads, without netexplorer",
+            self, "Model as &TorchScript (legacy)…", "exportTorchScriptAction",
+            tip="a file torch.jit.load reads, without netexplorer; TorchScript is deprecated "
+                "in PyTorch: prefer the torch.export program",
             slot=self._on_export_torchscript)
         self.python_action = make_action(
             self, "Model as &Python module…", "exportPythonAction",
@@ -87,7 +118,8 @@ class Exporter(QObject):
             self, "Run &metrics as CSV…", "exportMetricsAction",
             tip="every step's loss and learning rate, and each epoch's accuracy",
             slot=self._on_export_csv)
-        self.model_actions = (self.checkpoint_action, self.torchscript_action,
+        self.model_actions = (self.checkpoint_action, self.onnx_action,
+                              self.exported_program_action, self.torchscript_action,
                               self.python_action)
         self.metrics_actions = (self.csv_action,)
         for signal in (session.runStarted, session.runFinished, session.specLoaded):
@@ -108,6 +140,8 @@ class Exporter(QObject):
         has_metrics = run is not None and len(run.steps) > 0
         for action, enabled, reason in (
                 (self.checkpoint_action, has_model, why_model),
+                (self.onnx_action, has_model, why_model),
+                (self.exported_program_action, has_model, why_model),
                 (self.torchscript_action, has_model, why_model),
                 (self.python_action, has_spec, " — the model has an error: fix it first"),
                 (self.csv_action, has_metrics, " — train first: there are no metrics yet")):
@@ -148,12 +182,23 @@ class Exporter(QObject):
             return None
         return self._track(self._session.save_checkpoint(path), "checkpoint", path)
 
+    def export_onnx(self, path: str | None = None) -> TaskHandle | None:
+        return self._export_model("onnx", onnx_job, "ONNX model", path)
+
+    def export_program(self, path: str | None = None) -> TaskHandle | None:
+        return self._export_model("pt2", exported_program_job, "torch.export program", path)
+
     def export_torchscript(self, path: str | None = None) -> TaskHandle | None:
-        path = path or self._ask("Export the model as TorchScript", f"{self._base_name()}.pt",
-                                 ".pt", TORCHSCRIPT_FILTER)
+        return self._export_model("torchscript", torchscript_job, "TorchScript model", path)
+
+    def _export_model(self, format_name: str, job: Any, what: str,
+                      path: str | None) -> TaskHandle | None:
+        fmt = FORMATS[format_name]
+        path = path or self._ask(f"Export the model as {fmt.title}",
+                                 f"{self._base_name()}{fmt.suffix}", fmt.suffix, fmt.file_filter)
         if path is None:
             return None
-        return self._track(self._session.submit(torchscript_job, path), "TorchScript model", path)
+        return self._track(self._session.submit(job, path), what, path)
 
     def export_python(self, path: str | None = None) -> TaskHandle | None:
         name = self._base_name().replace("-", "_")
@@ -187,6 +232,14 @@ class Exporter(QObject):
     @Slot()
     def _on_export_checkpoint(self) -> None:
         self.export_checkpoint()
+
+    @Slot()
+    def _on_export_onnx(self) -> None:
+        self.export_onnx()
+
+    @Slot()
+    def _on_export_program(self) -> None:
+        self.export_program()
 
     @Slot()
     def _on_export_torchscript(self) -> None:

@@ -1,11 +1,13 @@
-"""File → Export after a short run: checkpoint, TorchScript, Python module, metrics CSV
-— each written by a session job, each reproducing the app's model."""
+"""File → Export after a short run: checkpoint, ONNX, torch.export program, TorchScript
+(legacy), Python module, metrics CSV — each written by a session job, each
+reproducing the app's model."""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
 import io
+import json
 import warnings
 
 import pytest
@@ -45,8 +47,10 @@ def export_to(qtbot, window, monkeypatch, name: str, path, written=None) -> None
 def test_export_menu_sits_in_the_file_menu_and_waits_for_a_model(window):
     menu = export_menu(window)
     names = [a.objectName() for a in menu.actions() if not a.isSeparator()]
-    assert names == ["exportCheckpointAction", "exportTorchScriptAction", "exportPythonAction",
-                     "exportMetricsAction"]
+    assert names == ["exportCheckpointAction", "exportOnnxAction", "exportProgramAction",
+                     "exportTorchScriptAction", "exportPythonAction", "exportMetricsAction"]
+    assert "(legacy)" in action(window, "exportTorchScriptAction").text()
+    assert "deprecated" in action(window, "exportTorchScriptAction").statusTip()
     menu.aboutToShow.emit()
     assert not action(window, "exportTorchScriptAction").isEnabled()
     assert "train" in action(window, "exportTorchScriptAction").toolTip()
@@ -59,11 +63,30 @@ def test_export_menu_sits_in_the_file_menu_and_waits_for_a_model(window):
 def test_every_export_reproduces_the_trained_model(window, qtbot, monkeypatch, tmp_path):
     train(qtbot, window)
     export_menu(window).aboutToShow.emit()
-    for name in ("exportCheckpointAction", "exportTorchScriptAction", "exportPythonAction",
-                 "exportMetricsAction"):
+    for name in ("exportCheckpointAction", "exportOnnxAction", "exportProgramAction",
+                 "exportTorchScriptAction", "exportPythonAction", "exportMetricsAction"):
         assert action(window, name).isEnabled(), name
     x = window.data_view.dataset.test.images[:16]
     expected, state = model_outputs(qtbot, window, x)
+    dataset = window.data_view.dataset
+
+    # ONNX: onnxruntime gives the same outputs; the file names the dataset's classes.
+    ort = pytest.importorskip("onnxruntime")
+    export_to(qtbot, window, monkeypatch, "exportOnnxAction", tmp_path / "lenet",
+              tmp_path / "lenet.onnx")
+    session = ort.InferenceSession(str(tmp_path / "lenet.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    [got] = session.run(None, {"images": x.numpy()})
+    assert torch.allclose(torch.from_numpy(got), expected, rtol=0, atol=1e-4)
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["classes"]) == list(dataset.classes)
+    assert json.loads(meta["mean"]) == list(dataset.normalization.mean)
+
+    # The torch.export program.
+    export_to(qtbot, window, monkeypatch, "exportProgramAction", tmp_path / "lenet.pt2")
+    program = torch.export.load(str(tmp_path / "lenet.pt2")).module()
+    with torch.no_grad():
+        assert torch.allclose(program(x), expected, rtol=0, atol=1e-5)
 
     # TorchScript: loads without netexplorer and matches.
     export_to(qtbot, window, monkeypatch, "exportTorchScriptAction", tmp_path / "lenet.pt")
