@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from netexplorer.cli.main import CommandError
-from netexplorer.cli.run import _load_data, open_source
+from netexplorer.cli.run import load_data, open_source
 from netexplorer.core.data import require_images
 from netexplorer.core.devices import describe, resolve_device
 from netexplorer.core.explain import Explanation, explain_example
@@ -34,7 +34,7 @@ def run_explanation(args: argparse.Namespace, spec=None, out: TextIO | None = No
                          which="best" if getattr(args, "best", False) else "last")
     checkpoint = source.checkpoint
     name = args.dataset or checkpoint.dataset_name or "digits"
-    dataset = _load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
+    dataset = load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
     split = require_images(dataset, args.split)
     device = resolve_device(args.device)
     model = checkpoint.build_model().to(device)

@@ -84,8 +84,8 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _load_data(args: argparse.Namespace, name: str, input_shape, normalization=None,
-               err: TextIO | None = None) -> Dataset:
+def load_data(args: argparse.Namespace, name: str, input_shape, normalization=None,
+              err: TextIO | None = None) -> Dataset:
     """The dataset, with a warning on stderr if files of it were left out."""
     dataset = load_dataset(name, root=args.data_root, input_shape=input_shape,
                            download=args.download, normalization=normalization)
@@ -191,7 +191,7 @@ def run_training(args: argparse.Namespace,
     if args.resume is None:
         config = make_config(None)  # a bad setting is said before anything loads
         spec = load_spec(args)
-        dataset = _load_data(args, args.dataset, spec.input_shape, err=err)
+        dataset = load_data(args, args.dataset, spec.input_shape, err=err)
         _require_both_splits(dataset)
         trainer = new_trainer(spec, dataset, config)
     else:
@@ -208,7 +208,7 @@ def run_training(args: argparse.Namespace,
                                 f"{checkpoint.epochs_done}, to train more")
         dataset_name = args.dataset if args.dataset != "digits" or not checkpoint.dataset_name \
             else checkpoint.dataset_name
-        dataset = _load_data(args, dataset_name, checkpoint.spec.input_shape,
+        dataset = load_data(args, dataset_name, checkpoint.spec.input_shape,
                              checkpoint.normalization, err)
         _require_both_splits(dataset)
         trainer = resume_trainer(checkpoint, dataset, config)
@@ -423,7 +423,7 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None,
         shown = f" ({source.run.name})" if source.run.name != source.run.id else ""
         print(f"Run {source.run.id}{shown}, {source.run.status}: {source.path}", file=out)
     name = args.dataset or checkpoint.dataset_name or "digits"
-    dataset = _load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
+    dataset = load_data(args, name, checkpoint.spec.input_shape, checkpoint.normalization)
     split = require_images(dataset, args.split)
     if checkpoint.classes and tuple(checkpoint.classes) != tuple(dataset.classes):
         print(f"warning: the checkpoint was trained on {checkpoint.dataset_name}, whose classes "
@@ -447,7 +447,7 @@ def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) ->
     """The tutorial's hook printout for every layer after a few training steps,
     with the probe's further statistics and the doctor's alerts."""
     out = out or sys.stdout  # looked up now (not at import), as in run_training
-    dataset = _load_data(args, args.dataset, spec.input_shape)
+    dataset = load_data(args, args.dataset, spec.input_shape)
     require_images(dataset, "train")
     config = TrainConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          device=args.device, report_every=1, schedule="none",

@@ -35,7 +35,7 @@ from torch import nn
 from netexplorer.core import losses
 from netexplorer.core.data import Split
 from netexplorer.core.errors import DatasetError
-from netexplorer.core.inspection.probe import _kind_of, probe_layers
+from netexplorer.core.inspection.probe import kind_of, probe_layers
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,7 +145,7 @@ def explain(model: nn.Module, image: torch.Tensor, *, loss: str = "cross-entropy
     return Explanation(
         image=_numpy(x[0]), probabilities=_numpy(probabilities), predicted=predicted,
         target=chosen,
-        layers=tuple(LayerActivation(name, _kind_of(module), _one_image(outputs[name]))
+        layers=tuple(LayerActivation(name, kind_of(module), _one_image(outputs[name]))
                      for name, module in layers if name in outputs),
         gradient_x_input=_numpy(gradient_x_input), cam_layer=cam_layer if cam is not None
         else None, grad_cam=cam, grad_cam_upsampled=cam_up)

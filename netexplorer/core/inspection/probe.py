@@ -63,7 +63,9 @@ def probe_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
 
 
-def _kind_of(module: nn.Module) -> str:
+def kind_of(module: nn.Module) -> str:
+    """The spec's name for a module's kind ("conv2d"), or its class name: the one
+    name the inspector, the explain trace and the CLI show for a layer."""
     for kind, info in LAYER_KINDS.items():
         if type(module).__name__ == info.torch_name:
             return kind
@@ -116,7 +118,7 @@ class Probe:
         if not self._modules:
             raise ValueError("the model has no layers to probe")
         self.layers: list[LayerInfo] = [
-            LayerInfo(i, name, _kind_of(m), any(True for _ in m.parameters(recurse=False)),
+            LayerInfo(i, name, kind_of(m), any(True for _ in m.parameters(recurse=False)),
                       isinstance(m, _ACTIVATION_TYPES))
             for i, (name, m) in enumerate(self._modules)]
         # Pure reshapes (flatten) show the same values as the layer before them.
