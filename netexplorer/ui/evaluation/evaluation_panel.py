@@ -41,7 +41,7 @@ from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
 from netexplorer.ui.widgets.gallery import MAX_GALLERY, make_gallery, show_dataset_images
 from netexplorer.ui.widgets.heatmap import HeatmapView
-from netexplorer.ui.widgets.plots import make_plot, series_colour
+from netexplorer.ui.widgets.plots import make_bar_chart, series_colour
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset
@@ -116,14 +116,9 @@ class EvaluationPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(PER_CLASS_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         header.setHighlightSections(False)
-        self.per_class_chart = make_plot("perClassChart", "Accuracy by class chart",
-                                         bottom="accuracy (%)")
+        self.per_class_chart = make_bar_chart("perClassChart", "Accuracy by class chart",
+                                              bottom="accuracy (%)")
         chart = self.per_class_chart.getPlotItem()
-        chart.showGrid(x=True, y=False, alpha=0.15)
-        chart.setMouseEnabled(x=False, y=False)
-        chart.setMenuEnabled(False)
-        chart.hideButtons()
-        chart.invertY(True)
         self._bars: pg.BarGraphItem | None = None
         self._mean_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(
             self.palette().color(QPalette.ColorRole.Text), width=1, style=Qt.PenStyle.DashLine))

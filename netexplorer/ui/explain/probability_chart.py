@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QPalette
 
 from netexplorer.core.formatting import percent
-from netexplorer.ui.widgets.plots import make_plot, series_colour
+from netexplorer.ui.widgets.plots import make_bar_chart, series_colour
 
 _RIGHT, _WRONG, _OTHER = series_colour(4), series_colour(2), series_colour(0)
 
@@ -20,14 +20,8 @@ class ProbabilityChart:
     """Owns its PlotWidget (`plot`); show() replaces what it draws."""
 
     def __init__(self) -> None:
-        self.plot = make_plot("probabilityChart", "Class probabilities",
-                              bottom="probability (%)")
-        item = self.plot.getPlotItem()
-        item.showGrid(x=True, y=False, alpha=0.15)
-        item.setMouseEnabled(x=False, y=False)
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        item.invertY(True)
+        self.plot = make_bar_chart("probabilityChart", "Class probabilities",
+                                   bottom="probability (%)")
         self._text = self.plot.palette().color(QPalette.ColorRole.Text)
         self._items: list[pg.GraphicsObject] = []
         self.probabilities = np.zeros(0, np.float32)

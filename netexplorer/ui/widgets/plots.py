@@ -73,6 +73,21 @@ def make_plot(object_name: str, accessible_name: str, *, left: str = "", bottom:
     return plot
 
 
+def make_bar_chart(object_name: str, accessible_name: str, *, bottom: str = "",
+                   parent: QWidget | None = None) -> pg.PlotWidget:
+    """A still chart of horizontal bars, one row per class from the top: nothing to
+    pan, zoom or choose from a menu (the per-class accuracy, a prediction's
+    probabilities)."""
+    plot = make_plot(object_name, accessible_name, bottom=bottom, parent=parent)
+    item = plot.getPlotItem()
+    item.showGrid(x=True, y=False, alpha=0.15)
+    item.setMouseEnabled(x=False, y=False)
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    item.invertY(True)
+    return plot
+
+
 def add_curve(plot: pg.PlotWidget, colour: QColor, width: float = 1.5, name: str | None = None,
               symbol: str | None = None) -> pg.PlotDataItem:
     """A curve whose data may be replaced every redraw cheaply."""
