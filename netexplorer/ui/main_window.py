@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
         # The autograd lab: the model's graph, and the layer a person clicks in it.
         self.autograd_panel.layerChosen.connect(model.select_layer)
         # A click on an image anywhere opens its trace.
-        for gallery_owner in (data, self.evaluation_panel):
+        for gallery_owner in (data, self.evaluation_panel, self.inspector_panel):
             gallery_owner.imageChosen.connect(self.explain_window.explain)
         # The window's own background work.
         self._env_runner.finished.connect(self._on_environment)

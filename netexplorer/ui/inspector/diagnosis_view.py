@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from netexplorer.core.inspection.diagnosis import RunFacts, Verdict, diagnose
@@ -24,7 +25,10 @@ BATCH_COLUMNS = 16
 
 
 class DiagnosisView(QWidget):
-    """`banner` says the verdict; `batch_grid` shows a diverged step's images."""
+    """`banner` says the verdict; `batch_grid` shows a diverged step's images, each
+    of which a click explains (imageChosen)."""
+
+    imageChosen = Signal(str, int)  # a click on an image of the batch: its split and index
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -34,6 +38,8 @@ class DiagnosisView(QWidget):
         self.batch_caption = named(QLabel(), "divergedBatchCaption", "The batch that diverged")
         self.batch_grid = ImageGridView()
         self.batch_grid.setObjectName("divergedBatch")
+        self.batch_grid.set_clickable(True)
+        self.batch_grid.imageChosen.connect(self.imageChosen)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.banner)

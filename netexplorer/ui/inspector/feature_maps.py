@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -87,7 +87,12 @@ def feature_snapshot_job(context: ModelContext, index: int) -> FeatureSnapshot:
 
 
 class FeatureMapView(QWidget):
-    """Probe image and layer pickers, the chosen layer's maps, the first conv's filters."""
+    """Probe image and layer pickers, the chosen layer's maps, the first conv's filters.
+
+    A click on the probe image says which it is (imageChosen), as a click on any
+    dataset image does: the window opens its trace."""
+
+    imageChosen = Signal(str, int)  # a click on the probe image: its split and index
 
     def __init__(self, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -112,6 +117,8 @@ class FeatureMapView(QWidget):
         self.image_spin.valueChanged.connect(self._on_image_changed)
         self.thumbnail, _ = make_gallery("probeImageView", "The probe image")
         self.thumbnail.setFixedWidth(120)
+        self.thumbnail.set_clickable(True)
+        self.thumbnail.imageChosen.connect(self.imageChosen)
         self.layer_combo = named(QComboBox(), "featureLayerCombo", "Layer",
                                  "the layer whose output maps are shown")
         self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)

@@ -76,6 +76,7 @@ class InspectorPanel(QWidget):
     layerChosen = Signal(int)  # the person picked a layer (table, heatmap, alert)
     nonFiniteFound = Signal()  # a value went NaN/inf (training paused, or ended): look here
     probeSettingChanged = Signal(object)  # the sampling interval (int) or None (off)
+    imageChosen = Signal(str, int)  # a click on the probe image or a diverged batch's image
 
     def __init__(self, session: TrainingSession, clock: RedrawClock,
                  parent: QWidget | None = None) -> None:
@@ -138,6 +139,7 @@ class InspectorPanel(QWidget):
         self.views.addTab(self._build_series_page(), "Selected layers")
         self.views.addTab(self._build_heatmap_page(), "Heatmap")
         self.feature_view = FeatureMapView(self._session)
+        self.feature_view.imageChosen.connect(self.imageChosen)
         self.views.addTab(self.feature_view, "Feature maps")
         self.alert_list = named(QListWidget(), "alertList", "Training doctor's alerts",
                                 "what the training doctor noticed; click one to select its "
@@ -163,6 +165,7 @@ class InspectorPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         self.diagnosis = DiagnosisView()
+        self.diagnosis.imageChosen.connect(self.imageChosen)
         layout.addWidget(self.diagnosis)
         layout.addWidget(splitter, 1)
 

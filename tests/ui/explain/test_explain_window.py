@@ -130,18 +130,30 @@ def test_an_image_that_cannot_be_traced_is_explained(window, qtbot):
     assert view.trace is None and not view.busy and view.refresh_button.isEnabled()
 
 
-def test_only_clickable_galleries_offer_a_click(window, qtbot):
-    thumbnail = window.inspector_panel.feature_view.thumbnail  # not made clickable
-    chosen: list[tuple[str, int]] = []
-    thumbnail.imageChosen.connect(lambda split, index: chosen.append((split, index)))
+def test_a_click_on_the_inspectors_probe_image_opens_its_trace(window, qtbot):
+    thumbnail = window.inspector_panel.feature_view.thumbnail
+    window.inspector_panel.feature_view.image_spin.setValue(7)
     window.tabs.setCurrentWidget(window.inspector_panel)
-    qtbot.waitUntil(lambda: thumbnail.image_count() == 1, timeout=WAIT)
-    qtbot.mouseClick(thumbnail, Qt.MouseButton.LeftButton, pos=thumbnail.cell_center(0))
+    qtbot.waitUntil(lambda: thumbnail.source(0) == ("test", 7), timeout=WAIT)
+    assert thumbnail.cursor().shape() == Qt.CursorShape.PointingHandCursor
+    trace = click_image(qtbot, window, thumbnail, 0)
+    assert_trace_of(window, trace, "test", 7)
+
+
+def test_only_clickable_galleries_offer_a_click(window, qtbot):
+    feature_view = window.inspector_panel.feature_view
+    maps = feature_view.map_grid  # pictures of a layer, not dataset images
+    chosen: list[tuple[str, int]] = []
+    maps.imageChosen.connect(lambda split, index: chosen.append((split, index)))
+    window.tabs.setCurrentWidget(window.inspector_panel)
+    window.inspector_panel.views.setCurrentWidget(feature_view)
+    qtbot.waitUntil(lambda: maps.image_count() > 0, timeout=WAIT)
+    qtbot.mouseClick(maps, Qt.MouseButton.LeftButton, pos=maps.cell_center(0))
     assert chosen == [] and not window.explain_window.isVisible()
-    assert thumbnail.cursor().shape() != Qt.CursorShape.PointingHandCursor
+    assert maps.cursor().shape() != Qt.CursorShape.PointingHandCursor
     grid = window.data_view.grid
     assert grid.cursor().shape() == Qt.CursorShape.PointingHandCursor
-    for view, hinted in ((grid, True), (thumbnail, False)):
+    for view, hinted in ((grid, True), (maps, False)):
         point = view.cell_center(0)
         QApplication.sendEvent(view, QHelpEvent(QEvent.Type.ToolTip, point,
                                                 view.mapToGlobal(point)))

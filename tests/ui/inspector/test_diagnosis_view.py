@@ -3,6 +3,8 @@ give one verdict, and a divergence brings its layer and its batch forward."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 from netexplorer.ui.inspector.inspector_panel import DEFAULT_PROBE_EVERY, InspectorPanel
 from tests.ui.debugging_helpers import train
 
@@ -32,7 +34,15 @@ def test_lr_50_ends_at_the_divergence_and_shows_its_layer_and_batch(window, qtbo
     assert verdict.message[1:] in banner and verdict.advice in banner
     assert "ended" in verdict.message and f"step {done.diverged_step}" in verdict.message
     # The batch that went wrong.
-    assert panel.diagnosis.batch_grid.image_count() == len(site.batch) > 0
+    grid = panel.diagnosis.batch_grid
+    assert grid.image_count() == len(site.batch) > 0
+    # A click on one of its images explains it.
+    view = window.explain_window.view
+    with qtbot.waitSignal(view.traced, timeout=30_000) as traced:
+        qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_center(1))
+    explanation = traced.args[0].explanation
+    assert (explanation.split, explanation.index) == ("train", int(site.batch[1]))
+    window.explain_window.hide()
     window.resize(1300, 900)
     panel.grab().save("/tmp/inspector_diverged.png")
 
