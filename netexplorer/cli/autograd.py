@@ -72,7 +72,7 @@ def cmd_autograd(args: argparse.Namespace) -> int:
         state = console.run_step(step.code, step.needs_cuda, step.without_cuda)
         failed |= not state.ok and not step.fails
         for output in state.outputs:
-            print(output.text if output.kind in ("value", "printed") else
+            print(output.text if output.kind in ("value", "printed", "refused") else
                   f"# {output.text}" if output.kind == "changed" else
                   f"{output.kind}: {output.text}")
     if args.tensors:
