@@ -23,7 +23,7 @@ import platform
 from typing import Any
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot, qVersion
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         geometry = self.settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(*_DEFAULT_SIZE)
+            self.resize(_first_size(self.screen().availableGeometry().size()))
         state = self.settings.window_state
         if state is None or not self.restoreState(state):
             self.resizeDocks([self.model_dock], [_DOCK_WIDTH], Qt.Orientation.Horizontal)
@@ -520,3 +520,12 @@ def _same_spec(spec_json: str, spec: ModelSpec) -> bool:
         return ModelSpec.from_json(spec_json, check_shapes=False) == spec
     except SpecError:
         return False
+
+
+def _first_size(available: QSize) -> QSize:
+    """The window's size on first open: the default, fitted to the screen's free
+    area (a 1024×768 laptop gets all of it, less a margin for the window frame)."""
+    width, height = _DEFAULT_SIZE
+    margin = 40
+    return QSize(max(1, min(width, available.width() - margin)),
+                 max(1, min(height, available.height() - margin)))

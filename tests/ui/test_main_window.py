@@ -32,6 +32,25 @@ def test_layout_has_the_model_dock_and_only_real_tabs(window):
     assert window.tabs.tabText(index) == "Training"
 
 
+def test_the_window_fits_a_small_screen(window, qtbot):
+    """A 1024×768 laptop: the window's least width is under 1,000 px, it opens
+    fitted to the screen's free area, and at 1024×640 it is that size (no part of
+    it pushed off-screen)."""
+    from PySide6.QtCore import QSize
+
+    from netexplorer.ui.main_window import _first_size
+
+    wait_for_data(qtbot, window)
+    assert window.minimumSizeHint().width() <= 1000
+    assert _first_size(QSize(1024, 738)) == QSize(984, 698)
+    assert _first_size(QSize(2560, 1400)) == QSize(1280, 800)
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: window.size() == QSize(1024, 640), timeout=5_000)
+    dock = window.findChild(QDockWidget, "modelDock")
+    assert dock.geometry().right() < window.centralWidget().geometry().left()
+    assert window.centralWidget().geometry().right() < 1024
+
+
 def test_status_bar_shows_device_threads_and_state(window, qtbot):
     qtbot.waitUntil(lambda: "…" not in window.device_label.text(), timeout=30_000)
     assert window.device_label.text() in ("Device: CPU",) or "CUDA" in window.device_label.text()

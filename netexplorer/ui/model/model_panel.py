@@ -430,6 +430,9 @@ class ModelPanel(QWidget):
         spin = named(QSpinBox(), object_name, accessible, tip)
         spin.setRange(1, maximum)
         spin.setAccelerated(True)
+        # Wide enough for four digits and the arrows, not for the maximum's five: the
+        # three boxes share one row of the dock, which sets the window's least width.
+        spin.setMinimumWidth(spin.fontMetrics().horizontalAdvance("8888") + 34)
         spin.valueChanged.connect(self._on_shape_spin_changed)
         return spin
 

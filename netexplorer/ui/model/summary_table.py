@@ -49,8 +49,10 @@ class SummaryTable(QTableWidget):
         self.setShowGrid(False)
         self.setWordWrap(False)
         header = self.horizontalHeader()
+        # Every column as wide as its contents (a narrow dock scrolls rather than
+        # cutting names and numbers short); the last takes what room is left.
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         header.setHighlightSections(False)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.cellClicked.connect(self._on_cell_clicked)

@@ -83,7 +83,7 @@ class TrainingControls(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("")
-        self.progress.setMinimumWidth(220)
+        self.progress.setMinimumWidth(150)  # the window fits 1,000 px; full text in the tip
         self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         row.addWidget(self.progress, 1)
         self.show_state(IDLE, ready="")
@@ -118,3 +118,4 @@ class TrainingControls(QWidget):
             self.progress.setRange(0, total)
         self.progress.setValue(min(done, total))
         self.progress.setFormat(text)
+        self.progress.setToolTip(text)
