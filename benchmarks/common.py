@@ -77,8 +77,8 @@ def comparable_config(epochs: int, **changes):
     learning rate, no augmentation, CPU — so a ratio compares like with like."""
     from netexplorer.core.train_config import TrainConfig
 
-    return TrainConfig(device="cpu", epochs=epochs, schedule="none", augment_shift=0,
-                       **changes)
+    settings = {"device": "cpu", "schedule": "none", "augment_shift": 0, **changes}
+    return TrainConfig(epochs=epochs, **settings)
 
 
 def median(values) -> float:

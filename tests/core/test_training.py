@@ -972,3 +972,25 @@ def test_random_shift_is_seeded():
     c = random_shift(images, 2, torch.Generator().manual_seed(6))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+def test_random_shift_of_any_layout_and_any_size_matches_the_reference():
+    """The strided view assumes nothing of its input: a channels-last batch, a
+    slice of a larger one and a shift wider than the images translate alike."""
+    batch = torch.rand(12, 3, 5, 4)
+    for images, s in ((batch.to(memory_format=torch.channels_last), 2),
+                      (batch[2:9, 1:], 1), (batch, 7)):
+        out = random_shift(images, s, torch.Generator().manual_seed(11))
+        offsets = torch.randint(0, 2 * s + 1, (2, len(images)),
+                                generator=torch.Generator().manual_seed(11))
+        for i in range(len(images)):
+            dy, dx = s - int(offsets[0, i]), s - int(offsets[1, i])
+            assert torch.equal(out[i:i + 1], translated(images[i:i + 1], dy, dx)), (s, i)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_random_shift_on_cuda_draws_what_the_cpu_draws():
+    images = torch.rand(16, 1, 8, 8)
+    on_cpu = random_shift(images, 2, torch.Generator().manual_seed(4))
+    on_gpu = random_shift(images.cuda(), 2, torch.Generator().manual_seed(4))
+    assert torch.equal(on_gpu.cpu(), on_cpu)
