@@ -498,6 +498,53 @@ def summarize(spec: ModelSpec, *, strict: bool = True) -> Summary:
     return Summary(spec.name, tuple(spec.input_shape), tuple(rows))
 
 
+def class_count_error(spec: ModelSpec, summary: Summary, classes: int,
+                      dataset: str) -> SpecError | None:
+    """The model's outputs against the dataset's classes, checked as the model is
+    edited rather than when Train is pressed: a SpecError (with its one-click fix)
+    when a valid model does not give one score per class, else None.
+
+    The fix sets out_features of the last linear layer when only layers that keep
+    its outputs follow it (activations, dropout, softmax); otherwise it appends
+    what is missing: a flatten for a model that ends on images, then a linear
+    layer of `classes` outputs."""
+    if not summary.ok or classes <= 0 or not summary.rows:
+        return None
+    out = tuple(summary.output_shape)
+    if out == (classes,):
+        return None
+    have = f"the model gives {format_shape(out)} values per image but {dataset} has " \
+           f"{classes} classes"
+    last = _last_linear_feeding_the_output(summary)
+    if last is not None:
+        row = summary.rows[last]
+        fix = SpecFix(f"set out_features of '{row.name}' to {classes}", "set", last,
+                      "out_features", classes)
+        return SpecError(f"{have}: set out_features of '{row.name}' to {classes}",
+                         layer=row.name, index=last, fix=fix)
+    end = len(spec.layers)
+    if len(out) != 1:
+        layer = LayerSpec("flatten", spec.unique_name("flatten"))
+        return SpecError(f"{have}: flatten it and end it with a linear layer of {classes} "
+                         f"outputs", fix=SpecFix("add a flatten layer", "insert", end,
+                                                 layer=layer))
+    layer = LayerSpec("linear", spec.unique_name("fc"), {"out_features": classes})
+    return SpecError(f"{have}: end it with a linear layer of {classes} outputs",
+                     fix=SpecFix(f"add a linear layer of {classes} outputs", "insert", end,
+                                 layer=layer))
+
+
+def _last_linear_feeding_the_output(summary: Summary) -> int | None:
+    """The index of the linear layer whose outputs the model gives, unchanged."""
+    width = summary.rows[-1].output_shape
+    for row in reversed(summary.rows):
+        if tuple(row.output_shape) != tuple(width) or len(width) != 1:
+            return None
+        if row.kind == "linear":
+            return row.index
+    return None
+
+
 def validate(spec: ModelSpec) -> None:
     """Raise the first SpecError of `spec`, if any."""
     summarize(spec, strict=True)

@@ -383,6 +383,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_dataset_loaded(self, dataset: Any) -> None:
         self.session.set_dataset(dataset)
+        self.model_panel.set_classes(dataset.num_classes, dataset_title(dataset.name))
         self.inspector_panel.feature_view.set_dataset(dataset)
         self._update_state()
         self._refresh_readiness()
@@ -505,6 +506,9 @@ class MainWindow(QMainWindow):
         """Why the window cannot train now, in words for the Train button's tooltip."""
         if not self.model_panel.is_valid:
             return "the model has an error: fix it in the model panel first"
+        if self.model_panel.error is not None:
+            return "the model's outputs do not match the dataset's classes: fix it in the " \
+                   "model panel first"
         if self.data_view.busy:
             return "the dataset is still loading"
         dataset = self.data_view.dataset

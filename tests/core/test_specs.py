@@ -1355,3 +1355,26 @@ def test_an_endless_spec_file_is_refused_after_the_limit():
     with pytest.raises(SpecError, match=r"^/dev/zero is more than 1,000,000 bytes; a model "
                                         r"spec is at most 1,000,000 bytes"):
         read_spec_file("/dev/zero")
+
+
+def test_class_count_error_offers_the_fix_that_makes_the_outputs_fit():
+    from netexplorer.core.presets import get_preset
+    from netexplorer.core.specs import class_count_error
+
+    lenet = get_preset("lenet")
+    assert class_count_error(lenet, summarize(lenet), 10, "digits") is None
+    error = class_count_error(lenet, summarize(lenet), 5, "five")
+    assert error.layer == "fc3" and "5 classes" in error.message
+    fixed = error.fix.apply(lenet)
+    assert class_count_error(fixed, summarize(fixed), 5, "five") is None
+    # A model that ends on images: flatten first, then a linear layer of the classes.
+    convs = ModelSpec("convs", (1, 8, 8), (LayerSpec("conv2d", "conv1", {"out_channels": 2,
+                                                                           "kernel_size": 3}),))
+    error = class_count_error(convs, summarize(convs), 3, "three")
+    assert error.fix.layer.kind == "flatten"
+    flat = error.fix.apply(convs)
+    error = class_count_error(flat, summarize(flat), 3, "three")
+    assert error.fix.layer.kind == "linear"
+    done = error.fix.apply(flat)
+    assert summarize(done).output_shape == (3,)
+    assert class_count_error(done, summarize(done), 3, "three") is None

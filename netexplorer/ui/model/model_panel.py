@@ -40,7 +40,9 @@ from netexplorer.core.specs import (
     MAX_SPATIAL,
     LayerSpec,
     ModelSpec,
+    SpecError,
     Summary,
+    class_count_error,
     format_bytes,
     format_shape,
     summarize,
@@ -70,6 +72,7 @@ class ModelPanel(QWidget):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setObjectName("modelUndoStack")
         self._locked = ""  # why the model cannot be edited now ("" when it can)
+        self._classes: tuple[int, str] | None = None  # the dataset's class count, name
         self._build()
         self._refresh()
 
@@ -92,6 +95,21 @@ class ModelPanel(QWidget):
     def is_valid(self) -> bool:
         """False while the stack has an error: training is disabled until it is fixed."""
         return self._summary.ok
+
+    @property
+    def error(self) -> SpecError | None:
+        """What the panel shows as wrong: the stack's own error, else a mismatch of
+        its outputs with the dataset's classes (set_classes)."""
+        if self._summary.error is not None or self._classes is None:
+            return self._summary.error
+        count, dataset = self._classes
+        return class_count_error(self._spec, self._summary, count, dataset)
+
+    def set_classes(self, count: int, dataset: str) -> None:
+        """The dataset the model will train on has `count` classes: a model that does
+        not give one output per class is flagged now, with its fix, not at Train."""
+        self._classes = (count, dataset)
+        self._refresh_error()
 
     @property
     def selected_index(self) -> int | None:
@@ -171,7 +189,7 @@ class ModelPanel(QWidget):
 
     def apply_fix(self) -> bool:
         """Apply the current error's one-click fix, if it has one."""
-        error = self._summary.error
+        error = self.error
         if error is None or error.fix is None:
             return False
         fix = error.fix
@@ -457,7 +475,7 @@ class ModelPanel(QWidget):
         self._refresh_selection()
 
     def _refresh_error(self) -> None:
-        error = self._summary.error
+        error = self.error
         self.error_frame.setVisible(error is not None)
         if error is None:
             self.error_label.clear()

@@ -324,3 +324,26 @@ def test_layers_past_an_error_are_marked_unknown(panel):
     assert panel.layer_list.item(5).data(Qt.ItemDataRole.UserRole + 1).endswith("?")
     panel.select_layer(5)
     assert "unknown" in panel.layer_form.findChild(QLabel, "layerShapes").text()
+
+
+def test_outputs_that_do_not_match_the_classes_are_flagged_with_a_fix(window, qtbot):
+    """fc3 with 5 outputs for the digits' 10 classes is caught as it is typed, not
+    when Train is pressed: the model panel names it, Train says why it waits, and
+    the Fix sets out_features back."""
+    from netexplorer.ui.training.training_panel import TrainingPanel
+    from tests.ui.conftest import wait_for_data
+
+    wait_for_data(qtbot, window)
+    panel = window.model_panel
+    fc3 = [layer.name for layer in panel.spec.layers].index("fc3")
+    panel.set_param(fc3, "out_features", 5)
+    assert panel.is_valid  # the stack itself is fine
+    assert panel.error_frame.isVisibleTo(window)
+    assert "10 classes" in panel.error_label.text() and "fc3" in panel.error_label.text()
+    assert panel.fix_button.text() == "Fix: set out_features of 'fc3' to 10"
+    training = window.findChild(TrainingPanel)
+    assert "classes" in training.ready_reason
+    assert panel.apply_fix()
+    assert panel.spec.layers[fc3].params["out_features"] == 10
+    assert not panel.error_frame.isVisibleTo(window)
+    qtbot.waitUntil(lambda: training.ready_reason == "", timeout=30_000)
