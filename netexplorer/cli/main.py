@@ -170,6 +170,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.checkpoint_every) and args.checkpoint_every >= 0):
         raise CommandError(f"--checkpoint-every is a number of seconds from 0, not "
                            f"{args.checkpoint_every}")
+    if args.probe_every < 0 or not args.collective_timeout > 0:
+        raise CommandError("--probe-every is a number of steps from 0 (0: off) and "
+                           "--collective-timeout a number of seconds above 0")
     return run_training(args, lambda base: _config_from(args, base), load_spec_argument)
 
 
@@ -257,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds of training between writes of the run's last.ckpt and "
                             "best.ckpt, after the first epoch's and before the end's "
                             "(default: 10)")
+    train.add_argument("--probe-every", type=int, default=0, metavar="STEPS",
+                       help="measure every layer at every STEPS-th step and record it with "
+                            "the run (the Inspector of the run, followed or opened later, "
+                            "shows it); under torchrun rank 0's steps (default: off)")
+    train.add_argument("--sync-batchnorm", action="store_true",
+                       help="under torchrun on CUDA: batch-norm statistics over the whole "
+                            "global batch (SyncBatchNorm)")
+    train.add_argument("--collective-timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="under torchrun: how long a rank waits for the others in a "
+                            "collective before the job fails (default: 120)")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint or a stored run on a "

@@ -4,6 +4,7 @@ way the tutorial prints them, a progress line on a terminal, metrics as JSON."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 import torch
 
 from netexplorer.cli.runs import open_store
+from netexplorer.core import distributed
 from netexplorer.core.checkpoints import (
     Checkpoint,
     PlainStateDict,
@@ -183,17 +185,38 @@ def run_training(args: argparse.Namespace,
                  out: TextIO | None = None, err: TextIO | None = None) -> int:
     """`train`: a new run, or (--resume) one continuing a checkpoint or a stored run.
     `make_config(base)` gives the run's settings over `base`: None for a new run, the
-    checkpoint's own for a resumed one."""
+    checkpoint's own for a resumed one. Started by torchrun, it is one rank of a
+    DistributedDataParallel job (core/distributed.py): rank 0 prints and records
+    the run, the other ranks say nothing unless they fail."""
     # The streams are looked up now, not when this module was imported, so that
     # redirect_stdout and pytest's capsys see the output.
     out, err = out or sys.stdout, err or sys.stderr
+    if not distributed.launched():
+        return _train(args, make_config, load_spec, out, err, None)
+    cluster = distributed.join(args.device, getattr(args, "collective_timeout",
+                                                    distributed.DEFAULT_TIMEOUT_S))
+    torch.set_num_threads(distributed.cpu_threads(cluster.local_world_size))
+    with distributed.raise_on_sigterm(cluster), contextlib.ExitStack() as quiet:
+        if not cluster.leader:
+            out = err = quiet.enter_context(open(os.devnull, "w", encoding="utf-8"))
+        code = _train(args, make_config, load_spec, out, err, cluster)
+    distributed.leave()  # only after a run that ended on every rank: a lost one hangs it
+    return code
+
+
+def _train(args: argparse.Namespace, make_config: Callable[[TrainConfig | None], TrainConfig],
+           load_spec: Callable[[argparse.Namespace], Any], out: TextIO, err: TextIO,
+           cluster: distributed.Cluster | None) -> int:
     parent: str | None = None
+    options: dict[str, Any] = {"probe_every": getattr(args, "probe_every", None) or None,
+                               "distributed": cluster,
+                               "sync_batchnorm": getattr(args, "sync_batchnorm", False)}
     if args.resume is None:
         config = make_config(None)  # a bad setting is said before anything loads
         spec = load_spec(args)
         dataset = load_data(args, args.dataset, spec.input_shape, err=err)
         _require_both_splits(dataset)
-        trainer = new_trainer(spec, dataset, config)
+        trainer = new_trainer(spec, dataset, config, **options)
     else:
         given = None
         if getattr(args, "model", None) is not None or getattr(args, "spec", None) is not None:
@@ -211,14 +234,18 @@ def run_training(args: argparse.Namespace,
         dataset = load_data(args, dataset_name, checkpoint.spec.input_shape,
                              checkpoint.normalization, err)
         _require_both_splits(dataset)
-        trainer = resume_trainer(checkpoint, dataset, config)
+        trainer = resume_trainer(checkpoint, dataset, config, **options)
         print(f"Resuming {checkpoint.spec.name} from epoch {checkpoint.epochs_done} "
               f"({source.describe(args.resume)})", file=out)
     print(f"Training {trainer.spec.name if trainer.spec else 'model'} on {dataset.name} "
           f"({len(dataset.train):,} train / {len(dataset.test):,} test images) on "
-          f"{describe(trainer.device)}", file=out)
+          f"{describe(trainer.device)}"
+          f"{f' × {cluster.world_size} ranks ({cluster.backend})' if cluster else ''}", file=out)
+    if cluster is not None and args.sync_batchnorm and not distributed.has_batchnorm(
+            trainer.model):
+        print("warning: --sync-batchnorm: the model has no batch-norm layer", file=err)
     recorder = None
-    if not args.no_store:
+    if not args.no_store and (cluster is None or cluster.leader):  # one writer per run
         recorder = RunRecorder.start(args.runs_dir, trainer, name=args.name, parent=parent,
                                      checkpoint_every=args.checkpoint_every)
         if recorder.notice:
@@ -238,18 +265,21 @@ def run_training(args: argparse.Namespace,
         # model holds the last finite step's weights, not the last epoch's.
         report = trainer.evaluation_of_current_weights()
     except BaseException as exc:
+        explained = distributed.explain_failure(exc, cluster) if cluster else None
         if recorder is not None:
-            _end_cut_short(recorder, trainer, finished, exc)
+            _end_cut_short(recorder, trainer, finished, explained or exc)
+        if explained is not None and explained is not exc:
+            raise explained from None
         raise
     if recorder is not None:
         recorder.finish(finished, test_accuracy=report.accuracy)
         for problem in recorder.problems:
             print(f"warning: {problem}", file=err)
     _print_evaluation(report, out)
-    if args.save is not None:
+    if args.save is not None and (cluster is None or cluster.leader):  # rank 0 writes files
         path = save_checkpoint(args.save, trainer)
         print(f"Saved checkpoint to {path}", file=out)
-    if args.metrics_json is not None:
+    if args.metrics_json is not None and (cluster is None or cluster.leader):
         _write_metrics(args.metrics_json, report, trainer)
     if recorder is not None:
         print(f"Run {recorder.run_id} {finished.status}, test accuracy "
@@ -315,7 +345,7 @@ def _drive(trainer: Trainer, out: TextIO, err: TextIO,
     previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(signum, frame):
-        trainer.control.stop()
+        trainer.request_stop()  # under torchrun: every rank at the same step
         signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts
 
     in_main_thread = _in_main_thread()

@@ -12,10 +12,14 @@ A run starts in one of two ways:
   numbers.
 
 Either way the probe, when asked for, watches the trainer's own model, and the
-trainer obeys the given TrainingControl (the GUI's pause, step and stop).
+trainer obeys the given TrainingControl (the GUI's pause, step and stop). Under
+torchrun (`distributed`, core/distributed.py) every rank makes its Trainer here
+the same way; only rank 0 gets the probe, every rank knows which steps it samples.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from netexplorer.core.checkpoints import Checkpoint
 from netexplorer.core.data import Dataset
@@ -24,21 +28,28 @@ from netexplorer.core.specs import ModelSpec
 from netexplorer.core.train_config import TrainConfig
 from netexplorer.core.training import Trainer, TrainingControl
 
+if TYPE_CHECKING:  # pragma: no cover
+    from netexplorer.core.distributed import Cluster
+
 __all__ = ["continued_config", "new_trainer", "resume_trainer"]
 
 
 def new_trainer(spec: ModelSpec, dataset: Dataset, config: TrainConfig, *,
                 probe_every: int | None = None,
-                control: TrainingControl | None = None) -> Trainer:
+                control: TrainingControl | None = None, distributed: Cluster | None = None,
+                sync_batchnorm: bool = False) -> Trainer:
     """A run of fresh weights: the spec built after seeding with config.seed."""
-    trainer = Trainer(spec, dataset, config, control=control)
+    trainer = Trainer(spec, dataset, config, control=control, distributed=distributed,
+                      sync_batchnorm=sync_batchnorm)
     _attach_probe(trainer, probe_every)
     return trainer
 
 
 def resume_trainer(checkpoint: Checkpoint, dataset: Dataset, config: TrainConfig | None = None,
                    *, probe_every: int | None = None,
-                   control: TrainingControl | None = None) -> Trainer:
+                   control: TrainingControl | None = None,
+                   distributed: Cluster | None = None, sync_batchnorm: bool = False
+                   ) -> Trainer:
     """A Trainer that continues the checkpoint's run on `dataset`.
 
     `config` (e.g. with more epochs, or another device) replaces the saved one; its
@@ -54,7 +65,8 @@ def resume_trainer(checkpoint: Checkpoint, dataset: Dataset, config: TrainConfig
                             f"other classes")
     config = config or checkpoint.config or TrainConfig()
     trainer = Trainer(checkpoint.build_model(), dataset, config, spec=checkpoint.spec,
-                      control=control)
+                      control=control, distributed=distributed,
+                      sync_batchnorm=sync_batchnorm)
     if checkpoint.trainer_state is not None:
         try:
             trainer.load_state(checkpoint.trainer_state)
@@ -72,7 +84,9 @@ def continued_config(checkpoint: Checkpoint, config: TrainConfig) -> TrainConfig
 
 
 def _attach_probe(trainer: Trainer, every: int | None) -> None:
-    if every:
+    if every and trainer.cluster is not None:
+        trainer.probe_every = every
+    if every and (trainer.cluster is None or trainer.cluster.leader):
         from netexplorer.core.inspection.probe import Probe
 
         trainer.probe = Probe(trainer.model, every=every)

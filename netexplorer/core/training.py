@@ -16,6 +16,11 @@ snapshot and replays the finite steps, replays the step that went wrong with eve
 layer watched to name where the first NaN or infinity appeared
 (inspection/nonfinite.py), and keeps the last weights that are finite and give a
 finite loss on the test images — or says that none in reach do.
+
+Under torchrun the same generator drives DistributedDataParallel (`distributed=`,
+see core/distributed.py): each rank trains on its share of every global batch and
+the per-report numbers are summed across ranks, so every rank reports — and
+decides on — the same losses as one process would.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
 
+from netexplorer.core import distributed as dist
 from netexplorer.core import losses
 from netexplorer.core.data import Dataset, Split, random_shift
 from netexplorer.core.devices import resolve_device
@@ -60,6 +66,9 @@ from netexplorer.core.train_config import (  # noqa: F401 - re-exported
     TrainConfig,
     schedule_factor,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netexplorer.core.distributed import Cluster
 
 __all__ = ["TrainConfig", "Trainer", "TrainingControl", "StepReport", "EpochReport",
            "PausedReport", "FinishedReport", "Report", "evaluate", "EvalReport",
@@ -273,11 +282,13 @@ class Trainer:
 
     def __init__(self, model: ModelSpec | nn.Module, dataset: Dataset,
                  config: TrainConfig | None = None, *, probe: StepProbe | None = None,
-                 spec: ModelSpec | None = None, control: TrainingControl | None = None
-                 ) -> None:
+                 spec: ModelSpec | None = None, control: TrainingControl | None = None,
+                 distributed: Cluster | None = None, sync_batchnorm: bool = False) -> None:
         self.config = config or TrainConfig()
         self.config.validate()
-        self.device = resolve_device(self.config.device)
+        # One of torchrun's ranks (core/distributed.py) trains on its local device.
+        self.cluster = distributed
+        self.device = distributed.device if distributed else resolve_device(self.config.device)
         self.dataset = dataset
         torch.manual_seed(self.config.seed)  # weights of a new model, then dropout masks
         if isinstance(model, ModelSpec):
@@ -288,6 +299,17 @@ class Trainer:
             self.model = model
         self._check_fit()
         self.model.to(self.device)
+        # What a training step's forward runs: the model, or its DDP wrapper (the same
+        # parameters; checkpoints, the probe and evaluation use the plain model).
+        self._forward: nn.Module = (dist.wrap(self.model, distributed,
+                                              sync_batchnorm=sync_batchnorm)
+                                    if distributed else self.model)
+        if sync_batchnorm and distributed is None:
+            raise TrainingError("--sync-batchnorm is for a run under torchrun")
+        # Under torchrun, the steps rank 0's probe samples (every `probe_every`):
+        # every rank syncs those steps' gradients itself (see core/distributed.py).
+        self.probe_every: int | None = None
+        self._stop_requested = False
         self.train_split: Split = dataset.train.to(self.device)
         self.test_split: Split = dataset.test.to(self.device)
         self.optimizer = self._make_optimizer()
@@ -458,19 +480,30 @@ class Trainer:
         started = time.perf_counter()  # the snapshot's cost counts as training time
         return _Interval(self._snapshot(), started)
 
-    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The images and labels of the next step, with the learning rate set."""
+    def _batch(self, idx: torch.Tensor, whole: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of the next step (under torchrun this rank's share of
+        the global batch `idx`, unless `whole`), with the learning rate set."""
         lr = self.current_lr()
         self._last_lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x = self.train_split.images.index_select(0, idx)
-        y = self.train_split.labels.index_select(0, idx)
-        if self.config.augment_shift:
+        start, stop = self._share(len(idx), whole)
+        shift = self.config.augment_shift
+        # The shifts are drawn for the global batch, so every rank keeps its rows of
+        # the one-process draws.
+        x = self.train_split.images.index_select(0, idx if shift else idx[start:stop])
+        y = self.train_split.labels.index_select(0, idx[start:stop])
+        if shift:
             # Seeded by the step, so resumed and replayed steps see the same shifts.
             g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.position.step)
-            x = random_shift(x, self.config.augment_shift, g)
+            x = random_shift(x, shift, g)[start:stop]
         return x, y
+
+    def _share(self, size: int, whole: bool = False) -> tuple[int, int]:
+        if self.cluster is None or whole:
+            return 0, size
+        return dist.share_bounds(size, self.cluster.world_size, self.cluster.rank)
 
     def _train_step(self, idx: torch.Tensor, sample: bool
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -481,15 +514,29 @@ class Trainer:
         probe = self.probe if sample else None
         if probe is not None and not probe.sampling(pos.step):
             probe = None  # an unsampled step never touches the probe
+        cluster = self.cluster
+        # Under torchrun a step rank 0 probes bypasses DDP on every rank (the probe
+        # takes the gradients itself): its gradients are averaged explicitly.
+        bypass = cluster is not None and sample and bool(self.probe_every) and \
+            pos.step % (self.probe_every or 1) == 0
         if probe is not None:
             probe.begin_step(pos.step)
         self.optimizer.zero_grad(set_to_none=True)
-        out = probe.forward(x) if probe is not None else self.model(x)
+        forward = self.model if bypass else self._forward
+        out = probe.forward(x) if probe is not None else forward(x)
         loss = losses.batch_loss(self.config.loss, out, y)
+        # Each rank's mean loss weighted by its share: DDP's average of the ranks'
+        # gradients is then the global batch's, whatever the shares' sizes.
+        share = len(y) / len(idx)
+        scaled = loss if cluster is None else loss * dist.loss_weight(
+            len(y), len(idx), cluster.world_size)
         if probe is not None:
-            probe.backward(loss)
+            probe.backward(scaled)
         else:
-            loss.backward()
+            scaled.backward()
+        if bypass:
+            assert cluster is not None
+            dist.average_gradients(list(self.model.parameters()), cluster.world_size)
         # Before the update: a NaN in the gradients is caught even on a run's last
         # step, where no next loss would show it (one fused op, no sync).
         if self.check_gradients:
@@ -501,7 +548,9 @@ class Trainer:
         self.optimizer.step()
         if probe is not None:
             probe.end_step()
-        return loss.detach(), grad_flag, (out.detach().argmax(dim=1) == y).sum()
+        # The rank's part of the global batch's mean: summed across ranks per report.
+        reported = loss.detach() if cluster is None else loss.detach() * share
+        return reported, grad_flag, (out.detach().argmax(dim=1) == y).sum()
 
     def _flush(self, interval: _Interval, totals: _EpochTotals
                ) -> Generator[Report, None, FinishedReport | None]:
@@ -516,8 +565,11 @@ class Trainer:
         pos = self.position
         snapshot = interval.snapshot
         checks = torch.stack([torch.stack(interval.losses).float(),
-                              torch.cat(interval.grad_flags)])
-        values, grad_flags = checks.cpu()  # the one synchronisation
+                              torch.cat(interval.grad_flags),
+                              torch.stack(interval.correct).float()])
+        if self.cluster is not None:
+            checks = self._sum_across_ranks(checks)
+        values, grad_flags, correct = checks.cpu()  # the one synchronisation
         seconds = max(time.perf_counter() - interval.started, 1e-9)
         self.elapsed += seconds
         finite = torch.isfinite(values) & (grad_flags == 0)
@@ -530,7 +582,7 @@ class Trainer:
         sizes = interval.sizes[:kept]
         if kept:
             totals.loss_sum += sum(v * n for v, n in zip(loss_list, sizes))
-            totals.correct += int(torch.stack(interval.correct[:kept]).sum())
+            totals.correct += int(correct[:kept].sum())
             totals.seen += sum(sizes)
         self.history["step_losses"].extend(loss_list)
         self.history["step_lrs"].extend(interval.lrs[:kept])
@@ -546,14 +598,44 @@ class Trainer:
             elapsed=self.elapsed, losses=loss_list, first_step=snapshot.position.step + 1,
             probe=probe_stats, lrs=tuple(interval.lrs[:kept]), changes=tuple(interval.changes))
         pause_reason = getattr(probe_stats, "pause_reason", None)
-        if pause_reason and diverged is None:
+        # Under torchrun nothing pauses: rank 0 alone would stop entering collectives.
+        if pause_reason and diverged is None and self.cluster is None:
             self.control.pause(pause_reason)
         return report, diverged
 
+    def _sum_across_ranks(self, checks: torch.Tensor) -> torch.Tensor:
+        """The interval's numbers summed over the ranks, with a stop request (a Ctrl-C
+        on any rank) in the same all-reduce: every rank stops at the same step."""
+        flag = torch.full((1,), float(self._stop_requested), device=checks.device)
+        summed = dist.sum_across(torch.cat([checks.flatten(), flag]))
+        if float(summed[-1]) > 0:
+            self.control.stop()
+        return summed[:-1].view_as(checks)
+
+    def request_stop(self) -> None:
+        """Stop at the next chance: now alone, at the next report under torchrun (a
+        rank stopping alone would leave the others waiting in a collective)."""
+        if self.cluster is None:
+            self.control.stop()
+        else:
+            self._stop_requested = True
+
+    def _evaluate_test(self) -> EvalReport:
+        """The model on the test split; under torchrun each rank takes a share and
+        the parts are gathered (the same report on every rank)."""
+        split = self.test_split
+        if self.cluster is None:
+            return evaluate(self.model, split, loss=self.config.loss,
+                            classes=self.dataset.classes)
+        start, stop = self._share(len(split))
+        part = evaluate(self.model, Split(split.images[start:stop], split.labels[start:stop],
+                                          split.originals[start:stop]),
+                        loss=self.config.loss, classes=self.dataset.classes)
+        return dist.gather_evaluation(part, self.cluster)
+
     def _finish_epoch(self, totals: _EpochTotals) -> EpochReport:
         pos = self.position
-        report = evaluate(self.model, self.test_split, loss=self.config.loss,
-                          classes=self.dataset.classes)
+        report = self._evaluate_test()
         self.model.train()
         self.last_eval = report
         self._last_eval_step = pos.step
@@ -633,6 +715,8 @@ class Trainer:
             "diverged", message, self.position.epoch, self.position.step, self.elapsed,
             test_accuracy=evaluation.accuracy, test_loss=evaluation.loss,
             diverged_step=bad_step, diverged_loss=bad_loss, diverged_lr=bad_lr, nonfinite=site)
+        if self.cluster is not None:
+            finished = dist.broadcast(finished)  # one message, whichever rank it reaches
         return kept, finished
 
     def _locate(self, order: torch.Tensor) -> NonFiniteSite:
@@ -641,7 +725,7 @@ class Trainer:
         pos = self.position
         b = self.config.batch_size
         idx = order[pos.batch * b:(pos.batch + 1) * b]
-        x, y = self._batch(idx)
+        x, y = self._batch(idx, whole=True)  # the global batch, replayed on every rank
         before = self._snapshot()
         batch = tuple(int(i) for i in idx.cpu())
         images = self.dataset.train.originals.index_select(0, idx.cpu()).numpy()
@@ -721,8 +805,7 @@ class Trainer:
 
     def evaluate(self) -> EvalReport:
         """The model on the test split, now."""
-        self.last_eval = evaluate(self.model, self.test_split, loss=self.config.loss,
-                                  classes=self.dataset.classes)
+        self.last_eval = self._evaluate_test()
         self._last_eval_step = self.position.step
         return self.last_eval
 
