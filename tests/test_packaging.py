@@ -36,12 +36,14 @@ def test_installed_package_loads_presets(tmp_path):
     code = ("import netexplorer.core.presets as p, netexplorer.core.assets as a; "
             "print(a.resource('presets')); print(p.get_preset('lenet').name); "
             "print(len(p.list_presets())); "
-            "print(sorted(x.name for x in a.resource('icons').iterdir())[:1])")
+            "print(sorted(x.name for x in a.resource('icons').iterdir())[:1]); "
+            "import netexplorer.core.digits as d; print(len(d.read_digits().labels))")
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, "
                           f"{str(target)!r}); {code}"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    location, name, count, _icons = out.stdout.strip().splitlines()
+    location, name, count, _icons, digits = out.stdout.strip().splitlines()
     assert Path(location).is_relative_to(target), location
     assert name == "lenet"
     assert int(count) >= 4
+    assert digits == "1797"  # resources/digits.npz shipped as package data

@@ -20,13 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from netexplorer.core import digits
+from netexplorer.core.digits import SPLIT_SEED, TEST_FRACTION
 from netexplorer.core.errors import DatasetError, DatasetUnavailable
 from netexplorer.core.formatting import format_shape
+from netexplorer.core.grids import ImageGrid, image_grid
 
 __all__ = ["DatasetError", "DatasetUnavailable", "Dataset", "DatasetInfo", "ImageGrid",
            "Normalization", "Split", "batches", "check_dataset_name", "dataset_choices",
            "default_data_root", "image_grid", "load_dataset", "missing_files", "random_shift",
-           "require_images", "skipped_summary"]
+           "require_images", "skipped_summary", "SPLIT_SEED", "TEST_FRACTION"]
 
 from netexplorer.core.catalog import (
     CIFAR10,
@@ -41,10 +44,8 @@ from netexplorer.core.catalog import (
     default_data_root,
 )
 
-# Held-out share of the bundled digits and of an image folder without its own
-# train/test sub-folders; the split is stratified and seeded, so it never changes.
-TEST_FRACTION = 0.2
-SPLIT_SEED = 0
+# TEST_FRACTION and SPLIT_SEED (core/digits.py): the held-out share of the bundled
+# digits and of an image folder without its own train/test sub-folders.
 # Images per chunk while transforming, to bound the peak memory of a load.
 _CHUNK = 4096
 # Side of the thumbnails kept as "originals" for image folders (sizes vary there).
@@ -228,16 +229,14 @@ class _Raw:
 
 
 def _read_digits() -> _Raw:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    # Pixel values are 0..16; stored as 0..255 so every dataset shares one path.
-    images = torch.from_numpy(np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None])
-    labels = torch.from_numpy(digits.target.astype(np.int64))
-    test = _stratified_test_mask(labels.numpy())
+    """The digits from the copy shipped in resources/ (made from scikit-learn's by
+    tools/make_digits.py): numpy reads it in milliseconds, scikit-learn's import
+    took over a second."""
+    arrays = digits.read_digits()
+    images, labels = torch.from_numpy(arrays.images), torch.from_numpy(arrays.labels)
+    test = torch.from_numpy(arrays.test_mask())
     return _Raw(images[~test], labels[~test], images[test], labels[test],
-                tuple(str(i) for i in range(10)),
-                "scikit-learn's bundled handwritten digits (1,797 images)")
+                tuple(str(i) for i in range(10)), digits.SOURCE)
 
 
 def _torchvision_class(name: str):
@@ -542,14 +541,7 @@ def _check_memory(n: int, shape: Sequence[int], what: str) -> None:
 
 
 def _stratified_test_mask(labels: np.ndarray) -> torch.Tensor:
-    rng = np.random.default_rng(SPLIT_SEED)
-    mask = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        n_test = int(round(len(idx) * TEST_FRACTION)) if len(idx) > 1 else 0
-        mask[idx[:n_test]] = True
-    return torch.from_numpy(mask)
+    return torch.from_numpy(digits.stratified_test_mask(labels))
 
 
 # ----------------------------------------------------------------------- transforms
@@ -699,57 +691,3 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
 
 def batches_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else math.ceil(n / batch_size)
-
-
-# ---------------------------------------------------------------------------- grids
-
-
-@dataclass(frozen=True)
-class ImageGrid:
-    """A displayable grid: RGB pixels plus where each image sits, for captions."""
-
-    pixels: np.ndarray  # uint8 H×W×3
-    cells: tuple[tuple[int, int, int, int], ...]  # (x, y, width, height) per image
-    captions: tuple[str, ...]
-    columns: int
-
-
-def image_grid(images: torch.Tensor, labels: Sequence[int] | torch.Tensor | None = None,
-               classes: Sequence[str] | None = None, *,
-               normalization: Normalization | None = None, columns: int = 8,
-               padding: int = 2, scale: int = 1, pad_value: float = 1.0) -> ImageGrid:
-    """torchvision's make_grid of `images`, de-normalised, as uint8 RGB.
-
-    `images` are either model-ready floats (pass their normalization to undo it)
-    or uint8 originals. `scale` enlarges each image by an integer factor with
-    nearest-neighbour, so 8×8 digits stay crisp instead of blurring.
-    """
-    from torchvision.utils import make_grid
-
-    x = images.detach().cpu()
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    else:
-        x = x.float()
-        if normalization is not None:
-            x = normalization.invert(x)
-    x = x.clamp(0.0, 1.0)
-    if scale > 1:
-        x = x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
-    n = x.shape[0]
-    columns = max(1, min(columns, n)) if n else 1
-    if n == 0:
-        return ImageGrid(np.full((1, 1, 3), 255, np.uint8), (), (), columns)
-    grid = make_grid(x, nrow=columns, padding=padding, pad_value=pad_value)
-    if n == 1:  # make_grid returns a lone image unpadded; keep the layout `cells` describe
-        grid = F.pad(grid, (padding,) * 4, value=pad_value)
-    pixels = (grid.permute(1, 2, 0).mul(255).round().to(torch.uint8)).numpy()
-    h, w = x.shape[2], x.shape[3]
-    cells = tuple(((i % columns) * (w + padding) + padding,
-                   (i // columns) * (h + padding) + padding, w, h) for i in range(n))
-    if labels is None:
-        captions: tuple[str, ...] = ()
-    else:
-        names = list(classes) if classes is not None else None
-        captions = tuple(names[int(lab)] if names else str(int(lab)) for lab in labels)
-    return ImageGrid(np.ascontiguousarray(pixels), cells, captions, columns)

@@ -15,9 +15,10 @@ import netexplorer.core
 
 # What the GUI imports at module level from core: none of them may pull in torch.
 TORCH_FREE = ["netexplorer.core.assets", "netexplorer.core.catalog",
-              "netexplorer.core.errors", "netexplorer.core.explain_pictures",
-              "netexplorer.core.files",
-              "netexplorer.core.formatting", "netexplorer.core.inspection",
+              "netexplorer.core.digits", "netexplorer.core.errors",
+              "netexplorer.core.explain_pictures", "netexplorer.core.files",
+              "netexplorer.core.formatting", "netexplorer.core.grids",
+              "netexplorer.core.inspection",
               "netexplorer.core.inspection.advice", "netexplorer.core.inspection.diagnosis",
               "netexplorer.core.inspection.doctor", "netexplorer.core.inspection.history",
               "netexplorer.core.inspection.stats", "netexplorer.core.layers",
