@@ -171,6 +171,10 @@ class MainWindow(QMainWindow):
             self, "R&uns folder…", "runsFolderAction", icon_name="folder",
             tip="where every run is kept (metrics, checkpoints, TensorBoard files)",
             slot=self._on_choose_runs_folder)
+        self.follow_run_action = make_action(
+            self, "Fo&llow run…", "followRunAction",
+            tip="show a run another process is writing (netexplorer train, a torchrun job), "
+                "live and read-only", slot=self._on_follow_run)
         self.quit_action = make_action(self, "&Quit", "quitAction", icon_name="quit",
                                        shortcut=K.Quit, tip="close netexplorer",
                                        slot=self.close)
@@ -210,6 +214,7 @@ class MainWindow(QMainWindow):
         self.export_menu.aboutToShow.connect(self.exporter.refresh)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.runs_folder_action)
+        self.file_menu.addAction(self.follow_run_action)
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.quit_action)
 
@@ -432,6 +437,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Restoring the weights of run {run.number} "
                                              f"({run.name})…", 5000)
                 return
+
+    @Slot()
+    def _on_follow_run(self) -> None:
+        self.tabs.setCurrentWidget(self.training_panel)  # where its plots are
+        self.training_panel.ask_follow_run()
 
     @Slot()
     def _on_choose_runs_folder(self) -> None:

@@ -7,17 +7,25 @@ here touches it on the GUI thread: each operation is a job on one JobQueue
 (they run in order, so a rename is never overtaken by a delete), and its
 TaskHandle reports on the GUI thread. The jobs are plain functions of plain
 arguments; each opens its own RunStore (a connection per thread).
+
+Following a run another process writes (RunFollower) is the same kind of job on
+a timer: every FOLLOW_INTERVAL_MS one read of the rows since the last
+(core/runs/follow.py), never two at once, its reports added to the run's
+RunHistory on the GUI thread — the plots then redraw on the RedrawClock as for
+a live run.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from netexplorer.core.runs import RunHistory, RunStore, RunSummary
+from netexplorer.core.runs.follow import QUIET_AFTER_S, FollowCursor, FollowUpdate, read_new
 from netexplorer.ui.session.workers import JobQueue, TaskFailure, TaskHandle, expect_gui_thread
 
 if TYPE_CHECKING:  # pragma: no cover - a checkpoint holds tensors
@@ -70,6 +78,88 @@ def weights_job(folder: Path, run_id: str) -> Checkpoint:
         raise StoreError(f"run {name} has no checkpoint yet (one is written after its first "
                          f"epoch)")
     return load_checkpoint(path)
+
+
+def follow_job(folder: Path, run_id: str, cursor: FollowCursor) -> FollowUpdate:
+    with RunStore(folder) as store:
+        return read_new(store, run_id, cursor)
+
+
+FOLLOW_INTERVAL_MS = 1000
+
+
+class RunFollower(QObject):
+    """Keeps one RunHistory up to date with the store while another process writes
+    it: `updated(run)` after new rows were added, `quiet(run, since)` once no row
+    has come for QUIET_AFTER_S (since: the time of the last one), `ended(run)` when
+    the run has ended and following stops."""
+
+    updated = Signal(object)
+    quiet = Signal(object, float)
+    ended = Signal(object)
+    problem = Signal(str)
+
+    def __init__(self, library: RunLibrary, run: RunHistory, parent: QObject | None = None,
+                 interval_ms: int = FOLLOW_INTERVAL_MS) -> None:
+        super().__init__(parent)
+        if run.store_id is None:
+            raise RuntimeError("only a run in the run store can be followed")
+        self.run = run
+        self._library = library
+        self._cursor = FollowCursor.of(run)
+        self._pending: TaskHandle | None = None
+        self._last_news = time.time()
+        self._said_quiet = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._poll)
+
+    @property
+    def following(self) -> bool:
+        return self._timer.isActive()
+
+    def start(self) -> None:
+        self._poll()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()  # a read under way is ignored when it comes (not following)
+
+    @Slot()
+    def _poll(self) -> None:
+        if self._pending is not None:  # the last read is still under way (a slow disk)
+            return
+        assert self.run.store_id is not None
+        self._pending = self._library._submit(follow_job, self.run.store_id, self._cursor,
+                                              description="following a run")
+        self._pending.finished.connect(self._on_read)
+        self._pending.failed.connect(self._on_failed)
+
+    @Slot(object)
+    def _on_read(self, update: FollowUpdate) -> None:
+        expect_gui_thread("RunFollower._on_read")
+        self._pending = None
+        if not self.following:
+            return  # stopped meanwhile
+        self._cursor = update.cursor
+        if update.reports:
+            self.run.stored = None  # filled from here on: never loaded over
+            self.run.extend(update.reports)
+            self._last_news, self._said_quiet = update.read_at, False
+            self.updated.emit(self.run)
+        elif not self._said_quiet and update.read_at - self._last_news >= QUIET_AFTER_S:
+            self._said_quiet = True
+            self.quiet.emit(self.run, self._last_news)
+        if update.ended:
+            self.stop()
+            self.ended.emit(self.run)
+
+    @Slot(object)
+    def _on_failed(self, failure: TaskFailure) -> None:
+        expect_gui_thread("RunFollower._on_failed")
+        self._pending = None
+        self.stop()
+        self.problem.emit(f"Stopped following the run: {failure.message}")
 
 
 def summary_history(number: int, summary: RunSummary) -> RunHistory:

@@ -28,7 +28,12 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from netexplorer.core.reports import FinishedReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory, run_from_checkpoint
-from netexplorer.ui.session.run_library import RunLibrary, StoreListing, summary_history
+from netexplorer.ui.session.run_library import (
+    RunFollower,
+    RunLibrary,
+    StoreListing,
+    summary_history,
+)
 from netexplorer.ui.session.workers import (
     JobQueue,
     TaskFailure,
@@ -136,6 +141,9 @@ class TrainingSession(QObject):
     runRemoved = Signal(object)
     storeProblem = Signal(str)
     runOpened = Signal(object)  # a stored run's weights are the current model now
+    # A run another process writes, followed: no new row since (the time), or it ended.
+    runQuiet = Signal(object, float)
+    followEnded = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -171,6 +179,7 @@ class TrainingSession(QObject):
         self._pending_opens: dict[QObject, RunHistory] = {}
         self._pending_renames: dict[QObject, RunHistory] = {}
         self._pending_deletes: dict[QObject, RunHistory] = {}
+        self._followers: dict[int, RunFollower] = {}  # by run number
         self._closed = False
 
     # ------------------------------------------------------------------ state
@@ -480,6 +489,49 @@ class TrainingSession(QObject):
         handle.failed.connect(self._on_store_job_failed)
         return handle
 
+    def follow_run(self, run: RunHistory) -> RunFollower | None:
+        """Keep a stored run that another process is writing up to date, read-only:
+        its new rows join its RunHistory as reports (runChanged after each read),
+        runQuiet when its writer goes quiet, followEnded when it ends. None when it
+        has already ended or is this window's own run."""
+        follower = self._followers.get(run.number)
+        if follower is not None:
+            return follower
+        if run.store_id is None or (run is self.current_run and self.active) or \
+                run.finished is not None:
+            return None
+        follower = RunFollower(self.library, run, self)
+        follower.updated.connect(self._on_followed)
+        follower.quiet.connect(self.runQuiet)
+        follower.ended.connect(self._on_follow_ended)
+        follower.problem.connect(self.storeProblem)
+        self._followers[run.number] = follower
+        follower.start()
+        return follower
+
+    def following(self, run: RunHistory) -> bool:
+        return run.number in self._followers
+
+    def stop_following(self, run: RunHistory) -> None:
+        follower = self._followers.pop(run.number, None)
+        if follower is not None:
+            follower.stop()
+            follower.deleteLater()
+
+    @Slot(object)
+    def _on_followed(self, run: RunHistory) -> None:
+        expect_gui_thread("TrainingSession._on_followed")
+        if not self._closed:
+            self.runChanged.emit(run)
+
+    @Slot(object)
+    def _on_follow_ended(self, run: RunHistory) -> None:
+        expect_gui_thread("TrainingSession._on_follow_ended")
+        self.stop_following(run)
+        if not self._closed:
+            self.runChanged.emit(run)
+            self.followEnded.emit(run)
+
     def open_stored_run(self, run: RunHistory) -> TaskHandle:
         """Make a stored run's last weights the current model; the next run
         continues it exactly, as its child."""
@@ -525,6 +577,7 @@ class TrainingSession(QObject):
         return self._numbers
 
     def _remove(self, run: RunHistory) -> None:
+        self.stop_following(run)
         if run in self._listed:
             self._listed.remove(run)
         if run in self.runs:
@@ -622,6 +675,8 @@ class TrainingSession(QObject):
             self._control.stop()
         if self._thread is not None and self._thread.is_running():
             ok = self._thread.wait(timeout_ms)
+        for run in [r for r in self.runs if r.number in self._followers]:
+            self.stop_following(run)
         self._jobs.shutdown(timeout_ms)
         self.library.shutdown(timeout_ms)
         self._handles.clear()

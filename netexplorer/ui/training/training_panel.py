@@ -15,11 +15,12 @@ the reason in its tooltip.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QInputDialog, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from netexplorer.ui.session.training_session import IDLE, TrainingSession
 from netexplorer.ui.session.workers import TaskFailure, TaskRunner
@@ -113,6 +114,8 @@ class TrainingPanel(QWidget):
         self.runs_list.deleteRequested.connect(self._on_delete_requested)
         session.storedRunsListed.connect(self._on_stored_runs_listed)
         session.runChanged.connect(self._on_run_changed)
+        session.runQuiet.connect(self._on_run_quiet)
+        session.followEnded.connect(self._on_follow_ended)
         session.runRemoved.connect(self._on_run_removed)
         session.runOpened.connect(self._on_run_opened)
         session.storeProblem.connect(self._on_store_problem)
@@ -269,9 +272,54 @@ class TrainingPanel(QWidget):
         by_number = {run.number: run for run in self._session.runs}
         runs = [by_number[n] for n in numbers if n in by_number]
         for run in runs:
-            if run.needs_loading:  # a stored run: its steps are read now, drawn when in
+            if run.needs_loading and run.stored is not None and run.stored.status == "running":
+                self._session.follow_run(run)  # another process writes it: followed live
+            elif run.needs_loading:  # a stored run: its steps are read now, drawn when in
                 self._session.load_run_history(run)
         self.plots.set_runs(runs)
+
+    def follow(self, run: RunHistory) -> bool:
+        """Show a run another process is writing (a CLI run, a torchrun job's rank
+        0, another window's) and keep it up to date, read-only. False if it is not
+        being written."""
+        if self._session.follow_run(run) is None:
+            return False
+        self.show_runs([run.number])
+        self.banner.show_result("ok", f"Following {_run_title(run)} as it trains "
+                                      f"(read-only).")
+        return True
+
+    def runs_being_written(self) -> list[RunHistory]:
+        """The stored runs whose writer is at work now, newest first."""
+        return [run for run in reversed(self._session.runs)
+                if run.store_id is not None and run.finished is None
+                and not (run is self._session.current_run and self._session.active)]
+
+    def ask_follow_run(self) -> None:
+        """File → Follow run…: the runs folder listed again, then a choice among the
+        runs being written in it."""
+        handle = self._session.list_stored_runs()
+        if handle is None:
+            self.banner.show_result("warning", "No runs folder is set: choose one with "
+                                               "File → Runs folder….")
+            return
+        handle.finished.connect(self._choose_run_to_follow)
+
+    @Slot(object)
+    def _choose_run_to_follow(self, _listing: Any) -> None:
+        runs = self.runs_being_written()
+        if not runs:
+            self.banner.show_result(
+                "warning", "No run in this runs folder is being written now: start one "
+                           "with `netexplorer train --runs-dir FOLDER` (or under torchrun), "
+                           "or choose the folder it writes to with File → Runs folder….")
+            return
+        titles = [f"{_run_title(run)} · {run.model_name} on {run.dataset_name}"
+                  for run in runs]
+        chosen, ok = QInputDialog.getItem(self, "Follow run", "Runs being written:", titles,
+                                          0, False)
+        if ok:
+            self.follow(runs[titles.index(chosen)])
 
     @Slot(object)
     def _on_open_requested(self, run: RunHistory) -> None:
@@ -331,6 +379,19 @@ class TrainingPanel(QWidget):
         if run in self.plots.runs:
             self.plots.refresh_frames()
             self.plots.mark_dirty()
+
+    @Slot(object, float)
+    def _on_run_quiet(self, run: RunHistory, since: float) -> None:
+        when = time.strftime("%H:%M:%S", time.localtime(since))
+        self.banner.show_result("warning", f"{_run_title(run).capitalize()}: no new data "
+                                           f"since {when} — its writer may be stalled or gone.")
+
+    @Slot(object)
+    def _on_follow_ended(self, run: RunHistory) -> None:
+        finished = run.finished
+        why = f": {finished.message}" if finished and finished.message else ""
+        self.banner.show_result("ok" if run.status == "completed" else "warning",
+                                f"{_run_title(run).capitalize()} {run.status}{why}.")
 
     @Slot(object)
     def _on_run_removed(self, run: RunHistory) -> None:
@@ -402,3 +463,7 @@ class TrainingPanel(QWidget):
     def _on_closing(self) -> None:
         if self._discovery is not None:
             self._discovery.shutdown(_DISCOVERY_SHUTDOWN_MS)
+
+
+def _run_title(run: RunHistory) -> str:
+    return f"run {run.number}" + (f" ({run.name})" if run.name else "")
