@@ -10,12 +10,16 @@ import numpy as np
 
 
 class RingBuffer:
-    """Fixed-capacity history of (step, matrix) rows; memory never grows."""
+    """Fixed-capacity history of (step, matrix) rows; memory never grows. Rows are
+    float64 (NaN until written) unless told otherwise: histogram counts are uint16
+    (zeros until written)."""
 
-    def __init__(self, capacity: int, row_shape: tuple[int, ...]) -> None:
+    def __init__(self, capacity: int, row_shape: tuple[int, ...],
+                 dtype: type | np.dtype = np.float64) -> None:
         self.capacity = capacity
         self.steps = np.zeros(capacity, dtype=np.int64)
-        self.values = np.full((capacity, *row_shape), np.nan, dtype=np.float64)
+        fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+        self.values = np.full((capacity, *row_shape), fill, dtype=dtype)
         self._next = 0
         self.count = 0
 
@@ -26,12 +30,19 @@ class RingBuffer:
             self._next = (self._next + 1) % self.capacity
             self.count = min(self.count + 1, self.capacity)
 
-    def ordered(self) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, values) oldest first, copies."""
+    def ordered(self, part: tuple = ()) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) oldest first, copies; `part` indexes each row first (a
+        layer's histograms), so that only that part is copied."""
+        values = self.values[(slice(None), *part)]
         if self.count < self.capacity:
-            return self.steps[:self.count].copy(), self.values[:self.count].copy()
+            return self.steps[:self.count].copy(), values[:self.count].copy()
         order = np.r_[self._next:self.capacity, 0:self._next]
-        return self.steps[order], self.values[order]
+        return self.steps[order], values[order]
+
+    @property
+    def nbytes(self) -> int:
+        """The memory the buffer holds, fixed when it is made."""
+        return self.steps.nbytes + self.values.nbytes
 
     def recent(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The last `n` rows (fewer if there are fewer), oldest first — without

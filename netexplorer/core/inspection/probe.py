@@ -12,6 +12,9 @@ cheaply enough to leave on (figures and the how in Probe's docstring):
 - in-place activations work: an output a later layer overwrites is copied and
   its gradient taken by a tensor hook registered before the overwrite (where
   register_full_backward_hook fails);
+- each layer's activations, output gradients and weights are histogrammed on
+  fixed bins from a spread of the same samples (distributions.py,
+  histogram_codes.py): one bincount per step;
 - history lives in fixed-size ring buffers of numbers; no activation or gradient
   tensor outlives its step.
 
@@ -30,8 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from netexplorer.core.inspection.distributions import KINDS, RAW_CODES, Histograms, fold
 from netexplorer.core.inspection.doctor import DEAD_WINDOW, Doctor, Examination
 from netexplorer.core.inspection.feature_maps import take_snapshot
+from netexplorer.core.inspection.histogram_codes import HistogramCoder, spread
 from netexplorer.core.inspection.history import RingBuffer
 from netexplorer.core.inspection.stats import (
     MEASURED,
@@ -154,6 +159,7 @@ class Probe:
         self._alerts: list[Alert] = []
         self._row_plans: dict[tuple, _RowPlan] = {}
         self.doctor = Doctor()
+        self._coder = HistogramCoder(len(self.layers))
         self._grad_hooks = [self._grad_hook(i) for i in range(len(self.layers))]
         self._forward_hooks = [self._forward_hook(i) for i in range(len(self.layers))]
 
@@ -267,6 +273,8 @@ class Probe:
             return
         parts = [_leading(g, self.activation_sample) for _, g in grads]
         raw.grad_layers += [i for i, _ in grads]
+        raw.hist_codes.append(self._coder.codes(_GRADIENTS, [i for i, _ in grads],
+                                                [spread(part) for part in parts]))
         raw.grad_counts += [(g.numel(), part.numel()) for (_, g), part in zip(grads, parts)]
         raw.norms += _norms(parts)
 
@@ -282,6 +290,9 @@ class Probe:
             torch._foreach_sub_(self._before, self._params)  # −Δw: the same norm
             raw.update_norms = _norms(list(self._before))
         self._before = None
+        if raw.hist_codes:
+            raw.histogram = self._coder.count(raw.hist_codes)
+            raw.hist_codes = []
         raw.pack()
         self._pending.append(raw)
         self._raw = None
@@ -297,6 +308,7 @@ class Probe:
         if not self._pending:
             return ProbeReport(tuple(self.layers), steps,
                                np.zeros((0, len(STATS), len(self.layers)), dtype=np.float64))
+        histograms = self._histograms(self._pending)
         stats, measured = self._derive(self._pending)
         self._pending = []
         self.history_buffer.extend(steps, stats)
@@ -305,7 +317,7 @@ class Probe:
         alerts = tuple(self.doctor.examine(Examination(
             tuple(self.layers), steps, stats, measured, recent, filled, self.dead_window)))
         self._alerts.extend(alerts)
-        return ProbeReport(tuple(self.layers), steps, stats, alerts)
+        return ProbeReport(tuple(self.layers), steps, stats, alerts, histograms)
 
     # -- measuring
     def _capture(self, i: int, inputs: Any, output: Any) -> None:
@@ -385,6 +397,8 @@ class Probe:
         nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
         raw.rows = (norms, sums, nonzero)
         raw.act_layers = tuple(i for i, _, _, _ in parts)
+        raw.hist_codes.append(self._coder.codes(_ACTIVATIONS, list(raw.act_layers),
+                                                [spread(part) for part in samples]))
         raw.row_starts = plan.starts
         for (i, _, _, _), part in zip(parts, samples):
             shape = self._shapes[i]
@@ -415,7 +429,26 @@ class Probe:
         norms = _norms(params + grads)
         raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
         raw.param_counts = tuple(len(group) for group in groups)
+        raw.hist_codes.append(self._coder.codes(
+            _WEIGHTS, [layer for layer, group in zip(self._param_layers, groups) for _ in group],
+            [spread(p) for p in params]))
         self._before = torch._foreach_mul(params, 1.0)
+
+    def _histograms(self, pending: list[_StepRaw]) -> Histograms:
+        """Pending steps' raw bin counts → host (one copy) → the fixed bins, as
+        uint16 (at most HISTOGRAM_VALUES values per histogram). A reshape shows
+        its input's values, like its statistics."""
+        counts = np.zeros((len(pending), len(KINDS), len(self.layers), RAW_CODES), np.int64)
+        measured = [(r, raw.histogram) for r, raw in enumerate(pending)
+                    if raw.histogram is not None]
+        if measured:
+            rows = [r for r, _ in measured]
+            counts[rows] = torch.stack([h for _, h in measured]).cpu().numpy() \
+                .reshape(len(rows), len(KINDS), len(self.layers), RAW_CODES)
+        cells = fold(counts).astype(np.uint16)
+        for i in sorted(self._same_values):
+            cells[:, :_WEIGHTS, i] = cells[:, :_WEIGHTS, i - 1]
+        return Histograms(cells)
 
     def _derive(self, pending: list[_StepRaw]) -> tuple[np.ndarray, np.ndarray]:
         """Pending steps → host → statistics, vectorised over the steps, and which
@@ -608,6 +641,10 @@ _PLAIN = "plain"
 _SAME_VALUES = "same values"  # a reshape: its input's statistics, not measured again
 _OVERWRITTEN = "overwritten"  # the next layer works in place: copy, and hook the gradient
 
+# The kinds of histograms, as distributions.KINDS orders them.
+_ACTIVATIONS, _GRADIENTS, _WEIGHTS = (KINDS.index(kind)
+                                      for kind in ("activations", "gradients", "weights"))
+
 # Width of the rows that _measure_activations lays every layer's sample into.
 _ROW = 256
 
@@ -670,6 +707,8 @@ class _StepRaw:
     weight_norms: list[torch.Tensor] = field(default_factory=list)  # per parameter tensor
     grad_norms: list[torch.Tensor] = field(default_factory=list)
     update_norms: list[torch.Tensor] = field(default_factory=list)
+    hist_codes: list[torch.Tensor] = field(default_factory=list)  # binned samples, per kind
+    histogram: torch.Tensor | None = None  # their counts (HistogramCoder.count)
     vector: torch.Tensor | None = None
     layout: _Layout | None = None
 

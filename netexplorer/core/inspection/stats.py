@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netexplorer.core.inspection.distributions import Histograms
+
 # Columns of a step's statistics matrix (one row per stat, one column per layer).
 STATS: tuple[str, ...] = (
     "act_norm",  # ‖output‖ over the batch
@@ -70,13 +72,15 @@ class Alert:
 class ProbeReport:
     """One report interval's measurements: plain arrays, safe across threads.
 
-    stats[i, s, l] is statistic STATS[s] of layer l at sampled step steps[i].
+    stats[i, s, l] is statistic STATS[s] of layer l at sampled step steps[i];
+    histograms (when measured) hold the same steps' distributions.
     """
 
     layers: tuple[LayerInfo, ...]
     steps: np.ndarray
     stats: np.ndarray
     alerts: tuple[Alert, ...] = ()
+    histograms: Histograms | None = None
 
     @property
     def pause_reason(self) -> str | None:

@@ -36,6 +36,7 @@ from netexplorer.core.reports import EpochReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory
 from netexplorer.ui.icons import icon
 from netexplorer.ui.inspector.diagnosis_view import DiagnosisView
+from netexplorer.ui.inspector.distribution_view import DistributionView
 from netexplorer.ui.inspector.feature_maps import FeatureMapView
 from netexplorer.ui.inspector.layer_history import (
     FRACTION_STATS,
@@ -94,6 +95,8 @@ class InspectorPanel(QWidget):
             "table": clock.register(self.table, self._redraw_table),
             "series": clock.register(self.series_plot, self._redraw_series),
             "heatmap": clock.register(self.heatmap, self._redraw_heatmap),
+            "distributions": clock.register(self.distribution_view,
+                                            self._redraw_distributions),
         }
         session.runStarted.connect(self._on_run_started)
         session.reportsReady.connect(self._on_reports)
@@ -137,7 +140,7 @@ class InspectorPanel(QWidget):
         self.views = named(QTabWidget(), "inspectorViews", "Inspector views")
         self.views.setDocumentMode(True)
         self.views.addTab(self._build_series_page(), "Selected layers")
-        self.views.addTab(self._build_heatmap_page(), "Heatmap")
+        self.views.addTab(self._build_heatmap_page(), "Heatmap and distributions")
         self.feature_view = FeatureMapView(self._session)
         self.feature_view.imageChosen.connect(self.imageChosen)
         self.views.addTab(self.feature_view, "Feature maps")
@@ -212,7 +215,19 @@ class InspectorPanel(QWidget):
         self.heatmap.cellClicked.connect(self._on_heatmap_clicked)
         self.heatmap_detail = hint_label("Click a cell to select its layer and step.",
                                          "heatmapDetail")
-        return _chart_page("Colour by:", self.heatmap_combo, self.heatmap_detail, self.heatmap)
+        heatmap_page = _chart_page("Colour by:", self.heatmap_combo, self.heatmap_detail,
+                                   self.heatmap)
+        # The selected layer's distributions beside the heatmap, on the same steps.
+        self.distribution_view = DistributionView(self.history)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("heatmapSplitter")
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(heatmap_page)
+        splitter.addWidget(self.distribution_view)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.heatmap_page = splitter
+        return splitter
 
     # ------------------------------------------------------------------ interface
 
@@ -405,9 +420,14 @@ class InspectorPanel(QWidget):
                 self.select_layer(timed.layer_index, timed.alert.step)
         self.nonFiniteFound.emit()
 
+    def _redraw_distributions(self) -> None:
+        rows = [r for r in self.table.selected_layers() if r < len(self.history.layers)]
+        self.distribution_view.show_layer(rows[0] if rows else None)
+
     def _show_step(self, layer: int, step: int) -> None:
         self.step_line.setValue(step)
         self.step_line.show()
+        self.distribution_view.show_step(step)
         values = self.history.at_step(step)
         name = self.history.layers[layer].name
         if values is None:
@@ -431,6 +451,7 @@ class InspectorPanel(QWidget):
             self.series_plot.removeItem(curve)
         self._series_curves.clear()
         self.step_line.hide()
+        self.distribution_view.show_step(None)
         self.heatmap_detail.setText("Click a cell to select its layer and step.")
         self._refresh_setting_hint()
         self._refresh_status()
@@ -494,6 +515,7 @@ class InspectorPanel(QWidget):
     @Slot(object)
     def _on_layers_selected(self, _rows: list) -> None:
         self._clock.mark_dirty(self._views["series"])
+        self._clock.mark_dirty(self._views["distributions"])
 
     @Slot(QModelIndex)
     def _on_table_clicked(self, index: QModelIndex) -> None:

@@ -17,12 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from netexplorer.core.inspection import STAT_INDEX, STATS, Alert, LayerInfo, ProbeReport, RingBuffer
+from netexplorer.core.inspection.distributions import CELLS, KINDS
 
 # Sampled steps kept per run, and the most values (steps × stats × layers) that
 # may be held: a model with very many layers keeps fewer steps instead of more memory.
 CAPACITY = 4096
 MAX_VALUES = 4_000_000
 MIN_CAPACITY = 64
+# The histograms' memory (uint16 cells, steps × kinds × layers × CELLS): a LeNet
+# keeps its last ~1,900 sampled steps' distributions, a deeper model fewer steps.
+MAX_HISTOGRAM_BYTES = 32 * 2**20
 
 # Statistics that span orders of magnitude: plotted and coloured on a log scale.
 LOG_STATS = frozenset({"act_norm", "act_std", "grad_norm", "weight_norm", "weight_grad_norm",
@@ -53,6 +57,7 @@ class LayerHistory:
         self.alerts: list[TimedAlert] = []
         self._buffer: RingBuffer | None = None
         self._ordered: tuple[np.ndarray, np.ndarray] | None = None  # cache until the next add
+        self._histograms: RingBuffer | None = None
 
     # -- filling
     def reset(self) -> None:
@@ -61,6 +66,7 @@ class LayerHistory:
         self.alerts = []
         self._buffer = None
         self._ordered = None
+        self._histograms = None
 
     def add(self, report: ProbeReport) -> list[TimedAlert]:
         """Take one ProbeReport; returns its alerts, stamped. A report whose layers
@@ -78,10 +84,22 @@ class LayerHistory:
                 self._buffer = RingBuffer(capacity, (len(STATS), len(layers)))
             self._buffer.extend(steps, stats)
             self._ordered = None
+            self._add_histograms(steps, report)
         now = time.time()
         new = [TimedAlert(a, now, self.index_of(a.layer)) for a in report.alerts]
         self.alerts.extend(new)
         return new
+
+    def _add_histograms(self, steps: np.ndarray, report: ProbeReport) -> None:
+        histograms = report.histograms
+        shape = (len(KINDS), len(self.layers), CELLS)
+        if histograms is None or histograms.counts.shape != (len(steps), *shape):
+            return
+        if self._histograms is None:
+            per_step = int(np.prod(shape)) * np.dtype(np.uint16).itemsize
+            capacity = max(MIN_CAPACITY, min(self._capacity, MAX_HISTOGRAM_BYTES // per_step))
+            self._histograms = RingBuffer(capacity, shape, np.uint16)
+        self._histograms.extend(steps, histograms.counts)
 
     # -- queries
     @property
@@ -143,6 +161,17 @@ class LayerHistory:
         steps, values = self.ordered()
         where = np.flatnonzero(steps == step)
         return values[where[-1]] if len(where) else None
+
+    @property
+    def histogram_bytes(self) -> int:
+        """The memory the distributions hold (fixed once the first arrives)."""
+        return 0 if self._histograms is None else self._histograms.nbytes
+
+    def distributions(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, cells steps × KINDS × CELLS) of one layer, oldest first."""
+        if self._histograms is None or not self._histograms.count:
+            return np.zeros(0, np.int64), np.zeros((0, len(KINDS), CELLS), np.uint16)
+        return self._histograms.ordered((slice(None), layer))
 
     def alert_layers(self) -> dict[int, str]:
         """Layer index → the most serious alert kind raised for it in this run."""

@@ -47,6 +47,7 @@ from netexplorer.core.inspection import (
 )
 from netexplorer.core.inspection import doctor as doctor_module
 from netexplorer.core.inspection import probe as probe_module
+from netexplorer.core.inspection.distributions import HISTOGRAM_VALUES
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import ModelSpec, build_model, summarize
 from netexplorer.core.training import PausedReport, StepReport, Trainer
@@ -946,16 +947,23 @@ def test_no_activation_or_gradient_outlives_its_step():
     del outputs, loss
     gc.collect()
     assert all(ref() is None for ref in gone), "the probe keeps an activation alive"
-    # Waiting for flush(): a packed vector of numbers and per-unit activity.
-    pending = list(tensors_in(probe))
+    # Waiting for flush(): a packed vector of numbers, per-unit activity and the
+    # histograms' counts (fixed bins: their size does not depend on the layers').
+    offsets = {id(t) for t in tensors_in(probe._coder)}  # where samples go in the counts
+    pending = [t for t in tensors_in(probe) if id(t) not in offsets]
     assert pending
     for t in pending:
         assert t.dim() <= 1 and not t.requires_grad and t.grad_fn is None
-        assert t.numel() <= max(units, 3 * rows + 8 * len(probe.layers))
+        assert t.numel() <= max(units, 3 * rows + 8 * len(probe.layers), probe._coder.cells)
     probe.flush()
     assert probe._pending == [] and probe._raw is None and probe._before is None
-    # All that stays: the zero padding _measure_activations reuses, under a row each.
+    # All that stays: the zero padding _measure_activations reuses, under a row each,
+    # and the histograms' offsets (integers, at most HISTOGRAM_VALUES per layer).
     for t in tensors_in(probe):
+        if id(t) in offsets:
+            assert t.dtype == torch.int32
+            assert t.numel() <= HISTOGRAM_VALUES * len(probe.layers)
+            continue
         assert t.numel() < probe_module._ROW and not t.any()
     assert not probe.attached and hook_count(model) == 0
 

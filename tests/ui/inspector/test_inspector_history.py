@@ -79,3 +79,27 @@ def test_log_ticks_label_decades_or_one_two_five():
     major, minor = log_ticks(math.log10(0.015), math.log10(0.09))
     assert [label for _, label in major] == ["20m", "50m"]
     assert log_ticks(float("nan"), 1.0) == [[], []]
+
+
+def test_histogram_memory_stays_bounded_over_20000_sampled_steps():
+    from netexplorer.core.inspection.distributions import CELLS, KINDS, Histograms
+    from netexplorer.ui.inspector.layer_history import MAX_HISTOGRAM_BYTES
+
+    layers = tuple(LayerInfo(i, f"l{i}", "linear", True, False) for i in range(12))
+    history = LayerHistory()
+    per_report = 100
+    sizes = []
+    for first in range(0, 20_000, per_report):
+        steps = np.arange(first, first + per_report)
+        counts = np.zeros((per_report, len(KINDS), len(layers), CELLS), np.uint16)
+        counts[:, 0, 3, 7] = steps % 1000  # each step's own histogram, to find it again
+        history.add(ProbeReport(layers, steps, np.zeros((per_report, len(STATS), 12)),
+                                histograms=Histograms(counts)))
+        sizes.append(history.histogram_bytes)
+    assert len(set(sizes)) == 1 and sizes[0] <= MAX_HISTOGRAM_BYTES + 2**20
+    steps, cells = history.distributions(3)
+    capacity = len(steps)
+    assert 64 <= capacity < 20_000 and cells.shape == (capacity, len(KINDS), CELLS)
+    # The newest steps are kept, oldest first, each with its own histogram.
+    assert list(steps) == list(range(20_000 - capacity, 20_000))
+    np.testing.assert_array_equal(cells[:, 0, 7], steps % 1000)

@@ -82,7 +82,7 @@ def test_heatmap_is_layers_by_sampled_steps_and_a_click_selects_layer_and_step(w
     panel = inspector(window)
     panel.set_probe_every(2)
     train(qtbot, window)
-    show(window, qtbot, panel, panel.heatmap.parentWidget())
+    show(window, qtbot, panel, panel.heatmap_page)
     heatmap = panel.heatmap
     qtbot.waitUntil(lambda: heatmap.shape == (12, panel.history.count), timeout=5_000)
     steps = panel.history.ordered()[0]
@@ -102,6 +102,25 @@ def test_heatmap_is_layers_by_sampled_steps_and_a_click_selects_layer_and_step(w
     assert "conv2" in panel.heatmap_detail.text() and f"step {steps[5]}" in \
         panel.heatmap_detail.text()
     assert "conv2" in heatmap.describe(3, 5)
+    # Beside it, the selected layer's distributions over the same steps.
+    window.redraw_clock.redraw_now()
+    view = panel.distribution_view
+    assert view.layer == 3 and "conv2 (conv2d)" in view.heading.text()
+    for kind in ("activations", "gradients", "weights"):
+        x, median = view.plots[kind].median.getData()
+        assert list(x) == list(steps) and np.isfinite(median).all(), kind
+        assert view.titles[kind].startswith("<b>"), kind  # the newest median, its band
+        assert view.plots[kind].step_line.value() == steps[5]
+    low, high = (view.plots["weights"].edges[j].getData()[1] for j in (0, -1))
+    assert (low < 0).all() and (high > 0).all()  # initial weights lie either side of 0
+    window.resize(1400, 900)
+    panel.grab().save("/tmp/hist.png")
+    # A layer without weights says so.
+    click_cell(qtbot, heatmap, 4, 5)
+    window.redraw_clock.redraw_now()
+    assert view.layer == 4 and view.titles["weights"] == "Weights and biases: no parameters"
+    x, _ = view.plots["weights"].median.getData()
+    assert x is None or len(x) == 0
 
 
 def test_selected_layers_are_plotted_over_the_steps(window, qtbot):
