@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QTabWidget,
+    QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -62,11 +64,15 @@ from netexplorer.ui.training.training_panel import TrainingPanel
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.actions import make_action
 from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.widgets.result_banner import ResultBanner
 
 APP_TITLE = "netexplorer"
 # Without a paint (a window built but never shown) the first load still starts.
 _UNSHOWN_START_MS = 500
 _DEFAULT_SIZE = (1280, 800)
+FIRST_RUN_HINT = ("New here? Pick a model on the left (a preset, or your own layers), look at "
+                  "the data in the Data tab, then press Train (F5): the loss and accuracy draw "
+                  "live, and the Inspector shows every layer while it trains.")
 _DOCK_WIDTH = 430
 
 
@@ -111,7 +117,19 @@ class MainWindow(QMainWindow):
         self.tabs = named(QTabWidget(), "mainTabs", "Views")
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        for panel, title, icon_name in ((self.data_view, "Data", "data"),
+        # The first-run hint sits above the data, where the window opens (the tab
+        # whose least height leaves it room at 1024×640).
+        self.first_run_hint = ResultBanner(object_name="firstRunHint")
+        data_page = QWidget()
+        column = QVBoxLayout(data_page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        hint_row = QVBoxLayout()
+        hint_row.setContentsMargins(8, 8, 8, 0)  # the data view keeps its own margins
+        hint_row.addWidget(self.first_run_hint)
+        column.addLayout(hint_row)
+        column.addWidget(self.data_view, 1)
+        for panel, title, icon_name in ((data_page, "Data", "data"),
                                         (self.training_panel, "Training", "training"),
                                         (self.inspector_panel, "Inspector", "inspect"),
                                         (self.evaluation_panel, "Evaluation", "evaluate"),
@@ -125,6 +143,7 @@ class MainWindow(QMainWindow):
                                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
 
         self._create_actions()
+        self._create_toolbar()
         self._create_menus()
         self._create_status_bar()
         self.add_dock(self.model_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -140,6 +159,8 @@ class MainWindow(QMainWindow):
         self.installEventFilter(self)  # the first paint starts the first load at once
 
         self._connect_panels()
+        if not self.settings.first_run_hint_seen:
+            self.first_run_hint.show_result("hint", FIRST_RUN_HINT)
         self._on_spec_for_session(self.model_panel.spec)
         self._restore_layout()
         self._update_title()
@@ -194,6 +215,15 @@ class MainWindow(QMainWindow):
                                         slot=self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
+    def _create_toolbar(self) -> None:
+        """Train / Pause / Step / Stop, reset weights and the run's progress, seen from
+        every tab (the Training tab's own row, moved up here)."""
+        self.training_toolbar = QToolBar("Training", self)
+        self.training_toolbar.setObjectName("trainingToolBar")
+        self.training_toolbar.setMovable(False)
+        self.training_toolbar.addWidget(self.training_panel.controls)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.training_toolbar)
+
     def _create_menus(self) -> None:
         """Every menu of the window, in full."""
         bar = self.menuBar()
@@ -224,6 +254,10 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")  # add_dock adds each dock's toggle
         self.view_menu.setObjectName("viewMenu")
+        toolbar_toggle = self.training_toolbar.toggleViewAction()
+        toolbar_toggle.setObjectName("toggleTrainingToolBarAction")
+        toolbar_toggle.setText("Training toolbar")
+        self.view_menu.addAction(toolbar_toggle)
 
         # The training commands with their shortcuts: they work whichever tab shows.
         self.training_menu = bar.addMenu("&Training")
@@ -265,6 +299,11 @@ class MainWindow(QMainWindow):
         session.specLoaded.connect(model.set_spec)
         session.stateChanged.connect(self._on_training_state)
         session.storedRunsListed.connect(self._on_stored_runs_listed)
+        # Train from any tab brings the Training tab forward (unless the Inspector
+        # shows); the first run ends the first-run hint.
+        self.training_panel.controls.train_action.triggered.connect(self._on_train_triggered)
+        session.runStarted.connect(self._on_first_run)
+        self.first_run_hint.dismissed.connect(self.settings.set_first_run_hint_seen)
         # Files: what was opened sets the form and the data; messages go to the bar.
         self.checkpoint_files.checkpointOpened.connect(self._on_checkpoint_opened)
         self.spec_files.pathChanged.connect(self._update_title)
@@ -437,6 +476,18 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Restoring the weights of run {run.number} "
                                              f"({run.name})…", 5000)
                 return
+
+    @Slot()
+    def _on_train_triggered(self) -> None:
+        if self.tabs.currentWidget() not in (self.training_panel, self.inspector_panel):
+            self.tabs.setCurrentWidget(self.training_panel)
+
+    @Slot(object)
+    def _on_first_run(self, _run: Any) -> None:
+        if self.first_run_hint.isVisibleTo(self):
+            self.first_run_hint.clear()
+        if not self.settings.first_run_hint_seen:
+            self.settings.set_first_run_hint_seen()
 
     @Slot()
     def _on_follow_run(self) -> None:

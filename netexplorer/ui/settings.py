@@ -24,6 +24,7 @@ _TRAINING_CONFIG = "training/config"
 _CHECKPOINT_FOLDER = "training/checkpointFolder"
 _PROBE_EVERY = "inspector/probe_every"  # steps, or "off"
 _RUNS_DIR = "runs/folder"
+_FIRST_RUN_HINT = "hints/firstRun"
 
 
 def open_settings() -> QSettings:
@@ -149,6 +150,15 @@ class AppSettings:
     @runs_dir.setter
     def runs_dir(self, value: str | None) -> None:
         self._set(_RUNS_DIR, value)
+
+    # -- first use
+    @property
+    def first_run_hint_seen(self) -> bool:
+        """The first-run hint was dismissed, or a run was started: it is not shown again."""
+        return self._text(_FIRST_RUN_HINT) == "seen"
+
+    def set_first_run_hint_seen(self) -> None:
+        self._set(_FIRST_RUN_HINT, "seen")
 
     # -- inspector
     def probe_every(self, default: int, maximum: int) -> int | None:

@@ -241,3 +241,36 @@ def test_window_is_built_without_importing_torch(tmp_path):
                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_training_commands_are_seen_from_every_tab_and_train_shows_its_tab(window, qtbot):
+    """First use: Train / Pause / Step / Stop sit in a toolbar above every tab; Train
+    (F5) from the Data tab brings the Training tab forward; a first-run hint says
+    what to do until it is dismissed or a run starts, and is not shown again."""
+    from tests.ui.training_helpers import train
+
+    train_button = window.findChild(QWidget, "trainButton")
+    toolbar = window.findChild(QWidget, "trainingToolBar")
+    assert toolbar.isAncestorOf(train_button)
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        assert train_button.isVisibleTo(window)
+    window.tabs.setCurrentWidget(window.data_view.parentWidget())
+    hint = window.first_run_hint
+    assert hint.isVisibleTo(window) and "press Train (F5)" in hint.text
+    train(qtbot, window)
+    assert window.tabs.currentWidget() is window.training_panel
+    assert not hint.isVisibleTo(window) and window.settings.first_run_hint_seen
+
+
+def test_a_dismissed_first_run_hint_stays_dismissed(qtbot, settings):
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    assert first.first_run_hint.isVisibleTo(first)
+    first.first_run_hint.close_button.click()
+    assert not first.first_run_hint.isVisibleTo(first)
+    first.close()
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    assert not again.first_run_hint.isVisibleTo(again)
+    again.close()

@@ -70,9 +70,10 @@ def discover_devices() -> list[Any]:
 
 
 class TrainingPanel(QWidget):
-    """The Training tab. `form`, `controls`, `plots`, `runs_list`, `banner` are its
-    parts; `status_label` is meant for the window's status bar, statusMessage(text,
-    ms) for its message area."""
+    """The Training tab. `form`, `plots`, `runs_list`, `banner` are its parts;
+    `controls` (Train / Pause / Step / Stop, reset weights, progress) and
+    `status_label` are meant for the window — its toolbar, seen from every tab, and
+    its status bar — and statusMessage(text, ms) for its message area."""
 
     statusMessage = Signal(str, int)
 
@@ -97,7 +98,7 @@ class TrainingPanel(QWidget):
 
         if settings is not None:
             self.form.set_config(config_from_settings(settings.training_config))
-        self._progress_view = clock.register(self, self._redraw_progress)
+        self._progress_view = clock.register(self.controls, self._redraw_progress)
         self._status_view = clock.register(self.status_label, self._redraw_status)
         self._clock = clock
 
@@ -182,7 +183,6 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 6)
         layout.setSpacing(6)
-        layout.addWidget(self.controls)
         layout.addWidget(self.form)
         layout.addWidget(self.banner)
         splitter = QSplitter(Qt.Orientation.Vertical)

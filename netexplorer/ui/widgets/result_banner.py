@@ -7,7 +7,7 @@ that led to it. The style sheet colours it by its `kind` property.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,16 +22,20 @@ from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.accessibility import named
 
 # kind → the icon beside the text
-_BADGES = {"ok": "ok", "warning": "warning", "error": "error"}
+_BADGES = {"ok": "ok", "warning": "warning", "error": "error", "hint": "about"}
 
 
 class ResultBanner(QFrame):
-    """show_result(kind, text, details): kind is "ok", "warning" or "error"; details,
-    when given, open in a box with the full text (a traceback, say)."""
+    """show_result(kind, text, details): kind is "ok", "warning", "error" or "hint";
+    details, when given, open in a box with the full text (a traceback, say).
+    dismissed() follows the person's ✕."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    dismissed = Signal()
+
+    def __init__(self, parent: QWidget | None = None,
+                 object_name: str = "trainingResult") -> None:
         super().__init__(parent)
-        self.setObjectName("trainingResult")
+        self.setObjectName(object_name)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setProperty("kind", "ok")
         row = QHBoxLayout(self)
@@ -53,6 +57,7 @@ class ResultBanner(QFrame):
         self.close_button.setText("✕")
         self.close_button.setAutoRaise(True)
         self.close_button.clicked.connect(self.hide)
+        self.close_button.clicked.connect(self.dismissed)
         row.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self._details = ""
         self.setVisible(False)

@@ -99,15 +99,23 @@ def test_a_huge_learning_rate_ends_with_the_divergence_message(window, qtbot):
 
 
 def test_an_error_inside_training_is_shown_and_the_app_keeps_running(window, qtbot):
+    """The nll loss on a model without log-probabilities is refused by the trainer,
+    on the training thread, once the run has started."""
     panel = training_panel(qtbot, window)
-    window.model_panel.set_param(len(window.model_panel.spec.layers) - 1, "out_features", 5)
-    qtbot.waitUntil(lambda: panel.ready_reason == "", timeout=5_000)
     with qtbot.waitSignal(window.session.trainingFailed, timeout=30_000):
-        run = train(qtbot, window)
+        run = train(qtbot, window, loss="nll")
     assert run.status == "failed"
     assert panel.banner.kind == "error"
-    assert "5 values per image" in panel.banner.text and "10 classes" in panel.banner.text
+    assert "nll loss expects log-probabilities" in panel.banner.text
     assert not panel.banner.details_button.isHidden()
+    assert train(qtbot, window, loss="cross-entropy").status == "completed"  # goes on
+
+
+def test_outputs_that_do_not_fit_the_classes_wait_for_a_fix_before_train(window, qtbot):
+    panel = training_panel(qtbot, window)
+    window.model_panel.set_param(len(window.model_panel.spec.layers) - 1, "out_features", 5)
+    assert "classes" in panel.ready_reason
+    assert not button(window, "trainButton").isEnabled()
     window.model_panel.undo_stack.undo()  # fixed: training works again
     qtbot.waitUntil(lambda: panel.ready_reason == "", timeout=5_000)
     assert train(qtbot, window).status == "completed"
