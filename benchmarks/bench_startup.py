@@ -5,14 +5,18 @@ builds and shows the main window offscreen. It reports two moments, measured
 from just before the process was started:
 
   first paint  the main window's first paint event — the person sees the app;
-               the target is 3 s on 2 cores
-  data shown   the bundled digits are loaded (in the background: this imports
-               torch, scikit-learn and torchvision) and the image grid has painted
+               target ≤ 0.5 s (issue 18)
+  digits shown the data tab's image grid has painted the bundled digits: their
+               shipped copy (resources/digits.npz) drawn with numpy, before torch
+               has loaded; target ≤ 1.5 s (issue 18)
+  data loaded  the dataset is loaded for the model (in the background: this
+               imports torch) and the grid shows the model's view of it
 
   runs listed  the run store's runs are in the runs list (read on a worker thread
                after the first paint)
 
-The median of --runs runs (default 3) is printed against the target. Settings,
+The median of --runs runs (default 3) is printed against the targets (the
+machine is shared and noisy; a bare interpreter's start is printed beside them). Settings,
 data and runs folders point at a temporary folder, so the user's are untouched.
 
 With --stored-runs N (the issue's figure: 200) each launch is made twice, in
@@ -33,7 +37,8 @@ import sys
 import tempfile
 import time
 
-TARGET_FIRST_PAINT_S = 3.0
+TARGET_FIRST_PAINT_S = 0.5
+TARGET_DIGITS_SHOWN_S = 1.5
 TARGET_STORED_RATIO = 1.10  # first paint with the stored runs / with an empty store
 
 CHILD = r"""
@@ -60,6 +65,15 @@ class FirstPaints(QObject):
         return False
 
 
+def loaded(_dataset):
+    seen["loaded"] = time.time()
+    print(f"LOADED {seen['loaded']:.6f}", flush=True)
+    close_when_done()
+
+
+window.data_view.datasetLoaded.connect(loaded)
+
+
 def listed(_runs):
     seen["listed"] = time.time()
     print(f"LISTED {seen['listed']:.6f}", flush=True)
@@ -67,7 +81,7 @@ def listed(_runs):
 
 
 def close_when_done():
-    if "grid" in seen and "listed" in seen:
+    if {"grid", "listed", "loaded"} <= seen.keys():
         QTimer.singleShot(0, window.close)
 
 window.session.storedRunsListed.connect(listed)
@@ -84,16 +98,16 @@ window.shutdown()
 """
 
 
-def run_once(env: dict[str, str]) -> tuple[float, float, float]:
-    """Seconds to (first paint, digits shown, stored runs listed)."""
+def run_once(env: dict[str, str]) -> tuple[float, float, float, float]:
+    """Seconds to (first paint, digits shown, stored runs listed, data loaded)."""
     start = time.time()
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
                          text=True, timeout=180)
     stamps = dict(line.split() for line in out.stdout.splitlines()
-                  if line.startswith(("PAINT ", "GRID ", "LISTED ")))
-    if not {"PAINT", "GRID", "LISTED"} <= stamps.keys():
+                  if line.startswith(("PAINT ", "GRID ", "LISTED ", "LOADED ")))
+    if not {"PAINT", "GRID", "LISTED", "LOADED"} <= stamps.keys():
         raise SystemExit(f"the window did not report its paints:\n{out.stdout}\n{out.stderr}")
-    return tuple(float(stamps[k]) - start for k in ("PAINT", "GRID", "LISTED"))  # type: ignore
+    return tuple(float(stamps[k]) - start for k in ("PAINT", "GRID", "LISTED", "LOADED"))  # type: ignore
 
 
 def fill_store(folder: str, runs: int, steps: int) -> None:
@@ -131,16 +145,16 @@ def fill_store(folder: str, runs: int, steps: int) -> None:
 
 
 def startup_figures(env: dict[str, str], runs: int, label: str = ""
-                    ) -> tuple[list[float], list[float], list[float]]:
-    paints, grids, lists = [], [], []
+                    ) -> tuple[list[float], list[float], list[float], list[float]]:
+    figures: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
     for i in range(runs):
-        paint, grid, listed = run_once(env)
-        paints.append(paint)
-        grids.append(grid)
-        lists.append(listed)
+        moments = run_once(env)
+        for kept, value in zip(figures, moments, strict=True):
+            kept.append(value)
+        paint, grid, listed, loaded = moments
         print(f"run {i + 1}{label}: first paint {paint:.2f} s, digits shown {grid:.2f} s, "
-              f"runs listed {listed:.2f} s")
-    return paints, grids, lists
+              f"runs listed {listed:.2f} s, data loaded {loaded:.2f} s")
+    return figures
 
 
 def interpreter_start(env: dict[str, str]) -> float:
@@ -165,17 +179,22 @@ def main() -> int:
         bare = interpreter_start(env)
         if args.stored_runs:
             return compare_stored(env, tmp, args)
-        paints, grids, lists = startup_figures(env, args.runs)
+        paints, grids, lists, loads = startup_figures(env, args.runs)
     paint, grid = statistics.median(paints), statistics.median(grids)
-    verdict = "within" if paint <= TARGET_FIRST_PAINT_S else "OVER"
-    print(f"\nmedian of {args.runs} runs on {os.cpu_count()} cores "
+    print(f"\nmedian of {args.runs} runs on {os.cpu_count()} cores, a shared and noisy machine "
           f"(a bare `python -c pass` takes {bare:.2f} s):")
-    print(f"  first paint  {paint:5.2f} s  — {verdict} the {TARGET_FIRST_PAINT_S:.0f} s target "
-          f"({paint / TARGET_FIRST_PAINT_S:.0%} of it)")
-    print(f"  digits shown {grid:5.2f} s  — loaded in the background; the window works "
-          f"meanwhile")
+    print(f"  first paint  {paint:5.2f} s  target ≤ {TARGET_FIRST_PAINT_S} s  "
+          f"{verdict(paint, TARGET_FIRST_PAINT_S)}")
+    print(f"  digits shown {grid:5.2f} s  target ≤ {TARGET_DIGITS_SHOWN_S} s  "
+          f"{verdict(grid, TARGET_DIGITS_SHOWN_S)}   (the shipped digits, before torch)")
+    print(f"  data loaded  {statistics.median(loads):5.2f} s  — the model's view, once torch "
+          f"has loaded in the background")
     print(f"  runs listed  {statistics.median(lists):5.2f} s  — read in the background")
-    return 0 if paint <= TARGET_FIRST_PAINT_S else 1
+    return 0 if paint <= TARGET_FIRST_PAINT_S and grid <= TARGET_DIGITS_SHOWN_S else 1
+
+
+def verdict(value: float, target: float) -> str:
+    return "OK" if value <= target else "ABOVE TARGET"
 
 
 def compare_stored(env: dict[str, str], tmp: str, args: argparse.Namespace) -> int:
@@ -187,7 +206,8 @@ def compare_stored(env: dict[str, str], tmp: str, args: argparse.Namespace) -> i
     print(f"{args.stored_runs} runs of {args.steps} steps stored in "
           f"{time.time() - start:.1f} s "
           f"({os.path.getsize(f'{filled}/runs.sqlite') / 2**20:.1f} MiB)")
-    figures: dict[str, list[list[float]]] = {"empty": [[], [], []], "filled": [[], [], []]}
+    figures: dict[str, list[list[float]]] = {"empty": [[], [], [], []],
+                                             "filled": [[], [], [], []]}
     startup_figures(env, 1, " (warm-up)")
     for i in range(args.runs):
         for name, folder in (("empty", f"{tmp}/empty-runs"), ("filled", filled)):

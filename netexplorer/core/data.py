@@ -236,7 +236,7 @@ def _read_digits() -> _Raw:
     images, labels = torch.from_numpy(arrays.images), torch.from_numpy(arrays.labels)
     test = torch.from_numpy(arrays.test_mask())
     return _Raw(images[~test], labels[~test], images[test], labels[test],
-                tuple(str(i) for i in range(10)), digits.SOURCE)
+                digits.CLASSES, digits.SOURCE)
 
 
 def _torchvision_class(name: str):

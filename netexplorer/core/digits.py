@@ -27,6 +27,7 @@ SIDE = 8
 # train/test sub-folders; the split is stratified and seeded, so it never changes.
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
+CLASSES = tuple(str(i) for i in range(10))
 SOURCE = "scikit-learn's bundled handwritten digits (1,797 images)"
 
 

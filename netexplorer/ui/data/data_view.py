@@ -68,18 +68,14 @@ class LoadRequest:
 
 
 def load_for_view(request: LoadRequest) -> Dataset:
-    """Runs on the worker thread: load the dataset and warm what drawing it needs.
+    """Runs on the worker thread: load the dataset (this imports torch).
 
-    image_grid imports torchvision's make_grid on first use; importing it here
-    keeps that second of import time off the GUI thread.
+    Grids are drawn with numpy (core.grids), so nothing else needs warming.
     """
     from netexplorer.core import data
 
-    dataset = data.load_dataset(request.name, request.root, request.input_shape,
-                                download=request.download)
-    import torchvision.utils  # noqa: F401
-
-    return dataset
+    return data.load_dataset(request.name, request.root, request.input_shape,
+                             download=request.download)
 
 
 def dataset_title(name: str) -> str:
@@ -173,6 +169,8 @@ class DataView(QWidget):
         """
         self._started = True
         self._reload_timer.stop()
+        if self._dataset is None and name == catalog.DIGITS:
+            self._show_digits_preview()
         self._loading = LoadRequest(name, self._data_root(), self._input_shape, download)
         self._loading_chosen = chosen
         self._runner.submit(load_for_view, self._loading)
@@ -621,6 +619,34 @@ class DataView(QWidget):
         self._order = order
         self._page = 0
         self._render_page()
+
+    def _show_digits_preview(self) -> None:
+        """The first page of the bundled digits as stored, before torch has loaded.
+
+        The load that follows imports torch, which takes seconds; the shipped array
+        file is read and drawn with numpy in milliseconds (core.digits, core.grids),
+        so the person sees the data at once and the model's view replaces it. Not
+        clickable: an image's trace needs the loaded dataset.
+        """
+        from netexplorer.core import digits
+        from netexplorer.core.grids import image_grid
+
+        try:
+            arrays = digits.read_digits()
+        except DatasetError:
+            return  # the load that follows says what is wrong
+        split = self._split_name()
+        in_test = arrays.test_mask()
+        chosen = (in_test if split == "test" else ~in_test).nonzero()[0][:self.page_size]
+        images, labels = arrays.images[chosen], arrays.labels[chosen]
+        scale = display_scale(digits.SIDE, digits.SIDE)
+        grid = image_grid(images, labels, digits.CLASSES, columns=len(chosen), padding=1,
+                          scale=scale)
+        self.grid.show_grid(grid, [f"{digits.CLASSES[int(label)]} — {split} image #{i:,}"
+                                   for i, label in enumerate(labels)])
+        self.grid_caption.setText(f"Stored images ({format_shape(images.shape[1:])}), shown "
+                                  f"{scale}× enlarged — the model's view follows once the "
+                                  f"dataset has loaded")
 
     def _show_nothing(self, message: str) -> None:
         self.grid.show_message(message)

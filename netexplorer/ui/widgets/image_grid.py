@@ -1,6 +1,6 @@
 """A page of dataset images with each one's class name under it.
 
-The pixels come from core.data.image_grid (torchvision's make_grid, already
+The pixels come from core.grids.image_grid (make_grid's layout in numpy, already
 de-normalised and enlarged by an integer factor with nearest-neighbour), so
 the view only cuts that picture into its cells and flows them to the width it
 has, captions underneath. Drawing never smooths: small images stay crisp.
@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QHelpEvent, QImage, QMouseEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from netexplorer.core.grids import ImageGrid
 from netexplorer.ui.widgets.accessibility import named
-
-if TYPE_CHECKING:  # pragma: no cover - importing core.data would import torch
-    from netexplorer.core.data import ImageGrid
 
 # Images are enlarged to about this many pixels on their longer side…
 TARGET_CELL = 72

@@ -267,3 +267,22 @@ def test_a_new_data_folder_without_the_shown_dataset_falls_back_to_digits(window
     wait_idle(qtbot, view)
     assert view.dataset_name == "digits"
     assert "CIFAR-10" in view.message_label.text() and "digits" in view.message_label.text()
+
+
+def test_the_digits_show_before_torch_has_loaded_them(qtbot, settings):
+    """The first look needs no torch: the shipped digits' first page is drawn at once
+    (stored images, not clickable), and the model's view of the same images
+    replaces it when the load ends."""
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    view = win.data_view
+    view.start()  # what the window does after its first paint
+    assert view.dataset is None and view.busy
+    assert view.grid.image_count() == 32
+    preview = view.grid.captions()
+    assert "follows once the dataset has loaded" in view.grid_caption.text()
+    assert "1×8×8" in view.grid_caption.text()
+    assert view.grid.source(0) is None  # a trace needs the loaded dataset
+    qtbot.waitUntil(lambda: view.dataset is not None and not view.busy, timeout=60_000)
+    assert view.grid.captions() == preview  # the same images, as the model sees them
+    assert view.grid_caption.text().startswith("As the model sees them")
