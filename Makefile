@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(VENV)/.test-installed
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every benchmark against issue 18's targets, one after another (benchmarks/README.md).
+bench: $(VENV)/.test-installed
+	benchmarks/run_all.sh $(BIN)/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info

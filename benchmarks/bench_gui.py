@@ -13,7 +13,8 @@ showing so that its plots redraw), LeNet trains on the bundled digits:
    GUI thread's drawing). Runs alternate app/bare so that machine noise hits both.
    The app is measured as shipped (the inspector samples layer statistics every
    10 steps) and with the inspector's sampling off, which isolates this issue's
-   training thread, signals and plots. Target: ≥ 0.90.
+   training thread, signals and plots. Targets (issue 18), by wall time: ≥ 0.97
+   as shipped, ≥ 0.98 with the inspector off.
 2. event-loop latency during those app runs: a 10 ms precise QTimer records how
    late each tick fires, from the click on Train until the FinishedReport reaches
    the window (what panels then do with the final evaluation is not counted, but
@@ -40,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import Clock, Timing, bare_loop, comparable_config, median, verdict
 
-TARGET_RATIO = 0.90
+# Issue 18: the app with the inspector sampling (as shipped) and with it off.
+TARGET_RATIOS = {"app": 0.97, "app, inspector off": 0.98}
 TARGET_P99_MS = 16.0
 TARGET_MAX_MS = 50.0
 TARGET_REDRAW_MS = 16.0
@@ -307,8 +309,9 @@ def main() -> None:
     for name in names[:2]:
         for clock in ("wall", "cpu"):
             a, b = median(rates[name][clock]), median(rates["bare"][clock])
+            target = TARGET_RATIOS[name]
             print(f"   {name:<19} {clock:>4}: {a:8,.0f} vs bare {b:8,.0f}  ratio {a / b:.3f}"
-                  f"   target ≥ {TARGET_RATIO}  {verdict(a / b, TARGET_RATIO)}")
+                  f"   target ≥ {target}  {verdict(a / b, target)}")
     for name in names:
         print(f"   runs ({name}, wall img/s): {[round(r) for r in rates[name]['wall']]}")
     print("   (process CPU time includes the GUI thread's drawing; wall time is what a "
