@@ -196,12 +196,6 @@ class InspectorPanel(QWidget):
         self.series_plot.addItem(self.step_line, ignoreBounds=True)
         # Values of 10⁻³ and 10² side by side read better without a shared ×10ⁿ factor.
         self.series_plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
-        legend = self.series_plot.getPlotItem().legend
-        if legend is not None:  # readable where it lies over a curve
-            backdrop = self.palette().color(QPalette.ColorRole.Base)
-            backdrop.setAlpha(210)
-            legend.setBrush(pg.mkBrush(backdrop))
-            legend.setPen(pg.mkPen(self.palette().color(QPalette.ColorRole.Mid)))
         return _chart_page("Plot:", self.series_combo, self.series_hint, self.series_plot)
 
     def _build_heatmap_page(self) -> QWidget:

@@ -2,9 +2,14 @@
 overlay of several.
 
 - Loss: every batch's loss, faint, under its running mean (bold — the
-  tutorial's running loss), and the test loss after each epoch (dots).
+  tutorial's running loss) or, with the smoothing slider above 0, under its
+  exponential moving average as TensorBoard draws it; the test loss after each
+  epoch (dots). A linear axis is framed to the bulk of the values: a loss that
+  exploded (2e24 after a divergence) is drawn as markers on the top edge, its
+  value in their tooltip, instead of flattening every other point; the log-scale
+  box shows it all.
 - Accuracy: test accuracy after each epoch (bold, dots) and training accuracy
-  over the epoch (dashed).
+  over the epoch (dashed), on 0–100 %.
 - Learning rate: as the schedule (and any change while paused) set it.
 
 All three share an x axis in epochs (a batch at step s of a run with B batches
@@ -23,12 +28,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
+from netexplorer.core.smoothing import MAX_WEIGHT, EmaSmoother
 from netexplorer.ui.training.runs_list import run_colour
 from netexplorer.ui.training.training_text import steps_per_epoch
+from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.plot_frame import PlotFrame
 from netexplorer.ui.widgets.plots import RedrawClock, add_curve, faint, live_grid, make_plot
 
@@ -42,6 +57,11 @@ MAX_INTERVAL_S = 2.0
 BATCH_ALPHA = 80  # the per-batch loss under its running mean
 RUNNING_WIDTH = 2.0  # thick lines cost: 2.5 px draws ~4× slower than 1 px
 EPOCH_WIDTH = 1.5
+# A linear loss axis ends at CEILING_FACTOR × the 90th percentile of the values
+# when some go beyond it: those are drawn as markers on the top edge.
+CEILING_FACTOR = 10.0
+EXPLOSION_DECADES = 2.0
+SMOOTHING_STEPS = 100  # the slider's resolution: weights 0.00 … 0.99
 
 
 @dataclass
@@ -54,10 +74,12 @@ class _RunCurves:
     test_accuracy: pg.PlotDataItem
     train_accuracy: pg.PlotDataItem
     lr: pg.PlotDataItem
+    off_scale: pg.ScatterPlotItem  # losses above the linear axis, on its top edge
+    smoother: EmaSmoother | None = None
 
-    def items(self) -> tuple[pg.PlotDataItem, ...]:
+    def items(self) -> tuple[pg.GraphicsObject, ...]:
         return (self.batch, self.running, self.test_loss, self.test_accuracy,
-                self.train_accuracy, self.lr)
+                self.train_accuracy, self.lr, self.off_scale)
 
 
 def _dashed(curve: pg.PlotDataItem, colour, width: float) -> None:
@@ -68,6 +90,46 @@ def _finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop non-finite points (curves skip pyqtgraph's own finite check)."""
     keep = np.isfinite(y)
     return (x, y) if keep.all() else (x[keep], y[keep])
+
+
+def _shown(x: np.ndarray, y: np.ndarray, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The finite points, and only the positive ones for a log axis."""
+    x, y = _finite(x, y)
+    if positive:
+        keep = y > 0
+        if not keep.all():
+            x, y = x[keep], y[keep]
+    return x, y
+
+
+def loss_ceiling(values: Sequence[np.ndarray]) -> float | None:
+    """Where a linear loss axis should end so that an explosion does not flatten the
+    rest, or None when every value fits (the axis then shows them all).
+
+    An explosion is a jump of at least EXPLOSION_DECADES between neighbours in the
+    upper half of the sorted values (2.3 … then 2e12): the axis ends a little above
+    the value before the jump. Without such a jump, values beyond CEILING_FACTOR ×
+    the 90th percentile are the few that ran away."""
+    finite = [v[np.isfinite(v)] for v in map(np.asarray, values) if np.size(v)]
+    finite = [v for v in finite if v.size]
+    if not finite:
+        return None
+    every = np.sort(np.concatenate(finite))
+    upper = every[every.size // 2:]
+    upper = upper[upper > 0]
+    if upper.size >= 2:
+        jumps = np.flatnonzero(np.diff(np.log10(upper)) >= EXPLOSION_DECADES)
+        if jumps.size:  # the first jump: everything past it ran away
+            return float(upper[jumps[0]]) * 1.5
+    typical = float(np.percentile(every, 90))
+    if typical <= 0:
+        return None
+    ceiling = CEILING_FACTOR * typical
+    return ceiling if float(every[-1]) > ceiling else None
+
+
+def _off_scale_tip(x: float, y: float, data: float) -> str:
+    return f"loss {data:.4g} at epoch {x:.2f}: above the axis (tick Log scale to see it)"
 
 
 class _Pacer:
@@ -126,6 +188,9 @@ class TrainingPlots(QWidget):
 
     def __init__(self, clock: RedrawClock, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._smoothing = 0.0
+        self._ceiling: float | None = None  # the linear loss axis's top, when it clips
+        self._runs: list[RunHistory] = []
         self.loss_plot = make_plot("lossPlot", "Loss", left="loss", bottom="epoch",
                                    legend=True)
         self.accuracy_plot = make_plot("accuracyPlot", "Accuracy", left="accuracy (%)",
@@ -138,8 +203,6 @@ class TrainingPlots(QWidget):
                 plot.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
         for plot in (self.accuracy_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
-        # Accuracy rises: its legend goes bottom-right, out of the curves' way.
-        self.accuracy_plot.getPlotItem().legend.anchor((1, 1), (1, 1), offset=(-10, -10))
         self.loss_plot.setMinimumSize(260, 160)
         for plot in (self.accuracy_plot, self.lr_plot):
             plot.setMinimumSize(200, 100)
@@ -158,16 +221,18 @@ class TrainingPlots(QWidget):
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.setSpacing(2)
+        layout.addLayout(self._build_view_controls())
+        layout.addWidget(splitter, 1)
 
-        self._runs: list[RunHistory] = []
         self._curves: dict[int, _RunCurves] = {}
         self._frames = {plot: PlotFrame(plot, frame_x=plot is self.loss_plot)
                         for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot)}
         self._pacers = (
             _Pacer(self.loss_plot, self._draw_loss,
                    lambda r: (len(r.losses), len(r.running_losses), len(r.epochs),
-                              steps_per_epoch(r)), self._frame_loss),
+                              steps_per_epoch(r), self._smoothing, self.log_loss),
+                   self._frame_loss),
             _Pacer(self.lr_plot, self._draw_lr, lambda r: (len(r.lrs), steps_per_epoch(r)),
                    self._frame_lr),
             _Pacer(self.accuracy_plot, self._draw_accuracy, lambda r: (len(r.epochs),),
@@ -176,11 +241,56 @@ class TrainingPlots(QWidget):
         self._clock = clock
         self._view = clock.register(self, self.redraw)
 
+    def _build_view_controls(self) -> QHBoxLayout:
+        """Smoothing and the loss axis's scale, in sight rather than in a menu."""
+        self.smoothing_slider = named(QSlider(Qt.Orientation.Horizontal), "smoothingSlider",
+                                      "Smoothing",
+                                      "smooth the batch loss as TensorBoard does (an "
+                                      "exponential moving average); 0 shows the running "
+                                      "mean of each reporting interval instead")
+        self.smoothing_slider.setRange(0, SMOOTHING_STEPS - 1)
+        self.smoothing_slider.setMaximumWidth(160)
+        self.smoothing_slider.valueChanged.connect(self._on_smoothing_changed)
+        self.smoothing_label = named(QLabel(), "smoothingValue", "Smoothing weight")
+        self.smoothing_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("0.00 ") + 2)
+        self.log_check = named(QCheckBox("Log scale"), "logLossCheck", "Log scale",
+                               "draw the loss on a log axis: a loss that fell by decades, "
+                               "or exploded, reads in full")
+        self.log_check.toggled.connect(self._on_log_toggled)
+        row = QHBoxLayout()
+        row.setContentsMargins(2, 0, 2, 0)
+        row.addWidget(QLabel("Smoothing"))
+        row.addWidget(self.smoothing_slider)
+        row.addWidget(self.smoothing_label)
+        row.addSpacing(12)
+        row.addWidget(self.log_check)
+        row.addStretch(1)
+        self._show_smoothing()
+        return row
+
     # ------------------------------------------------------------------ interface
 
     @property
     def runs(self) -> list[RunHistory]:
         return list(self._runs)
+
+    @property
+    def smoothing(self) -> float:
+        return self._smoothing
+
+    def set_smoothing(self, weight: float) -> None:
+        """The batch loss's smoothing weight, 0 (the running mean) to 0.99."""
+        self.smoothing_slider.setValue(round(min(max(weight, 0.0), MAX_WEIGHT) *
+                                             SMOOTHING_STEPS))
+
+    @property
+    def log_loss(self) -> bool:
+        return self.log_check.isChecked()
+
+    @property
+    def ceiling(self) -> float | None:
+        """The linear loss axis's top while it clips exploded values, else None."""
+        return self._ceiling
 
     def set_runs(self, runs: Sequence[RunHistory]) -> None:
         """Draw these runs (the last one on top); others' curves are removed."""
@@ -253,10 +363,19 @@ class TrainingPlots(QWidget):
 
     def _draw_loss(self, run: RunHistory, curves: _RunCurves) -> None:
         scale = 1.0 / steps_per_epoch(run)
-        curves.batch.setData(run.steps.values * scale, run.losses.values)
-        curves.running.setData(run.running_steps.values * scale, run.running_losses.values)
+        steps, losses = run.steps.values * scale, run.losses.values
+        if self._smoothing:
+            if curves.smoother is None or curves.smoother.weight != self._smoothing:
+                curves.smoother = EmaSmoother(self._smoothing)
+            line = (steps, curves.smoother.extend(losses))
+        else:
+            line = (run.running_steps.values * scale, run.running_losses.values)
         epochs = run.epoch_arrays()
-        curves.test_loss.setData(*_finite(epochs["epoch"], epochs["test_loss"]))
+        test = _finite(epochs["epoch"], epochs["test_loss"])
+        positive = self.log_loss  # a log axis has no place for 0 or below
+        curves.batch.setData(*_shown(steps, losses, positive))
+        curves.running.setData(*_shown(*line, positive))
+        curves.test_loss.setData(*_shown(*test, positive))
 
     def _draw_accuracy(self, run: RunHistory, curves: _RunCurves) -> None:
         epochs = run.epoch_arrays()
@@ -279,10 +398,15 @@ class TrainingPlots(QWidget):
         train_accuracy = add_curve(self.accuracy_plot, colour, width=EPOCH_WIDTH)
         _dashed(train_accuracy, colour, EPOCH_WIDTH)
         lr = add_curve(self.lr_plot, colour, width=2)
-        return _RunCurves(batch, running, test_loss, test_accuracy, train_accuracy, lr)
+        off_scale = pg.ScatterPlotItem(symbol="t1", size=9, pen=None, brush=pg.mkBrush(colour),
+                                       hoverable=True, tip=_off_scale_tip)
+        self.loss_plot.getPlotItem().addItem(off_scale, ignoreBounds=True)
+        return _RunCurves(batch, running, test_loss, test_accuracy, train_accuracy, lr,
+                          off_scale)
 
     def _remove(self, curves: _RunCurves) -> None:
-        for plot, items in ((self.loss_plot, (curves.batch, curves.running, curves.test_loss)),
+        for plot, items in ((self.loss_plot, (curves.batch, curves.running, curves.test_loss,
+                                              curves.off_scale)),
                             (self.accuracy_plot, (curves.test_accuracy, curves.train_accuracy)),
                             (self.lr_plot, (curves.lr,))):
             for item in items:
@@ -300,16 +424,29 @@ class TrainingPlots(QWidget):
         values = []
         for run in self._runs:
             values += [run.losses.values, run.running_losses.values,
-                       np.array([e.test_loss for e in run.epochs])]
+                       np.array([e.test_loss for e in run.epochs], dtype=np.float64)]
+        self._ceiling = None if self.log_loss else loss_ceiling(values)
+        if self._ceiling is not None:
+            values = [np.minimum(v, self._ceiling) for v in values]
         self._frames[self.loss_plot].frame(values, self._epochs_shown(), from_zero=True)
+        for run in self._runs:
+            self._mark_off_scale(run, self._curves[run.number])
+
+    def _mark_off_scale(self, run: RunHistory, curves: _RunCurves) -> None:
+        """Batch losses above the ceiling, as markers on the axis's top edge."""
+        if self._ceiling is None:
+            curves.off_scale.setData([], [])
+            return
+        losses = run.losses.values
+        above = np.flatnonzero(losses > self._ceiling)
+        top = self.loss_plot.getPlotItem().getViewBox().viewRange()[1][1]
+        x = run.steps.values[above] / steps_per_epoch(run)
+        curves.off_scale.setData(x=x, y=np.full(above.size, top),
+                                 data=[float(v) for v in losses[above]])
 
     def _frame_accuracy(self) -> None:
-        values = [100 * np.array([v for e in run.epochs
-                                  for v in (e.test_accuracy, e.train_accuracy)])
-                  for run in self._runs]
-        if not any(v.size for v in values):
-            values = [np.array([0.0, 100.0])]  # an empty plot still reads as per cent
-        self._frames[self.accuracy_plot].frame(values)
+        # Always 0–100 %: a run at chance reads as 10 %, not as a curve filling the axis.
+        self._frames[self.accuracy_plot].frame([np.array([0.0, 100.0])])
 
     def _frame_lr(self) -> None:
         self._frames[self.lr_plot].frame([run.lrs.values for run in self._runs], from_zero=True)
@@ -323,7 +460,8 @@ class TrainingPlots(QWidget):
         if len(self._runs) == 1:
             curves = self._curves[self._runs[0].number]
             loss_legend.addItem(curves.batch, "batch")
-            loss_legend.addItem(curves.running, "running mean")
+            loss_legend.addItem(curves.running, f"smoothed ({self._smoothing:.2f})"
+                                if self._smoothing else "running mean")
             loss_legend.addItem(curves.test_loss, "test (per epoch)")
             accuracy_legend.addItem(curves.test_accuracy, "test")
             accuracy_legend.addItem(curves.train_accuracy, "training")
@@ -332,6 +470,28 @@ class TrainingPlots(QWidget):
             curves = self._curves[run.number]
             loss_legend.addItem(curves.running, f"run {run.number}")
             accuracy_legend.addItem(curves.test_accuracy, f"run {run.number}")
+
+    # ------------------------------------------------------------------ controls
+
+    def _show_smoothing(self) -> None:
+        self.smoothing_label.setText(f"{self._smoothing:.2f}")
+        self._relabel_line()
+
+    @Slot(int)
+    def _on_smoothing_changed(self, value: int) -> None:
+        self._smoothing = value / SMOOTHING_STEPS
+        self._show_smoothing()
+        self.flush()
+
+    @Slot(bool)
+    def _on_log_toggled(self, log: bool) -> None:
+        self.loss_plot.getPlotItem().setLogMode(y=log)
+        self._frame_loss()
+        self.flush()
+
+    def _relabel_line(self) -> None:
+        if len(self._runs) == 1:
+            self._relabel()
 
     # ------------------------------------------------------------------ events
 

@@ -69,8 +69,43 @@ def make_plot(object_name: str, accessible_name: str, *, left: str = "", bottom:
     item.setLogMode(y=log_y)
     item.setMenuEnabled(True)
     if legend:
-        item.addLegend(offset=(-10, 10), labelTextColor=text)
+        LegendAbove(item, text)
     return plot
+
+
+LEGEND_COLUMNS = 4
+
+
+class LegendAbove(pg.LegendItem):
+    """A legend in its plot's title row, above the data, laid out in columns: it
+    never covers a curve (pyqtgraph's own floats over the view box). The row is
+    sized to the entries as they are added and removed (none: no row at all)."""
+
+    def __init__(self, item: pg.PlotItem, text: QColor) -> None:
+        super().__init__(colCount=LEGEND_COLUMNS, labelTextColor=text)
+        self._item = item
+        item.layout.removeItem(item.titleLabel)  # the title row holds the legend instead
+        item.titleLabel.hide()
+        item.layout.addItem(self, 0, 1)
+        item.legend = self  # where PlotItem.plot(name=…) adds its curve, as addLegend sets
+        self._fit()
+
+    def addItem(self, item, name) -> None:
+        super().addItem(item, name)
+        self._fit()
+
+    def removeItem(self, item) -> None:
+        super().removeItem(item)
+        self._fit()
+
+    def clear(self) -> None:
+        super().clear()
+        self._fit()
+
+    def _fit(self) -> None:
+        self._item.layout.setRowFixedHeight(0, self.layout.preferredHeight() if self.items
+                                            else 0)
+        self.setVisible(bool(self.items))
 
 
 def make_bar_chart(object_name: str, accessible_name: str, *, bottom: str = "",

@@ -95,3 +95,71 @@ def test_a_live_run_redraws_one_plot_per_tick_within_its_budget(plots, monkeypat
     plots.redraw()  # the end of a run draws everything at once
     assert len(plots.curves_of(1).batch.getData()[1]) == 3
     assert len(plots.curves_of(1).test_accuracy.getData()[1]) == 1
+
+
+def test_an_exploded_loss_is_marked_on_the_edge_and_read_in_full_on_a_log_axis(plots):
+    """After a divergence a linear axis to 2e24 flattens every other point: the
+    axis ends at the bulk of the values and the exploded ones are markers on its
+    top edge (their value in the tooltip); Log scale shows them all."""
+    run = RunHistory(1, TrainConfig(epochs=3), "lenet", "digits")
+    plots.set_runs([run])
+    _step(run, 1, [2.3, 2.1, 1.9, 1.7, 1.5, 1.4, 1.3, 1.2, 1.1, 1.0])
+    _step(run, 11, [0.9, 0.8, 0.8, 0.7, 0.7, 0.6, 0.6, 0.5, 2e12, 2e24])
+    plots.flush()
+    view = plots.loss_plot.getPlotItem().getViewBox()
+    top = view.viewRange()[1][1]
+    assert plots.ceiling is not None and plots.ceiling < 100 and top < 100
+    marks = plots.curves_of(1).off_scale.data
+    assert list(marks["data"]) == [2e12, 2e24] and all(y == top for y in marks["y"])
+    plots.log_check.setChecked(True)
+    plots.flush()
+    assert plots.ceiling is None and len(plots.curves_of(1).off_scale.data) == 0
+    low, high = view.viewRange()[1]  # log10 of the values
+    assert low <= np.log10(0.5) and high >= 24
+
+
+def test_smoothing_draws_tensorboards_moving_average_of_every_batch(plots):
+    from netexplorer.core.smoothing import smoothed
+
+    run = RunHistory(1, TrainConfig(epochs=3), "lenet", "digits")
+    plots.set_runs([run])
+    losses = [2.3, 1.0, 2.0, 0.5, 1.5, 0.4, 1.2, 0.3, 1.0, 0.2]
+    _step(run, 1, losses)
+    plots.flush()
+    running = plots.curves_of(1).running
+    assert list(running.yData) == pytest.approx([np.mean(losses)])  # the running mean
+    plots.set_smoothing(0.6)
+    plots.flush()
+    assert plots.smoothing == pytest.approx(0.6)
+    assert list(running.yData) == pytest.approx(list(smoothed(np.array(losses), 0.6)))
+    legend = plots.loss_plot.getPlotItem().legend
+    assert "smoothed (0.60)" in [label.text for _, label in legend.items]
+
+
+def test_accuracy_reads_on_0_to_100_and_legends_sit_above_the_data(plots, qtbot):
+    run = RunHistory(1, TrainConfig(epochs=3), "lenet", "digits")
+    plots.set_runs([run])
+    _step(run, 1, [2.3] * 10)
+    run.add(EpochReport(1, 10, 2.3, 0.09, 2.3, 0.1, (0.1,) * 10, 0.05, 1.0, 1.0, 100.0))
+    plots.flush()
+    qtbot.wait(20)  # the plots' layouts settle
+    low, high = plots.accuracy_plot.getPlotItem().getViewBox().viewRange()[1]
+    assert low <= 0 and 100 <= high < 105  # 10 % reads as 10 %, not as a full axis
+    for plot in (plots.loss_plot, plots.accuracy_plot):
+        item = plot.getPlotItem()
+        assert item.legend.parentItem() is not item.getViewBox()
+        assert item.legend.sceneBoundingRect().bottom() <= \
+            item.getViewBox().sceneBoundingRect().top() + 1
+
+
+def test_a_healthy_loss_is_never_clipped():
+    from netexplorer.ui.training.training_plots import loss_ceiling
+
+    steps = np.arange(1, 2001)
+    falling = 2.3 * np.exp(-steps / 300) + 0.05
+    assert loss_ceiling([falling]) is None
+    assert loss_ceiling([20 * np.exp(-steps / 200) + 0.01]) is None  # from 20, by decades
+    noisy = falling * np.random.default_rng(1).lognormal(0, 0.3, steps.size)
+    assert loss_ceiling([noisy]) is None
+    assert loss_ceiling([np.append(falling, [3e8, 4e19])]) == pytest.approx(2.3 * 1.5,
+                                                                         rel=0.02)
