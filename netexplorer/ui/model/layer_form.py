@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.layers import LAYER_KINDS, LayerKind, ParamDef
@@ -45,6 +53,7 @@ class LayerForm(QWidget):
         named(self, "layerForm", "Layer parameters")
         self._kind: str | None = None
         self._editors: dict[str, ParamEditor] = {}
+        self._row_height: int | None = None
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 6, 0)  # clear of the scroll bar
@@ -123,6 +132,17 @@ class LayerForm(QWidget):
             else:
                 editor.set_value(value)
         self._fields.setVisible(True)
+
+    def height_for(self, params: int) -> int:
+        """The form's height with `params` parameter rows instead of the shown ones:
+        the panel sizes its pane for the model's largest form, so the split does not
+        jump as layers are selected."""
+        shown = max(self._form.rowCount() - 1, 1)  # the rows below "name"
+        spacing = max(self._form.verticalSpacing(), 0)
+        if self._row_height is None:  # an editor's height: spin boxes are the tallest
+            self._row_height = QSpinBox().sizeHint().height()
+        row = self._row_height + spacing
+        return self.sizeHint().height() + (max(params, 1) - shown) * row
 
     def _clear_rows(self) -> None:
         while self._form.rowCount() > 1:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from PySide6.QtCore import Property, Qt, Signal, Slot
+from PySide6.QtCore import Property, QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,6 +55,8 @@ from netexplorer.ui.model.undo import SpecEditCommand, SpecState
 from netexplorer.ui.widgets.accessibility import heading_label, named, notice_frame
 
 _MODEL_NAME_LIMIT = 200  # what ModelSpec.from_json accepts
+FORM_SHARE = 0.45  # at most this much of the panel's height for the layer form
+SUMMARY_SHARE = 0.22
 
 
 class ModelPanel(QWidget):
@@ -257,14 +259,18 @@ class ModelPanel(QWidget):
         splitter.setObjectName("modelSplitter")
         splitter.setChildrenCollapsible(False)
         layout.addWidget(splitter)
-        splitter.addWidget(self._build_stack_area())
-        splitter.addWidget(self._build_form_area())
-        splitter.addWidget(self._build_summary_area())
+        self._stack_area = self._build_stack_area()
+        self._form_area = self._build_form_area()
+        self._summary_area = self._build_summary_area()
+        for area in (self._stack_area, self._form_area, self._summary_area):
+            splitter.addWidget(area)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setStretchFactor(2, 2)
-        # Enough of the form for a conv2d's eight parameters at 1280×800.
-        splitter.setSizes([300, 290, 190])
+        splitter.setSizes([300, 290, 190])  # until fit_split() knows the content
+        splitter.splitterMoved.connect(self._on_splitter_moved)
+        splitter.installEventFilter(self)
+        self._split_by_hand = False  # the person dragged a handle: the split is theirs
         self._splitter = splitter
 
     def _build_stack_area(self) -> QWidget:
@@ -412,6 +418,7 @@ class ModelPanel(QWidget):
         self.layer_form.paramEdited.connect(self._on_param_edited)
         self.layer_form.renameRequested.connect(self._on_form_rename)
         scroll = QScrollArea()
+        self._form_scroll = scroll
         scroll.setObjectName("layerFormScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -456,6 +463,48 @@ class ModelPanel(QWidget):
 
     # ------------------------------------------------------------------ showing
 
+    # ------------------------------------------------------------------ the split
+
+    def fit_split(self) -> None:
+        """Share the panel's height by content: the model's largest layer form whole
+        (up to FORM_SHARE of the height), the summary up to SUMMARY_SHARE, and every
+        other pixel to the layer list — 18 layers of cifar-vgg are seen at once
+        rather than 6 above a half-empty form. Once the person drags a handle, the
+        split is theirs."""
+        if self._split_by_hand:
+            return
+        total = sum(self._splitter.sizes())
+        if total <= 0:
+            return
+        widest = max((len(LAYER_KINDS[layer.kind].params) for layer in self._spec.layers
+                      if layer.kind in LAYER_KINDS), default=1)
+        form_need = (self._form_area.sizeHint().height() - self._form_scroll.sizeHint().height()
+                     + self.layer_form.height_for(widest) + 4)
+        form = min(max(form_need, self._form_area.minimumSizeHint().height()),
+                   int(FORM_SHARE * total))
+        list_rows = self.layer_list.count() * max(self.layer_list.sizeHintForRow(0), 1)
+        stack_need = (self._stack_area.sizeHint().height() - self.layer_list.sizeHint().height()
+                      + list_rows + 2 * self.layer_list.frameWidth() + 4)
+        summary_need = self._summary_area.sizeHint().height()
+        summary = min(max(summary_need, self._summary_area.minimumSizeHint().height()),
+                      int(SUMMARY_SHARE * total))
+        stack = max(total - form - summary, self._stack_area.minimumSizeHint().height())
+        if stack > stack_need:  # room to spare: the summary shows more rows
+            summary += stack - stack_need
+            stack = stack_need
+        self._splitter.setSizes([stack, form, max(total - stack - form, 0)])
+
+    @Slot(int, int)
+    def _on_splitter_moved(self, _position: int, _index: int) -> None:
+        self._split_by_hand = True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The splitter's own resize (after the panel's layout gave it its height)
+        # would share the new height by stretch factors: share it by content.
+        if watched is self._splitter and event.type() == QEvent.Type.Resize:
+            self.fit_split()
+        return super().eventFilter(watched, event)
+
     def _refresh(self) -> None:
         spec, summary = self._spec, self._summary
         index = self.preset_combo.findData(spec.name)
@@ -473,6 +522,7 @@ class ModelPanel(QWidget):
         self._refresh_error()
         self._refresh_totals()
         self._refresh_selection()
+        self.fit_split()
 
     def _refresh_error(self) -> None:
         error = self.error

@@ -347,3 +347,23 @@ def test_outputs_that_do_not_match_the_classes_are_flagged_with_a_fix(window, qt
     assert panel.spec.layers[fc3].params["out_features"] == 10
     assert not panel.error_frame.isVisibleTo(window)
     qtbot.waitUntil(lambda: training.ready_reason == "", timeout=30_000)
+
+
+def test_the_split_follows_the_content_until_the_person_moves_it(window, qtbot):
+    """cifar-vgg's 18 layers at 1920×1080: the form pane holds the model's largest
+    form (a conv2d's eight parameters) whole, and the list takes the rest instead of
+    showing 6 rows above a half-empty form; a dragged handle is the person's."""
+    panel = window.model_panel
+    window.resize(1920, 1080)
+    panel.load_preset("cifar-vgg")
+    qtbot.waitUntil(lambda: panel.layer_list.viewport().height() > 300, timeout=5_000)
+    rows = panel.layer_list.viewport().height() // panel.layer_list.sizeHintForRow(0)
+    assert rows >= 12
+    stack, form, summary = panel._splitter.sizes()
+    assert form >= panel.layer_form.height_for(8) - 10 and summary > 100
+    panel.select_layer(2)  # a ReLU: the split does not jump with the selection
+    assert panel._splitter.sizes() == [stack, form, summary]
+    panel._splitter.moveSplitter(stack - 120, 1)
+    moved = panel._splitter.sizes()
+    panel.load_preset("lenet")
+    assert panel._splitter.sizes() == moved
