@@ -258,6 +258,9 @@ BAD_INPUTS = {  # name → (tmp folder → argv, words the one error line must c
     "dataset": (lambda t: TRAIN + ["--dataset", "nosuch"], lambda t: "unknown dataset 'nosuch'"),
     "mnist-missing": (lambda t: TRAIN + ["--model", "mlp", "--dataset", "mnist", "--data-root", t],
                       lambda t: f"Looked in {t / 'MNIST'}"),
+    "mnist-missing-says-how": (
+        lambda t: TRAIN + ["--model", "mlp", "--dataset", "mnist", "--data-root", t],
+        lambda t: "On the command line, add --download to fetch it."),
     "mnist-default-folder": (
         lambda t: TRAIN + ["--model", "mlp", "--dataset", "mnist"],
         lambda t: f"Looked in {Path(os.environ['NETEXPLORER_DATA']) / 'MNIST'}"),

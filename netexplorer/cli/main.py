@@ -330,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from netexplorer.core.errors import (
         CheckpointError,
         DatasetError,
+        DatasetUnavailable,
         DeviceError,
         StoreError,
         TrainingError,
@@ -343,7 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except (SpecError, DatasetError, DeviceError, TrainingError, CheckpointError,
             StoreError, CommandError) as exc:
-        print(f"netexplorer: error: {exc}", file=sys.stderr)
+        remedy = (" On the command line, add --download to fetch it."
+                  if isinstance(exc, DatasetUnavailable) and exc.downloadable else "")
+        print(f"netexplorer: error: {exc}{remedy}", file=sys.stderr)
         return EXIT_FAILED
     except RuntimeError as exc:  # from torch while running: one line, unless debugging
         if os.environ.get("NETEXPLORER_DEBUG"):

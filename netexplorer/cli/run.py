@@ -75,7 +75,8 @@ def progress_text(report: StepReport, total_steps: int, run_steps: int, run_seco
     rate = run_steps / run_seconds if run_seconds > 0 else 0.0
     eta = (total_steps - done) / rate if rate > 0 else float("nan")
     return (f"epoch {report.epoch} [{bar:<24}] {100 * fraction:5.1f}%  "
-            f"{report.images_per_second:,.0f} img/s  ETA {format_seconds(eta)}")
+            f"loss {report.running_loss:.3f}  {report.images_per_second:,.0f} img/s  "
+            f"ETA {format_seconds(eta)}")
 
 
 def format_seconds(seconds: float) -> str:

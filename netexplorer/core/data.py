@@ -285,18 +285,55 @@ def _unavailable_message(info: DatasetInfo, root: Path, reason: str) -> str:
     missing = [f for f in info.files if not _present(folder / f)]
     expected = ", ".join(missing or info.files)
     return (f"{info.title} is not available: {reason}. Looked in {folder} for {expected}. "
-            f"Download it with the Download button (or --download) when online, or put the "
-            f"files there by hand (from {info.source}).")
+            f"Download it when online, or put the files there by hand (from {info.source}).")
+
+
+_IDX_ITEM_BYTES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}
+
+
+def idx_size_problem(path: Path) -> str | None:
+    """What is wrong with an IDX file's size (MNIST's format: a magic number naming
+    the item type and the number of dimensions, the dimensions, then the items),
+    naming the file — torchvision's own error for a short file names none. None
+    when the file is as long as its header says."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            if len(head) < 4:
+                return f"{path.name} is {size} bytes: too short for an IDX header"
+            item = _IDX_ITEM_BYTES.get(head[2])
+            ndim = head[3]
+            dims_bytes = handle.read(4 * ndim)
+    except OSError as exc:
+        return f"{path.name} cannot be read ({exc.strerror or exc})"
+    if head[:2] != b"\x00\x00" or item is None or not 1 <= ndim <= 4:
+        return f"{path.name} is not an IDX file (its first bytes are {head.hex(' ')})"
+    if len(dims_bytes) < 4 * ndim:
+        return f"{path.name} is {size} bytes: its header is cut short"
+    declared = 4 + 4 * ndim + item * math.prod(
+        int.from_bytes(dims_bytes[i:i + 4], "big") for i in range(0, 4 * ndim, 4))
+    if size < declared:
+        return (f"{path.name} is truncated: {size:,} bytes of the {declared:,} its header "
+                f"declares")
+    return None
 
 
 def _read_torchvision(info: DatasetInfo, root: Path, download: bool) -> _Raw:
     cls = _torchvision_class(info.name)
     if not download and missing_files(info.name, root):
-        raise DatasetUnavailable(_unavailable_message(info, root, "its files are missing"))
+        raise DatasetUnavailable(_unavailable_message(info, root, "its files are missing"),
+                                 downloadable=True)
     try:
         if download:
             root.mkdir(parents=True, exist_ok=True)
         _unpack_gz(root / info.folder, info.files)
+        if not download and "idx" in " ".join(info.files):  # MNIST's: a short file named
+            for name in info.files:
+                problem = idx_size_problem(root / info.folder / name)
+                if problem is not None:
+                    raise DatasetUnavailable(_unavailable_message(info, root, problem),
+                                             downloadable=True)
         train = cls(str(root), train=True, download=download)
         test = cls(str(root), train=False, download=download)
     except DatasetError:
@@ -304,10 +341,12 @@ def _read_torchvision(info: DatasetInfo, root: Path, download: bool) -> _Raw:
     except (OSError, RuntimeError, ValueError, EOFError, KeyError, IndexError) as exc:
         reason = (f"the download failed ({exc})" if download
                   else f"its files could not be read ({type(exc).__name__}: {exc})")
-        raise DatasetUnavailable(_unavailable_message(info, root, reason)) from None
+        raise DatasetUnavailable(_unavailable_message(info, root, reason),
+                                 downloadable=not download) from None
     except Exception as exc:  # unpickling damaged CIFAR batches raises many kinds
         raise DatasetUnavailable(_unavailable_message(
-            info, root, f"its files are damaged ({type(exc).__name__}: {exc})")) from None
+            info, root, f"its files are damaged ({type(exc).__name__}: {exc})"),
+            downloadable=True) from None
 
     def images(ds) -> torch.Tensor:
         data = ds.data

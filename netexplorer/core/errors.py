@@ -10,7 +10,15 @@ class DatasetError(ValueError):
 
 
 class DatasetUnavailable(DatasetError):
-    """The dataset's files are not there (or not readable) and cannot be fetched."""
+    """The dataset's files are not there (or not readable) and cannot be fetched.
+
+    When `downloadable`, the message says "Download it when online": the window
+    shows it beside its Download button, the command line adds how to ask for it
+    there (--download)."""
+
+    def __init__(self, message: str, *, downloadable: bool = False) -> None:
+        super().__init__(message)
+        self.downloadable = downloadable
 
 
 class DeviceError(ValueError):

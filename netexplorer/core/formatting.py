@@ -30,6 +30,16 @@ def engineering(value: float | None, digits: int = 3) -> str:
     return f"{mantissa:.{decimals}f}{_PREFIXES[exponent]}"
 
 
+def plain(value: float | None, digits: int = 3) -> str:
+    """`digits` significant digits without an SI prefix: 0.236 → '0.236', 4.19e-6 →
+    '4.19e-06' — for a loss, where '236m' reads as minutes or metres."""
+    if value is None or math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.{digits}g}"
+
+
 def percent(fraction: float | None, decimals: int = 1) -> str:
     if fraction is None or math.isnan(fraction):
         return "–"

@@ -460,6 +460,11 @@ def test_damaged_mnist_is_unavailable(tmp_path, damage):
     with pytest.raises(DatasetUnavailable) as info:
         load_dataset("mnist", root=tmp_path)
     assert str(tmp_path / "MNIST" / "raw") in str(info.value)
+    if damage in ("truncated images", "header only", "three bytes", "empty images"):
+        assert "train-images-idx3-ubyte is" in str(info.value)  # the short file, named
+    if damage == "truncated images":
+        assert "truncated" in str(info.value) and f"{len(content) // 2:,} bytes" in \
+            str(info.value)
 
 
 def test_idx_writer_round_trips_through_torchvision_reader(tmp_path):

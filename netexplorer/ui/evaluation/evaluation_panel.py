@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netexplorer.core.formatting import engineering, percent
+from netexplorer.core.formatting import percent, plain
 from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
 from netexplorer.ui.widgets.gallery import MAX_GALLERY, make_gallery, show_dataset_images
@@ -297,7 +297,7 @@ class EvaluationPanel(QWidget):
         n = report.count
         right = int((report.predictions == report.labels).sum())
         when = time.strftime("%H:%M:%S", time.localtime(self._received_at))
-        text = (f"loss {engineering(report.loss)} · {right:,} of {n:,} test images right · "
+        text = (f"loss {plain(report.loss)} · {right:,} of {n:,} test images right · "
                 f"{self._source}, {when}")
         if self._stale:
             text += f"\n{self._stale}"
@@ -391,8 +391,8 @@ class EvaluationPanel(QWidget):
         if len(indices):
             self.hardest_caption.setText(
                 f"The {len(indices)} test images with the highest loss, highest first (loss "
-                f"{engineering(float(report.losses[indices[0]]))} to "
-                f"{engineering(float(report.losses[indices[-1]]))}); captions: ground truth / "
+                f"{plain(float(report.losses[indices[0]]))} to "
+                f"{plain(float(report.losses[indices[-1]]))}); captions: ground truth / "
                 f"predicted")
         if dataset is None:
             self.hardest_gallery.show_message(self._dataset_changed_message())
@@ -501,4 +501,4 @@ def _describe_image(report: EvalReport, index: int) -> str:
     return (f"test image #{int(index):,}\ntrue class: {report.classes[truth]}\n"
             f"predicted: {report.classes[predicted]} "
             f"({percent(float(report.confidences[index]))} confident, {verdict})\n"
-            f"loss: {engineering(float(report.losses[index]))}")
+            f"loss: {plain(float(report.losses[index]))}")

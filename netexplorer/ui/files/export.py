@@ -139,7 +139,10 @@ class Exporter(QObject):
         run = session.current_run
         has_metrics = run is not None and len(run.steps) > 0
         for action, enabled, reason in (
-                (self.checkpoint_action, has_model, why_model),
+                # As File → Save checkpoint (the same job): a model's weights, trained
+                # or not, with whatever training state it has.
+                (self.checkpoint_action, has_spec, " — fix the model first: a checkpoint "
+                                                   "needs a valid model"),
                 (self.onnx_action, has_model, why_model),
                 (self.exported_program_action, has_model, why_model),
                 (self.torchscript_action, has_model, why_model),

@@ -108,6 +108,7 @@ def test_missing_mnist_is_explained_and_digits_kept(window, qtbot):
     text = view.message_label.text()
     folder = str(Path(os.environ["NETEXPLORER_DATA"]) / "MNIST" / "raw")
     assert "MNIST" in text and folder in text and "train-images-idx3-ubyte" in text
+    assert "--download" not in text  # a command-line flag means nothing here
     assert view.download_button.isEnabled() and view.download_button.text() == "Download MNIST"
     assert view.retry_button.isVisible()
     assert view.grid.image_count() == 32  # still showing digits

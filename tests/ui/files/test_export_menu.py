@@ -55,6 +55,9 @@ def test_export_menu_sits_in_the_file_menu_and_waits_for_a_model(window):
     assert not action(window, "exportTorchScriptAction").isEnabled()
     assert "train" in action(window, "exportTorchScriptAction").toolTip()
     assert action(window, "exportPythonAction").isEnabled()  # needs only the spec
+    # A checkpoint needs only a valid model, as File → Save checkpoint does.
+    assert action(window, "exportCheckpointAction").isEnabled()
+    assert window.findChild(QAction, "saveCheckpointAction").isEnabled()
     assert not action(window, "exportMetricsAction").isEnabled()
     file_actions = window.menuBar().findChild(QMenu, "fileMenu").actions()
     assert file_actions[-1].objectName() == "quitAction"
