@@ -139,6 +139,9 @@ class Dataset:
     source: str  # where it was read from, for the dataset view
     skipped: int = 0  # unreadable files left out (image folders)
     skipped_examples: tuple[str, ...] = ()
+    # Image folders: files in colour that a 1-channel model sees in grey (the window
+    # says so and offers 3 input channels).
+    colour_files: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -226,6 +229,7 @@ class _Raw:
     # Set where the display images differ from the decoded ones (folder thumbnails).
     train_originals: torch.Tensor | None = None
     test_originals: torch.Tensor | None = None
+    colour_files: int = 0  # files in colour read as grey for a 1-channel model
 
 
 def _read_digits() -> _Raw:
@@ -410,12 +414,14 @@ def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
     _check_memory(len(samples), shape, f"the image folder {path}")
     grey = shape[0] == 1
     pixels, thumbs, kept_labels, kept_test = [], [], [], []
+    colour_files = 0
     for index, (file, label) in enumerate(samples):
         try:
-            image, thumb = _decode(file, shape, grey)
+            image, thumb, in_colour = _decode(file, shape, grey)
         except Exception:  # any decoder failure means "unreadable": skip, count, go on
             scan.skip(file.name)
             continue
+        colour_files += grey and in_colour
         pixels.append(image)
         thumbs.append(thumb)
         kept_labels.append(label)
@@ -432,7 +438,7 @@ def _read_folder(path: Path, shape: tuple[int, ...]) -> _Raw:
         test_mask = _stratified_test_mask(labels.numpy())
     return _Raw(images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask],
                 tuple(classes), str(path), scan.skipped, tuple(scan.examples),
-                originals[~test_mask], originals[test_mask])
+                originals[~test_mask], originals[test_mask], colour_files)
 
 
 @dataclass(frozen=True)
@@ -555,19 +561,22 @@ def _scan_classes(folder: _Folder, scan: _FolderScan,
     return samples, [name for name, _ in class_dirs]
 
 
-def _decode(file: Path, shape: tuple[int, ...], grey: bool) -> tuple[np.ndarray, np.ndarray]:
+def _decode(file: Path, shape: tuple[int, ...], grey: bool
+            ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(the image at the model's size, its thumbnail, whether the file is in colour)."""
     from PIL import Image
 
     with Image.open(file) as opened:
         opened.load()
+        in_colour = opened.mode not in ("1", "L", "LA", "I", "I;16", "F")
         img = opened.convert("L" if grey else "RGB")
         _, h, w = shape
         model = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR))
         thumb = np.asarray(img.resize((FOLDER_THUMBNAIL, FOLDER_THUMBNAIL),
                                       Image.Resampling.BILINEAR))
     if grey:
-        return model[None], thumb[None]
-    return model.transpose(2, 0, 1), thumb.transpose(2, 0, 1)
+        return model[None], thumb[None], in_colour
+    return model.transpose(2, 0, 1), thumb.transpose(2, 0, 1), in_colour
 
 
 def _check_memory(n: int, shape: Sequence[int], what: str) -> None:
@@ -637,7 +646,7 @@ def _assemble(name: str, raw: _Raw, shape: tuple[int, ...], source: str,
         native = (int(c), int(h), int(w))
     # `shape` is a tuple of three ints: the check at the top narrowed it.
     return Dataset(name, train, test, tuple(raw.classes), normalization, shape,
-                   native, source, raw.skipped, raw.skipped_examples)
+                   native, source, raw.skipped, raw.skipped_examples, raw.colour_files)
 
 
 def _check_labels(raw: _Raw) -> None:

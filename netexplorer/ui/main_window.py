@@ -294,6 +294,7 @@ class MainWindow(QMainWindow):
         data.datasetLoaded.connect(self._on_dataset_loaded)
         data.loadFailed.connect(self._on_data_failed)
         data.busyChanged.connect(self._on_data_busy_changed)
+        data.colourInputRequested.connect(self._on_colour_input_requested)
         # The session: a checkpoint's spec goes to the model panel, which cannot be
         # edited while a run trains; stored runs listed may bring the last model back.
         session.specLoaded.connect(model.set_spec)
@@ -476,6 +477,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Restoring the weights of run {run.number} "
                                              f"({run.name})…", 5000)
                 return
+
+    @Slot()
+    def _on_colour_input_requested(self) -> None:
+        _, height, width = self.model_panel.spec.input_shape
+        self.model_panel.set_input_shape((3, height, width))  # the data reloads in colour
 
     @Slot()
     def _on_train_triggered(self) -> None:

@@ -100,6 +100,7 @@ class DataView(QWidget):
     imageChosen = Signal(str, int)  # a click on an image: its split and index
     loadFailed = Signal(str)  # why; sent only when no other load follows it
     busyChanged = Signal(bool)
+    colourInputRequested = Signal()  # "use 3 input channels" for colour images read in grey
 
     def __init__(self, settings: AppSettings, input_shape: tuple[int, int, int],
                  parent: QWidget | None = None) -> None:
@@ -263,6 +264,7 @@ class DataView(QWidget):
         layout.addLayout(folder_row)
 
         layout.addWidget(self._build_message())
+        layout.addWidget(self._build_colour_notice())
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("dataSplitter")
@@ -301,6 +303,32 @@ class DataView(QWidget):
         frame.setVisible(False)
         self.message_frame = frame
         return frame
+
+    def _build_colour_notice(self) -> QFrame:
+        frame, self.colour_label, row = notice_frame("colourNotice", "about",
+                                                     "colourNoticeLabel", "Images in grey")
+        self.colour_button = named(QPushButton("Use 3 input channels"), "colourInputButton",
+                                   "Use 3 input channels",
+                                   "set the model's input to 3 channels (RGB): the images "
+                                   "are read in colour, and the first layer takes them")
+        self.colour_button.clicked.connect(self.colourInputRequested)
+        row.addWidget(self.colour_button, 0, Qt.AlignmentFlag.AlignTop)
+        frame.setVisible(False)
+        self.colour_frame = frame
+        return frame
+
+    def _show_colour_notice(self, dataset: Dataset) -> None:
+        """Colour files read in grey because the model takes one channel: said plainly
+        (the facts pane's "grey" alone looked like the files' own colour)."""
+        count = dataset.colour_files
+        self.colour_frame.setVisible(count > 0)
+        if count:
+            total = len(dataset.train) + len(dataset.test)
+            some = "All" if count >= total else f"{count:,} of the {total:,}"
+            self.colour_label.setText(
+                f"{some} images in this folder are in colour, but the model takes 1 input "
+                f"channel, so they are read in grey (the luminance of each pixel). Give the "
+                f"model 3 input channels to train on the colours.")
 
     def _build_grid_area(self) -> QWidget:
         area = QWidget()
@@ -434,6 +462,7 @@ class DataView(QWidget):
         self._reset_class_filter()
         self._rebuild_order(shuffle=False)
         self.facts.show_dataset(dataset, dataset_title(dataset.name), self._split_name())
+        self._show_colour_notice(dataset)
         self._refresh_download_button()
         self.datasetLoaded.emit(dataset)
 

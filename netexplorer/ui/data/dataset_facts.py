@@ -131,7 +131,9 @@ class DatasetFacts(QWidget):
         v["test"].setText(f"{len(dataset.test):,}")
         v["classes"].setText(f"{dataset.num_classes:,}")
         c, h, w = dataset.native_shape
-        v["native"].setText(f"{h}×{w} {_CHANNEL_WORDS.get(c, f'{c}-channel')}")
+        stored = f"{h}×{w} {_CHANNEL_WORDS.get(c, f'{c}-channel')}"
+        v["native"].setText(stored + (" (read from colour files)" if dataset.colour_files
+                                      else ""))
         v["input"].setText(f"{format_shape(dataset.input_shape)} (C×H×W)")
         norm = dataset.normalization
         v["normalization"].setText("mean " + ", ".join(f"{m:.3f}" for m in norm.mean)

@@ -179,6 +179,38 @@ def test_image_folder_with_a_broken_file(window, qtbot, tmp_path, monkeypatch):
     assert view.facts.value("skipped").startswith("1 file(s) left out")
 
 
+def test_colour_images_read_in_grey_are_said_so_and_3_channels_offered(window, qtbot,
+                                                                         tmp_path, monkeypatch):
+    """LeNet takes 1 channel: a folder of colour photos is read in grey. The window
+    says so, and one click gives the model 3 input channels and reloads in colour."""
+    folder = tmp_path / "pets"
+    write_image_folder(folder, classes=("cat", "dog"), per_class=6, corrupt=0)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    view = window.data_view
+    choose(view, "\x00choose-folder")
+    wait_idle(qtbot, view)
+    assert view.dataset.colour_files == 12 and view.dataset.input_shape[0] == 1
+    assert view.colour_frame.isVisibleTo(window)
+    assert "All images in this folder are in colour" in view.colour_label.text()
+    assert "read from colour files" in view.facts.value("native")
+    view.colour_button.click()
+    assert window.model_panel.spec.input_shape[0] == 3
+    qtbot.waitUntil(lambda: view.dataset is not None and view.dataset.input_shape[0] == 3
+                    and not view.busy, timeout=30_000)
+    assert view.dataset.colour_files == 0 and not view.colour_frame.isVisibleTo(window)
+    assert window.model_panel.is_valid  # conv1's in_channels follows the input
+
+
+def test_grey_images_need_no_word(window, qtbot, tmp_path, monkeypatch):
+    folder = tmp_path / "scans"
+    write_image_folder(folder, classes=("a", "b"), per_class=4, corrupt=0, mode="L")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    view = window.data_view
+    choose(view, "\x00choose-folder")
+    wait_idle(qtbot, view)
+    assert view.dataset.colour_files == 0 and not view.colour_frame.isVisibleTo(window)
+
+
 def test_cancelled_folder_choice_keeps_the_dataset(window, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: "")
     view = window.data_view
