@@ -36,3 +36,18 @@ def test_a_pipe_gets_no_progress_line():
     line.show(progress_text(_report(10), 100, 10, 2.0))
     line.clear()
     assert stream.getvalue() == ""
+
+
+def test_evaluate_shows_its_progress_on_a_terminal(tmp_path, monkeypatch):
+    """`netexplorer evaluate` on a terminal: the images evaluated so far, in place."""
+    import sys
+
+    from netexplorer.cli.main import main
+
+    assert main(["train", "--model", "mlp", "--dataset", "digits", "--epochs", "1",
+                 "--save", str(tmp_path / "m.ckpt"), "--no-store"]) in (0, 3)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["evaluate", str(tmp_path / "m.ckpt")]) == 0
+    text = terminal.getvalue()
+    assert "evaluating [" in text and "359/359 images" in text and "img/s" in text

@@ -67,6 +67,13 @@ class ProgressLine:
             self._width = 0
 
 
+def evaluation_progress_text(done: int, total: int, seconds: float) -> str:
+    fraction = min(done / max(total, 1), 1.0)
+    rate = done / seconds if seconds > 0 else 0.0
+    return (f"evaluating [{'#' * int(fraction * 24):<24}] {100 * fraction:5.1f}%  "
+            f"{done:,}/{total:,} images  {rate:,.0f} img/s")
+
+
 def progress_text(report: StepReport, total_steps: int, run_steps: int, run_seconds: float
                   ) -> str:
     done = report.step
@@ -462,7 +469,18 @@ def run_evaluation(args: argparse.Namespace, out: TextIO | None = None,
     device = resolve_device(args.device)
     model = checkpoint.build_model().to(device)
     loss = checkpoint.config.loss if checkpoint.config else "cross-entropy"
-    report = evaluate(model, split, loss=loss, classes=dataset.classes, device=device)
+    progress = ProgressLine(sys.stderr)
+    started = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        seconds = time.perf_counter() - started
+        progress.show(evaluation_progress_text(done, total, seconds))
+
+    try:
+        report = evaluate(model, split, loss=loss, classes=dataset.classes, device=device,
+                          progress=show)
+    finally:
+        progress.clear()
     print(f"{checkpoint.spec.name} on {dataset.name} ({args.split} split), {describe(device)}",
           file=out)
     _print_evaluation(report, out)

@@ -6,7 +6,7 @@ device and copied to the host once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,12 +71,13 @@ class EvalReport:
 
 def evaluate(model: torch.nn.Module, split: Split, *, loss: str = "cross-entropy",
              classes: Sequence[str] | None = None, num_classes: int | None = None,
-             batch_size: int = EVAL_BATCH, device: torch.device | str | None = None
-             ) -> EvalReport:
+             batch_size: int = EVAL_BATCH, device: torch.device | str | None = None,
+             progress: Callable[[int, int], None] | None = None) -> EvalReport:
     """Run `model` over `split` without gradients and summarise the result.
 
     The split's tensors are used where they are (or moved once to `device`); the
-    model's training mode is restored afterwards.
+    model's training mode is restored afterwards. `progress(done, total)` is told
+    the images evaluated after each batch (the command line's progress line).
     """
     if device is None:
         device = next(model.parameters(), torch.empty(0)).device
@@ -98,6 +99,8 @@ def evaluate(model: torch.nn.Module, split: Split, *, loss: str = "cross-entropy
                 outs_loss.append(losses.sample_losses(loss, out, y).float())
                 if k is None:
                     k = out.shape[1]
+                if progress is not None:
+                    progress(min(start + batch_size, images.shape[0]), images.shape[0])
     finally:
         model.train(was_training)
     k = k or 0
