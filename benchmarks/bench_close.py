@@ -13,6 +13,7 @@ figure is a median of several runs, not a pass/fail in CI.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     times = []
     with tempfile.TemporaryDirectory() as folder:
+        # The app's runs, data and config in the temporary folder: a person's stored
+        # runs would be listed into the session, and the script starts training only
+        # in a session without runs (it would wait forever).
+        os.environ.update(NETEXPLORER_RUNS=f"{folder}/runs", NETEXPLORER_DATA=f"{folder}/data",
+                          XDG_CONFIG_HOME=f"{folder}/config", XDG_DATA_HOME=f"{folder}/share")
         for i in range(args.runs):
             _out, err, took = run_and_close(Path(folder) / f"s{i}.ini")
             if "Destroyed while thread" in err:

@@ -5,7 +5,7 @@
 #     benchmarks/run_all.sh [PYTHON]      (default: .venv/bin/python)
 #
 # A benchmark below its target does not stop the others; the exit status is that
-# of the first one that failed to run (a crash, not a missed target).
+# of the first one that exited non-zero (a crash, or bench_startup's missed target).
 set -u
 cd "$(dirname "$0")/.."
 PY="${1:-.venv/bin/python}"
