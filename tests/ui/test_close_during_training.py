@@ -39,12 +39,15 @@ SCRIPT = textwrap.dedent("""
     panel = window.training_panel
     session = window.session
 
+    started = []  # this script's own run (stored runs of earlier ones may be listed)
+
     def poll():
         if panel.ready_reason:
             return
-        if not session.runs:
+        if not started:
             panel.form.set_config(TrainConfig(epochs=200, device="cpu"))
             panel.controls.train_action.trigger()
+            started.append(session.current_run)
             return
         report = session.current_run.last_step
         if session.state == "running" and report is not None:
