@@ -47,7 +47,7 @@ import torch.distributed as dist
 from torch import nn
 
 from netexplorer.core.errors import TrainingError
-from netexplorer.core.evaluation import EvalReport
+from netexplorer.core.evaluation import EvalReport, report_of
 
 DEFAULT_TIMEOUT_S = 120.0
 ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -231,14 +231,7 @@ def join_evaluations(parts: Sequence[EvalReport]) -> EvalReport:
     confidences = np.concatenate([p.confidences for p in parts])
     losses = np.concatenate([p.losses for p in parts])
     confusion = np.sum([p.confusion for p in parts], axis=0).astype(np.int64)
-    totals = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
-    n = len(labels)
-    accuracy = float((predictions == labels).mean()) if n else float("nan")
-    loss = float(losses.astype(np.float64).mean()) if n else float("nan")
-    return EvalReport(accuracy, loss, per_class.astype(np.float64), confusion, labels,
-                      predictions, confidences, losses, parts[0].classes)
+    return report_of(labels, predictions, confidences, losses, confusion, parts[0].classes)
 
 
 # ---------------------------------------------------------------------- failures

@@ -115,13 +115,23 @@ def evaluate(model: torch.nn.Module, split: Split, *, loss: str = "cross-entropy
         pred = y_host = np.zeros(0, np.int64)
         conf = loss_values = np.zeros(0, np.float32)
         confusion = np.zeros((k, k), np.int64)
+    names = tuple(classes) if classes is not None else tuple(str(i) for i in range(k))
+    return report_of(y_host, pred, conf, loss_values, confusion, names)
+
+
+def report_of(labels: np.ndarray, predictions: np.ndarray, confidences: np.ndarray,
+              losses: np.ndarray, confusion: np.ndarray, classes: tuple[str, ...]
+              ) -> EvalReport:
+    """The EvalReport of per-image results: accuracy, mean loss and per-class
+    accuracy derived the one way (an evaluation split across ranks joins its parts
+    here too)."""
     totals = confusion.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
-    n = len(y_host)
-    accuracy = float((pred == y_host).mean()) if n else float("nan")
-    mean_loss = float(loss_values.astype(np.float64).mean()) if n else float("nan")
-    names = tuple(classes) if classes is not None else tuple(str(i) for i in range(k))
+    n = len(labels)
+    accuracy = float((predictions == labels).mean()) if n else float("nan")
+    mean_loss = float(losses.astype(np.float64).mean()) if n else float("nan")
     return EvalReport(accuracy, mean_loss, per_class.astype(np.float64),
-                      confusion.astype(np.int64), y_host.astype(np.int64), pred.astype(np.int64),
-                      conf.astype(np.float32), loss_values.astype(np.float32), names)
+                      confusion.astype(np.int64), labels.astype(np.int64),
+                      predictions.astype(np.int64), confidences.astype(np.float32),
+                      losses.astype(np.float32), classes)
