@@ -2,7 +2,7 @@
 as histograms on fixed bins, one per sampled step — what TensorBoard's
 distributions and histograms views show. Torch-free: the GUI reads these records
 and the percentiles before torch has loaded; the probe bins on the device
-(histogram_codes.py) and folds the counts here.
+(histogram_codes.py) with the table defined here.
 
 Why these bins. They are the same for every layer, kind and step, so nothing is
 ever re-binned, two steps compare bin by bin, and a run whose values grow a
@@ -10,7 +10,7 @@ thousandfold (or a gradient that vanishes to 1e-8) still lands in real bins:
 
 - symmetric and log-spaced, two per octave (edges ±2^k and ±1.5·2^k, so each bin
   is at most 50 % wider than the last — TensorBoard's are 10 %, but it keeps every
-  value; we keep a ~1,000-value sample), from 2^-30 (~1e-9) to 2^30 (~1e9);
+  value; we keep a ~250-value sample), from 2^-30 (~1e-9) to 2^30 (~1e9);
 - one bin for |x| < 2^-30, exact zeros included (a ReLU's silent half shows as
   mass at 0), and one beyond each end for finite values past ±2^30;
 - −inf, +inf and NaN counted apart, in cells after the bins, so a diverging layer
@@ -18,8 +18,9 @@ thousandfold (or a gradient that vanishes to 1e-8) still lands in real bins:
 
 The edges are those of a float32's own bit pattern (its sign, exponent and top
 mantissa bit), so the probe bins a value with one integer shift rather than a
-search: `raw code = (bits >> CODE_SHIFT) + RAW_OFFSET`. fold() turns the probe's
-counts of raw codes into counts of the bins.
+search: `raw code = (bits >> CODE_SHIFT) + RAW_OFFSET`, and CELL_OF_CODE looks up
+the cell (bin or non-finite count) of each of the 1,024 raw codes — on the host
+here, and on the device (histogram_codes.py) as one table lookup.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ KINDS: tuple[str, ...] = ("activations", "gradients", "weights")
 KIND_TITLES = {"activations": "Activations", "gradients": "Output gradients",
                "weights": "Weights and biases"}
 # Values histogrammed per layer, kind and step: spread evenly over the probe's
-# sample (see histogram_codes.spread). Enough for percentiles within a few
-# percent; few enough that the sampled step does not slow down (one bincount
-# over ~1,000 values per layer). Counts then fit a uint16.
-HISTOGRAM_VALUES = 1024
+# sample (see histogram_codes.spread). Enough for the percentile bands (the
+# outermost band, 6.7 %, holds ~17 of them; a band's edge moves by a few percent
+# of the distribution's width from step to step), and few enough that every
+# pass over them stays a few µs: a sampled step keeps ~250 values per layer and
+# kind, where each op on the CPU costs the same few µs up to ~1,000 values and
+# more beyond. Counts then fit a uint16.
+HISTOGRAM_VALUES = 256
 
 # Binning a float32 by its bits: sign, 8 exponent bits, 1 mantissa bit.
 CODE_SHIFT = 22
@@ -71,7 +75,7 @@ BIN_CENTRES = np.concatenate([[-2.0 ** HIGH_OCTAVE],
                               [2.0 ** HIGH_OCTAVE]])
 
 
-def _fold_table() -> np.ndarray:
+def _cell_table() -> np.ndarray:
     """The cell (bin or non-finite count) of every raw code."""
     raw = np.arange(RAW_CODES)
     code = raw - RAW_OFFSET
@@ -90,30 +94,25 @@ def _fold_table() -> np.ndarray:
     return np.where(magnitude == nan, N_BINS + 2, cell)
 
 
-_FOLD = _fold_table()
-_FOLD_ORDER = np.argsort(_FOLD, kind="stable")
-_FOLD_STARTS = np.searchsorted(_FOLD[_FOLD_ORDER], np.arange(CELLS))
-
-
-def fold(raw: np.ndarray) -> np.ndarray:
-    """Counts of raw codes (… × RAW_CODES) → counts of the cells (… × CELLS)."""
-    return np.add.reduceat(np.asarray(raw)[..., _FOLD_ORDER], _FOLD_STARTS, axis=-1)
+CELL_OF_CODE = _cell_table()  # RAW_CODES entries, each a cell (0 … CELLS − 1)
 
 
 def histogram(values: np.ndarray) -> np.ndarray:
     """The cells of float32 `values` binned on the host, as the probe bins them
     on the device: for tests and for values that never were on a device."""
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.int32).ravel()
-    raw = np.bincount((bits >> CODE_SHIFT) + RAW_OFFSET, minlength=RAW_CODES)
-    return fold(raw)
+    return np.bincount(CELL_OF_CODE[(bits >> CODE_SHIFT) + RAW_OFFSET], minlength=CELLS)
 
 
 @dataclass(frozen=True, eq=False)
 class Histograms:
     """Sampled steps' histograms: counts[i, k, l] holds the CELLS of kind KINDS[k]
-    of layer l at step i (N_BINS bins, then −inf, +inf, NaN). A layer with nothing
-    of a kind (no weights) has only zeros there."""
+    of layer l at step steps[i] (N_BINS bins, then −inf, +inf, NaN). A layer with
+    nothing of a kind (no weights) has only zeros there. The steps are some of a
+    report's sampled steps (the probe histograms every few training steps, see
+    probe.HISTOGRAM_EVERY)."""
 
+    steps: np.ndarray  # int64
     counts: np.ndarray  # steps × len(KINDS) × layers × CELLS, uint16
 
     @property

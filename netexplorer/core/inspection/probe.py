@@ -14,7 +14,9 @@ cheaply enough to leave on (figures and the how in Probe's docstring):
   register_full_backward_hook fails);
 - each layer's activations, output gradients and weights are histogrammed on
   fixed bins from a spread of the same samples (distributions.py,
-  histogram_codes.py): one bincount per step;
+  histogram_codes.py): a histogrammed step (at most every HISTOGRAM_EVERY
+  training steps) keeps ~250 values per layer and kind, in two copies; flush
+  bins all of a report's at once;
 - history lives in fixed-size ring buffers of numbers; no activation or gradient
   tensor outlives its step.
 
@@ -33,10 +35,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from netexplorer.core.inspection.distributions import KINDS, RAW_CODES, Histograms, fold
+from netexplorer.core.inspection.distributions import KINDS, Histograms
 from netexplorer.core.inspection.doctor import DEAD_WINDOW, Doctor, Examination
 from netexplorer.core.inspection.feature_maps import take_snapshot
-from netexplorer.core.inspection.histogram_codes import HistogramCoder, spread
+from netexplorer.core.inspection.histogram_codes import (
+    HistogramCoder,
+    ParameterSpreads,
+    Segment,
+    spreads,
+)
 from netexplorer.core.inspection.history import RingBuffer
 from netexplorer.core.inspection.stats import (
     MEASURED,
@@ -59,6 +66,18 @@ _ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.ReLU6, nn.SiLU, 
 # their gradients and updates always cover the whole batch, so a non-finite value
 # in any image still shows in the weights' gradients (and in the loss).
 ACTIVATION_SAMPLE = 16
+
+# Training steps between histogrammed steps, at least: the probe histograms every
+# n-th sampled step, n = ⌈HISTOGRAM_EVERY / every⌉. Why not every one: a
+# histogram costs a sampled step a few device ops (an index_select, a cat of a
+# view per layer's gradient and weights, ~1.3 ops of flush's binning), and on a
+# shared 2-core CPU each costs 5–40 µs in the middle of a step: ~0.2 ms of a
+# ~11 ms LeNet step (~2 %) where their budget is ≤ 1 %. Every 4th: ≤ 0.5 %. The
+# distributions view draws the histogrammed steps at their own steps; sampling
+# every ≥ 4 steps (the GUI's default is 10) histograms every sampled step.
+HISTOGRAM_EVERY = 4
+
+
 def probe_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The layers a probe watches: a spec model's named children, or any module's
     leaf modules (those without children)."""
@@ -108,16 +127,21 @@ class Probe:
       overwritten value; the version counter catches overwrites nobody announced;
     - parameter, gradient and update norms in fused torch._foreach_norm calls;
     - the measuring runs in inference mode (no autograd bookkeeping per op);
-    - one host copy per report (flush), statistics derived there with numpy.
+    - one host copy per report (flush), statistics derived there with numpy;
+    - histograms on sampled steps at least `histogram_every` training steps
+      apart (HISTOGRAM_EVERY says why).
     """
 
     def __init__(self, model: nn.Module, *, every: int = 1, capacity: int = 4096,
                  dead_window: int = DEAD_WINDOW,
-                 activation_sample: int = ACTIVATION_SAMPLE) -> None:
+                 activation_sample: int = ACTIVATION_SAMPLE,
+                 histogram_every: int = HISTOGRAM_EVERY) -> None:
         if every < 1:
             raise ValueError(f"the sampling interval must be at least 1 step, got {every}")
         self.model = model
         self.every = every
+        # Histogram every n-th sampled step: n sampled steps span ≥ histogram_every steps.
+        self._histogram_stride = max(1, -(-histogram_every // every))
         self.activation_sample = activation_sample
         self._modules = probe_layers(model)
         if not self._modules:
@@ -160,6 +184,8 @@ class Probe:
         self._row_plans: dict[tuple, _RowPlan] = {}
         self.doctor = Doctor()
         self._coder = HistogramCoder(len(self.layers))
+        self._weight_spreads = ParameterSpreads()
+        self._tensor_layers_of: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
         self._grad_hooks = [self._grad_hook(i) for i in range(len(self.layers))]
         self._forward_hooks = [self._forward_hook(i) for i in range(len(self.layers))]
 
@@ -195,7 +221,7 @@ class Probe:
         return step % self.every == 0
 
     def begin_step(self, step: int) -> None:
-        self._raw = _StepRaw(step)
+        self._raw = _StepRaw(step, (step // self.every) % self._histogram_stride == 0)
         self._before = None
 
     def forward(self, x: torch.Tensor) -> Any:
@@ -256,7 +282,8 @@ class Probe:
             _put_gradients(params, grads)
             with torch.inference_mode():
                 self._measure_gradients(raw, [(i, g) for (i, _), g in
-                                              zip(outputs, grads[len(params):])])
+                                              zip(outputs, grads[len(params):])],
+                                        copy=False)  # (with the weights' below)
         else:
             for i, out in outputs:
                 self._hook_gradient(i, out)
@@ -264,17 +291,24 @@ class Probe:
             loss.backward()
         with torch.inference_mode():
             self._measure_parameters(raw, groups)
+            raw.copy_views()
 
-    def _measure_gradients(self, raw: _StepRaw, grads: list[tuple[int, Any]]) -> None:
+    def _measure_gradients(self, raw: _StepRaw, grads: list[tuple[int, Any]],
+                           copy: bool = True) -> None:
         """Norms of the first images of layer output gradients (None or empty ones
-        skipped), in one fused call: all layers' after the pass, or one from a hook."""
+        skipped), in one fused call: all layers' after the pass, or one from a hook.
+        Their histogram's spreads are copied now, or (copy=False: the gradients
+        live until backward() has measured the weights) with the weights'."""
         grads = [(i, g) for i, g in grads if g is not None and g.numel()]
         if not grads:
             return
         parts = [_leading(g, self.activation_sample) for _, g in grads]
-        raw.grad_layers += [i for i, _ in grads]
-        raw.hist_codes.append(self._coder.codes(_GRADIENTS, [i for i, _ in grads],
-                                                [spread(part) for part in parts]))
+        layers = tuple(i for i, _ in grads)
+        raw.grad_layers += layers
+        if raw.histogram:
+            raw.keep_views(_GRADIENTS, layers, *spreads(parts))
+            if copy:
+                raw.copy_views()
         raw.grad_counts += [(g.numel(), part.numel()) for (_, g), part in zip(grads, parts)]
         raw.norms += _norms(parts)
 
@@ -290,9 +324,6 @@ class Probe:
             torch._foreach_sub_(self._before, self._params)  # −Δw: the same norm
             raw.update_norms = _norms(list(self._before))
         self._before = None
-        if raw.hist_codes:
-            raw.histogram = self._coder.count(raw.hist_codes)
-            raw.hist_codes = []
         raw.pack()
         self._pending.append(raw)
         self._raw = None
@@ -393,12 +424,12 @@ class Probe:
         rows = torch.cat(pieces).view(-1, _ROW)
         if rows.dtype in (torch.float16, torch.bfloat16):
             rows = rows.float()  # sums of 256 half-precision values lose counts
+        raw.act_layers = tuple(i for i, _, _, _ in parts)
+        if raw.histogram:
+            self._keep_activations(raw, rows, plan)  # (before sign_ overwrites them)
         norms, sums = _row_norms_and_sums(rows)
         nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
         raw.rows = (norms, sums, nonzero)
-        raw.act_layers = tuple(i for i, _, _, _ in parts)
-        raw.hist_codes.append(self._coder.codes(_ACTIVATIONS, list(raw.act_layers),
-                                                [spread(part) for part in samples]))
         raw.row_starts = plan.starts
         for (i, _, _, _), part in zip(parts, samples):
             shape = self._shapes[i]
@@ -406,6 +437,14 @@ class Probe:
                 # Each unit's (channel's or feature's) largest value: it fired if > 0.
                 units = part.view(-1, shape[1], math.prod(shape[2:]))
                 raw.activity[i] = units.amax(dim=(0, 2))
+
+    def _keep_activations(self, raw: _StepRaw, rows: torch.Tensor, plan: _RowPlan) -> None:
+        """The histogram's spread of every layer's sample, taken from the matrix of
+        samples in one op (the spreads' places cached per set of sizes)."""
+        sizes = tuple(sampled for _, sampled in raw.counts)
+        index, spreads = self._coder.activation_index(sizes, plan.starts, _ROW, rows.device)
+        raw.keep_histogram(_ACTIVATIONS, raw.act_layers,
+                           rows.view(-1).index_select(0, index), spreads)
 
     def _row_plan(self, first: torch.Tensor, counts: list[tuple[int, int]]) -> _RowPlan:
         key = (tuple(sampled for _, sampled in counts), first.dtype, first.device)
@@ -429,26 +468,30 @@ class Probe:
         norms = _norms(params + grads)
         raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
         raw.param_counts = tuple(len(group) for group in groups)
-        raw.hist_codes.append(self._coder.codes(
-            _WEIGHTS, [layer for layer, group in zip(self._param_layers, groups) for _ in group],
-            [spread(p) for p in params]))
+        if raw.histogram:
+            raw.keep_views(_WEIGHTS, self._tensor_layers(raw.param_counts),
+                           *self._weight_spreads.views(params))
         self._before = torch._foreach_mul(params, 1.0)
 
+    def _tensor_layers(self, param_counts: tuple[int, ...]) -> tuple[int, ...]:
+        """The layer of each parameter tensor, for `param_counts` tensors per layer
+        with parameters (kept: it changes only when the layers' tensors do)."""
+        if self._tensor_layers_of[0] != param_counts:
+            self._tensor_layers_of = (param_counts, tuple(
+                layer for layer, n in zip(self._param_layers, param_counts) for _ in range(n)))
+        return self._tensor_layers_of[1]
+
     def _histograms(self, pending: list[_StepRaw]) -> Histograms:
-        """Pending steps' raw bin counts → host (one copy) → the fixed bins, as
-        uint16 (at most HISTOGRAM_VALUES values per histogram). A reshape shows
-        its input's values, like its statistics."""
-        counts = np.zeros((len(pending), len(KINDS), len(self.layers), RAW_CODES), np.int64)
-        measured = [(r, raw.histogram) for r, raw in enumerate(pending)
-                    if raw.histogram is not None]
-        if measured:
-            rows = [r for r, _ in measured]
-            counts[rows] = torch.stack([h for _, h in measured]).cpu().numpy() \
-                .reshape(len(rows), len(KINDS), len(self.layers), RAW_CODES)
-        cells = fold(counts).astype(np.uint16)
+        """Pending histogrammed steps' kept samples → the fixed bins on the device,
+        all steps at once → host (one copy), as uint16 (at most HISTOGRAM_VALUES
+        values per histogram). A reshape shows its input's values, like its
+        statistics."""
+        pending = [raw for raw in pending if raw.histogram]
+        cells = self._coder.bins([(tuple(raw.hist_layout), raw.hist_values)
+                                  for raw in pending])
         for i in sorted(self._same_values):
             cells[:, :_WEIGHTS, i] = cells[:, :_WEIGHTS, i - 1]
-        return Histograms(cells)
+        return Histograms(np.array([raw.step for raw in pending], dtype=np.int64), cells)
 
     def _derive(self, pending: list[_StepRaw]) -> tuple[np.ndarray, np.ndarray]:
         """Pending steps → host → statistics, vectorised over the steps, and which
@@ -691,6 +734,7 @@ class _StepRaw:
     """
 
     step: int
+    histogram: bool = True  # this step's distributions are measured (Probe.histogram_every)
     layer_by_layer: bool = False  # forward ran a spec model's layers itself
     outputs: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # until backward
     # Until measured: (layer, output or its copied sample, its version, its size).
@@ -707,10 +751,32 @@ class _StepRaw:
     weight_norms: list[torch.Tensor] = field(default_factory=list)  # per parameter tensor
     grad_norms: list[torch.Tensor] = field(default_factory=list)
     update_norms: list[torch.Tensor] = field(default_factory=list)
-    hist_codes: list[torch.Tensor] = field(default_factory=list)  # binned samples, per kind
-    histogram: torch.Tensor | None = None  # their counts (HistogramCoder.count)
+    # Histogram samples kept until flush (HistogramCoder.bins): copies of values, what
+    # they are, and views of values to copy in one cat (copy_views) before they change.
+    hist_values: list[torch.Tensor] = field(default_factory=list)
+    hist_layout: list[Segment] = field(default_factory=list)
+    hist_views: list[torch.Tensor] = field(default_factory=list)
     vector: torch.Tensor | None = None
     layout: _Layout | None = None
+
+    def keep_histogram(self, kind: int, layers: tuple[int, ...], values: torch.Tensor,
+                       sizes: tuple[int, ...]) -> None:
+        """Keep `values` (a copy: spreads of layers' samples, `sizes` each) to bin at flush."""
+        self.copy_views()  # (the values follow the layout's order)
+        self.hist_values.append(values)
+        self.hist_layout.append((kind, layers, sizes))
+
+    def keep_views(self, kind: int, layers: tuple[int, ...], views: list[torch.Tensor],
+                   sizes: tuple[int, ...]) -> None:
+        """Keep spreads of layers' values as views, copied by the next copy_views:
+        one cat for several kinds' (on a CPU each op costs µs whatever its size)."""
+        self.hist_views += views
+        self.hist_layout.append((kind, layers, sizes))
+
+    def copy_views(self) -> None:
+        if self.hist_views:
+            self.hist_values.append(torch.cat(self.hist_views))
+            self.hist_views = []
 
     def pack(self) -> None:
         scalars = self.norms + self.weight_norms + self.grad_norms + self.update_norms

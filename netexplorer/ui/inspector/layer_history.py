@@ -25,7 +25,7 @@ CAPACITY = 4096
 MAX_VALUES = 4_000_000
 MIN_CAPACITY = 64
 # The histograms' memory (uint16 cells, steps × kinds × layers × CELLS): a LeNet
-# keeps its last ~1,900 sampled steps' distributions, a deeper model fewer steps.
+# keeps its last ~1,900 histogrammed steps' distributions, a deeper model fewer.
 MAX_HISTOGRAM_BYTES = 32 * 2**20
 
 # Statistics that span orders of magnitude: plotted and coloured on a log scale.
@@ -84,22 +84,24 @@ class LayerHistory:
                 self._buffer = RingBuffer(capacity, (len(STATS), len(layers)))
             self._buffer.extend(steps, stats)
             self._ordered = None
-            self._add_histograms(steps, report)
+            self._add_histograms(report)
         now = time.time()
         new = [TimedAlert(a, now, self.index_of(a.layer)) for a in report.alerts]
         self.alerts.extend(new)
         return new
 
-    def _add_histograms(self, steps: np.ndarray, report: ProbeReport) -> None:
+    def _add_histograms(self, report: ProbeReport) -> None:
+        """Keep the report's histograms, at their own steps (some of its sampled ones)."""
         histograms = report.histograms
         shape = (len(KINDS), len(self.layers), CELLS)
-        if histograms is None or histograms.counts.shape != (len(steps), *shape):
+        if histograms is None or not len(histograms.steps) or \
+                histograms.counts.shape != (len(histograms.steps), *shape):
             return
         if self._histograms is None:
             per_step = int(np.prod(shape)) * np.dtype(np.uint16).itemsize
             capacity = max(MIN_CAPACITY, min(self._capacity, MAX_HISTOGRAM_BYTES // per_step))
             self._histograms = RingBuffer(capacity, shape, np.uint16)
-        self._histograms.extend(steps, histograms.counts)
+        self._histograms.extend(histograms.steps, histograms.counts)
 
     # -- queries
     @property

@@ -1,5 +1,6 @@
 """Histograms on fixed bins: counts of known values land in the right bins, the
-probe's device binning agrees with the host's, non-finite values are counted apart,
+probe's device binning (a lookup table straight into the cells) agrees with the
+host's and with a search over the edges, non-finite values are counted apart,
 and percentiles read back what was binned."""
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from netexplorer.core.inspection import Probe
 from netexplorer.core.inspection.distributions import (
     BIN_EDGES,
     CELLS,
+    CODE_SHIFT,
+    HISTOGRAM_VALUES,
     KINDS,
     N_BINS,
+    RAW_CODES,
+    RAW_OFFSET,
     ZERO_BIN,
     beyond_range,
     histogram,
     percentiles,
 )
-from netexplorer.core.inspection.histogram_codes import HistogramCoder, spread
+from netexplorer.core.inspection.histogram_codes import HistogramCoder, spread, spreads
 
 
 def bin_of(value: float) -> int:
@@ -74,6 +79,13 @@ def test_percentiles_interpolate_inside_a_bin():
     assert percentiles(both, (50.0,))[:, 0] == pytest.approx([1.25, -1.25])
 
 
+def device_cells(coder: HistogramCoder, kind: int, parts: list[torch.Tensor]) -> np.ndarray:
+    """`parts` (one per layer) binned by the coder as flush bins a step's samples."""
+    views, sizes = spreads(parts)
+    layout = ((kind, tuple(range(len(parts))), sizes),)
+    return coder.bins([(layout, [torch.cat(views)])])[0]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_the_device_binning_agrees_with_the_host(dtype):
     torch.manual_seed(0)
@@ -81,17 +93,60 @@ def test_the_device_binning_agrees_with_the_host(dtype):
     values[::97] = float("nan")
     values[5] = float("inf")
     coder = HistogramCoder(layers=2)
-    codes = coder.codes(1, [0, 1], [spread(values[:1000]), spread(values[1000:])])
-    raw = coder.count([codes]).numpy().reshape(len(KINDS), 2, -1)
-    from netexplorer.core.inspection.distributions import fold
-
-    cells = fold(raw)
-    assert cells.shape == (len(KINDS), 2, CELLS)
+    small, large = values[:HISTOGRAM_VALUES - 6], values[1000:]
+    cells = device_cells(coder, 1, [small, large])
+    assert cells.shape == (len(KINDS), 2, CELLS) and cells.dtype == np.uint16
     assert cells[0].sum() == 0 and cells[2].sum() == 0  # only the kind asked for
     as_float = values.float().numpy()
-    sampled = as_float[1000:][::2000 // 1024][:1024]
-    np.testing.assert_array_equal(cells[1, 0], histogram(as_float[:1000]))
+    sampled = as_float[1000:][::2000 // HISTOGRAM_VALUES][:HISTOGRAM_VALUES]
+    np.testing.assert_array_equal(cells[1, 0], histogram(as_float[:HISTOGRAM_VALUES - 6]))
     np.testing.assert_array_equal(cells[1, 1], histogram(sampled))
+
+
+def test_the_device_lookup_puts_every_bit_pattern_in_the_bin_a_search_finds():
+    # Per raw code (sign, exponent, top mantissa bit) its smallest and largest
+    # float32 in magnitude: the lookup table straight into cells on the device
+    # against a search over the edges, for all 1,024 codes.
+    codes = np.arange(RAW_CODES, dtype=np.int64) - RAW_OFFSET
+    low = (codes << CODE_SHIFT).astype(np.int32)
+    bits = np.stack([low, low | np.int32(2 ** CODE_SHIFT - 1)], axis=1).ravel()
+    coder = HistogramCoder(layers=1)
+    for start in range(0, len(bits), HISTOGRAM_VALUES):  # one layer's spread at a time
+        chunk = bits[start:start + HISTOGRAM_VALUES]
+        layout = ((0, (0,), (len(chunk),)),)
+        got = coder.bins([(layout, [torch.from_numpy(chunk.view(np.float32).copy())])])
+        expected = np.bincount([expected_cell(b) for b in chunk], minlength=CELLS)
+        np.testing.assert_array_equal(got[0, 0, 0], expected)
+
+
+def expected_cell(bits: np.int32) -> int:
+    """A float32's cell by the definition: non-finite apart (a NaN without its
+    quiet bit reads as infinite), |x| < 2^-30 in the middle, finite values beyond
+    ±2^30 in the end bins, the rest by a search over the edges — mirrored for a
+    negative value, whose bins hold (−1.5·2^k, −2^k]."""
+    value = float(np.array(bits, dtype=np.int32).view(np.float32))
+    magnitude = abs(value)
+    if np.isnan(value) and int(bits) & (1 << CODE_SHIFT):
+        return N_BINS + 2
+    if np.isnan(value) or np.isinf(value):
+        return N_BINS if bits < 0 else N_BINS + 1
+    cell = ZERO_BIN if magnitude < 2.0 ** -30 else int(min(bin_of(magnitude), N_BINS - 1))
+    return N_BINS - 1 - cell if bits < 0 else cell
+
+
+def test_steps_are_binned_together_each_in_its_own_row():
+    coder = HistogramCoder(layers=3)
+    ones, twos = torch.ones(5), torch.full((7,), 2.0)
+    step = ((0, (0, 2), (5, 7)),)
+    other = ((2, (1,), (7,)), (1, (0,), (5,)))  # another layout, two segments
+    cells = coder.bins([(step, [torch.cat([ones, twos])]), ((), []), (other, [twos, ones]),
+                        (step, [torch.cat([twos[:5], ones, ones[:2]])])])
+    assert cells.shape == (4, len(KINDS), 3, CELLS)
+    assert cells[0, 0, 0, bin_of(1.0)] == 5 and cells[0, 0, 2, bin_of(2.0)] == 7
+    assert cells[0].sum() == 12 and cells[1].sum() == 0  # a step that kept nothing
+    assert cells[2, 2, 1, bin_of(2.0)] == 7 and cells[2, 1, 0, bin_of(1.0)] == 5
+    assert cells[2].sum() == 12
+    assert cells[3, 0, 0, bin_of(2.0)] == 5 and cells[3, 0, 2, bin_of(1.0)] == 7
 
 
 def test_spread_takes_values_from_all_of_a_tensor():
@@ -149,3 +204,20 @@ def test_a_layer_going_nonfinite_is_counted_not_crashing_the_bins():
     assert cells[0, :N_BINS].sum() == 8 * 3 - 10
     assert cells[1, N_BINS:].sum() == 8 * 2  # every value of the next layer, apart
     assert np.isfinite(percentiles(cells[0, :N_BINS], (50.0,))).all()
+
+
+@pytest.mark.parametrize(("every", "histogrammed"), [(1, [0, 4, 8]), (2, [0, 4, 8]),
+                                                     (3, [0, 6]), (5, [0, 5, 10])])
+def test_the_probe_histograms_sampled_steps_at_least_histogram_every_apart(every, histogrammed):
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    x = torch.randn(8, 4)
+    with Probe(model, every=every, histogram_every=4) as probe:
+        sampled = [s for s in range(11) if probe.sampling(s)]
+        for number in sampled:
+            step(probe, model, x, number)
+        report = probe.flush()
+    assert list(report.steps) == sampled  # the statistics: every sampled step
+    assert list(report.histograms.steps) == histogrammed
+    counts = report.histograms.counts
+    assert counts.shape == (len(histogrammed), len(KINDS), 3, CELLS)
+    assert (counts.sum(axis=-1) > 0).sum() == len(histogrammed) * (3 + 3 + 2)

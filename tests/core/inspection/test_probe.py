@@ -47,7 +47,7 @@ from netexplorer.core.inspection import (
 )
 from netexplorer.core.inspection import doctor as doctor_module
 from netexplorer.core.inspection import probe as probe_module
-from netexplorer.core.inspection.distributions import HISTOGRAM_VALUES
+from netexplorer.core.inspection.distributions import HISTOGRAM_VALUES, KINDS, RAW_CODES
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import ModelSpec, build_model, summarize
 from netexplorer.core.training import PausedReport, StepReport, Trainer
@@ -948,21 +948,29 @@ def test_no_activation_or_gradient_outlives_its_step():
     gc.collect()
     assert all(ref() is None for ref in gone), "the probe keeps an activation alive"
     # Waiting for flush(): a packed vector of numbers, per-unit activity and the
-    # histograms' counts (fixed bins: their size does not depend on the layers').
-    offsets = {id(t) for t in tensors_in(probe._coder)}  # where samples go in the counts
-    pending = [t for t in tensors_in(probe) if id(t) not in offsets]
+    # histograms' samples (copies, at most HISTOGRAM_VALUES per layer and kind).
+    cached = {id(t) for t in tensors_in(probe._coder)}  # where samples sit in the matrix
+    pending = [t for t in tensors_in(probe) if id(t) not in cached]
     assert pending
     for t in pending:
         assert t.dim() <= 1 and not t.requires_grad and t.grad_fn is None
-        assert t.numel() <= max(units, 3 * rows + 8 * len(probe.layers), probe._coder.cells)
+        assert t.numel() <= max(units, 3 * rows + 8 * len(probe.layers),
+                                len(KINDS) * HISTOGRAM_VALUES * len(probe.layers))
     probe.flush()
     assert probe._pending == [] and probe._raw is None and probe._before is None
     # All that stays: the zero padding _measure_activations reuses, under a row each,
-    # and the histograms' offsets (integers, at most HISTOGRAM_VALUES per layer).
+    # views of the weights (the spreads histogrammed), and the histograms' lookup
+    # table, offsets and sample places: integers, as many as the model's layers
+    # make, however large its activations.
+    cached = {id(t) for t in tensors_in(probe._coder)}
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     for t in tensors_in(probe):
-        if id(t) in offsets:
-            assert t.dtype == torch.int32
-            assert t.numel() <= HISTOGRAM_VALUES * len(probe.layers)
+        if t.untyped_storage().data_ptr() in weights:
+            assert t.numel() <= HISTOGRAM_VALUES
+            continue
+        if id(t) in cached:
+            assert t.dtype in (torch.int32, torch.int64)
+            assert t.numel() <= len(KINDS) * RAW_CODES * len(probe.layers)
             continue
         assert t.numel() < probe_module._ROW and not t.any()
     assert not probe.attached and hook_count(model) == 0

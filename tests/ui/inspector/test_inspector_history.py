@@ -94,7 +94,7 @@ def test_histogram_memory_stays_bounded_over_20000_sampled_steps():
         counts = np.zeros((per_report, len(KINDS), len(layers), CELLS), np.uint16)
         counts[:, 0, 3, 7] = steps % 1000  # each step's own histogram, to find it again
         history.add(ProbeReport(layers, steps, np.zeros((per_report, len(STATS), 12)),
-                                histograms=Histograms(counts)))
+                                histograms=Histograms(steps, counts)))
         sizes.append(history.histogram_bytes)
     assert len(set(sizes)) == 1 and sizes[0] <= MAX_HISTOGRAM_BYTES + 2**20
     steps, cells = history.distributions(3)
@@ -103,3 +103,19 @@ def test_histogram_memory_stays_bounded_over_20000_sampled_steps():
     # The newest steps are kept, oldest first, each with its own histogram.
     assert list(steps) == list(range(20_000 - capacity, 20_000))
     np.testing.assert_array_equal(cells[:, 0, 7], steps % 1000)
+
+
+def test_histograms_are_kept_at_their_own_steps():
+    # The probe histograms some of a report's sampled steps (probe.HISTOGRAM_EVERY).
+    from netexplorer.core.inspection.distributions import CELLS, KINDS, Histograms
+
+    layers = tuple(LayerInfo(i, f"l{i}", "linear", True, False) for i in range(2))
+    history = LayerHistory()
+    steps = np.arange(10, 20)
+    counts = np.zeros((3, len(KINDS), len(layers), CELLS), np.uint16)
+    counts[:, 0, 1, 5] = [1, 2, 3]
+    history.add(ProbeReport(layers, steps, np.zeros((len(steps), len(STATS), 2)),
+                            histograms=Histograms(np.array([12, 16, 20]), counts)))
+    kept, cells = history.distributions(1)
+    assert list(kept) == [12, 16, 20] and list(cells[:, 0, 5]) == [1, 2, 3]
+    assert history.count == len(steps)  # the statistics keep every sampled step
