@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from netexplorer.core.formatting import engineering
+from netexplorer.core.formatting import plain
 from netexplorer.core.inspection.distributions import (
     BAND_PERCENTILES,
     KIND_TITLES,
@@ -180,8 +180,8 @@ def _title(kind: str, latest: np.ndarray, bins: np.ndarray, nonfinite: np.ndarra
     """The plot's title: what it shows, the newest step's median and middle band,
     and what the bins could not hold."""
     low, median, high = (latest[BAND_PERCENTILES.index(q)] for q in (15.87, 50.0, 84.13))
-    parts = [f"<b>{KIND_TITLES[kind]}</b>  {engineering(median)} "
-             f"[{engineering(low)}, {engineering(high)}]"]
+    parts = [f"<b>{KIND_TITLES[kind]}</b>  {plain(median)} "
+             f"[{plain(low)}, {plain(high)}]"]
     beyond = int(beyond_range(bins))
     if beyond:
         parts.append(f"{beyond:,} beyond ±1e9")
