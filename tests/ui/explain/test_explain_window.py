@@ -104,7 +104,7 @@ def test_the_trace_follows_the_weights_and_any_class_can_be_explained(window, qt
     traces: list[Trace] = []
     view.traced.connect(traces.append)
     run = train(qtbot, window)
-    qtbot.waitUntil(lambda: traces and traces[-1].step == run.last_step.step, timeout=WAIT)
+    qtbot.waitUntil(lambda: bool(traces) and traces[-1].step == run.last_step.step, timeout=WAIT)
     assert traces[-1].explanation.index == before.explanation.index
     # Traced again between batches at the epoch's end, and after the run.
     assert all(t.step is not None for t in traces)
