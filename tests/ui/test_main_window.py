@@ -266,11 +266,15 @@ def test_training_commands_are_seen_from_every_tab_and_train_shows_its_tab(windo
 def test_a_dismissed_first_run_hint_stays_dismissed(qtbot, settings):
     first = MainWindow(settings=settings)
     qtbot.addWidget(first)
+    first.show()
+    wait_for_data(qtbot, first)
     assert first.first_run_hint.isVisibleTo(first)
     first.first_run_hint.close_button.click()
     assert not first.first_run_hint.isVisibleTo(first)
     first.close()
+    assert first.data_view.busy is False
     again = MainWindow(settings=settings)
     qtbot.addWidget(again)
+    again.show()
+    wait_for_data(qtbot, again)
     assert not again.first_run_hint.isVisibleTo(again)
-    again.close()
