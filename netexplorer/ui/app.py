@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
 from netexplorer import __version__
@@ -53,4 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     code = app.exec()
     window.close()  # shuts down (idempotently) if it was still open when the loop ended
+    # Deleted here, by Qt, while the QApplication still exists: left to Python, the
+    # window would be freed at interpreter exit, after PySide has destroyed the
+    # application, and its widgets' destructors would reach a deleted one.
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return int(code)

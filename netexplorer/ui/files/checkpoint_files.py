@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from netexplorer.ui.session.training_session import TrainingSession
 from netexplorer.ui.session.workers import TaskFailure, TaskHandle, TaskRunner
 from netexplorer.ui.settings import AppSettings
-from netexplorer.ui.widgets.actions import make_action
+from netexplorer.ui.widgets.actions import dialog_parent, make_action
 
 if TYPE_CHECKING:  # pragma: no cover - torch comes with core.checkpoints
     from netexplorer.core.checkpoints import Checkpoint
@@ -74,7 +74,6 @@ class CheckpointFiles(QObject):
                  dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
         self.setObjectName("checkpointFiles")
-        self._dialog_parent = dialog_parent
         self._session = session
         self._settings = settings
         self.open_action = make_action(self, "Open &checkpoint…", "openCheckpointAction",
@@ -108,7 +107,7 @@ class CheckpointFiles(QObject):
             self._explain("Could not open the checkpoint", OPEN_WHILE_TRAINING + ".")
             return False
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self._dialog_parent, "Open checkpoint",
+            path, _ = QFileDialog.getOpenFileName(dialog_parent(self), "Open checkpoint",
                                                   self._folder(), CHECKPOINT_FILTER)
             if not path:
                 return False
@@ -158,7 +157,7 @@ class CheckpointFiles(QObject):
             return None
         if path is None:
             suggested = str(Path(self._folder()) / f"{self._session.spec.name}{SUFFIX}")
-            path, _ = QFileDialog.getSaveFileName(self._dialog_parent, "Save checkpoint", suggested,
+            path, _ = QFileDialog.getSaveFileName(dialog_parent(self), "Save checkpoint", suggested,
                                                   CHECKPOINT_FILTER)
             if not path:
                 return None
@@ -199,7 +198,7 @@ class CheckpointFiles(QObject):
 
     def _explain(self, title: str, text: str) -> None:
         self.failed.emit(text)
-        QMessageBox.warning(self._dialog_parent, title, text)
+        QMessageBox.warning(dialog_parent(self), title, text)
 
     @Slot()
     def refresh(self, *_args: Any) -> None:

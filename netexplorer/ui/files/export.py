@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from netexplorer.core.export import CSV_FILTER, FORMATS, PYTHON_FILTER
 from netexplorer.core.graph_export import ONNX_OPSET
 from netexplorer.ui.settings import AppSettings
-from netexplorer.ui.widgets.actions import make_action
+from netexplorer.ui.widgets.actions import dialog_parent, make_action
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.ui.session.training_session import ModelContext, TrainingSession
@@ -83,7 +83,6 @@ class Exporter(QObject):
     def __init__(self, session: TrainingSession, settings: AppSettings,
                  dialog_parent: QWidget) -> None:
         super().__init__(dialog_parent)
-        self._dialog_parent = dialog_parent
         self._session = session
         self._settings = settings
         # Exports under way → what each writes; keyed by TaskHandle, found again by
@@ -163,7 +162,7 @@ class Exporter(QObject):
         folder = settings.value(_FOLDER_KEY)
         if not isinstance(folder, str) or not Path(folder).is_dir():
             folder = str(Path.home())
-        path, _ = QFileDialog.getSaveFileName(self._dialog_parent, title, str(Path(folder) / name),
+        path, _ = QFileDialog.getSaveFileName(dialog_parent(self), title, str(Path(folder) / name),
                                               file_filter)
         if not path:
             return None
@@ -269,7 +268,7 @@ class Exporter(QObject):
         if what is None:
             return
         self.statusMessage.emit("", 0)
-        QMessageBox.warning(self._dialog_parent, "Export failed",
+        QMessageBox.warning(dialog_parent(self), "Export failed",
                             f"The {what} could not be exported: {failure.message}.\n\n"
                             f"Choose another folder or file name with File → Export, and check "
                             f"that there is free space.")

@@ -19,7 +19,7 @@ from netexplorer.core.files import write_text_atomically
 from netexplorer.core.specs import ModelSpec, SpecError, read_spec_file
 from netexplorer.ui.model.model_panel import ModelPanel
 from netexplorer.ui.settings import AppSettings
-from netexplorer.ui.widgets.actions import make_action
+from netexplorer.ui.widgets.actions import dialog_parent, make_action
 
 SPEC_FILTER = "Model specs (*.json);;All files (*)"
 
@@ -36,7 +36,6 @@ class SpecFiles(QObject):
         super().__init__(dialog_parent)
         self._panel = model_panel
         self._settings = settings
-        self._dialog_parent = dialog_parent
         self.path: Path | None = None
         K = QKeySequence.StandardKey
         self.new_action = make_action(self, "&New model", "newModelAction", icon_name="new",
@@ -60,7 +59,7 @@ class SpecFiles(QObject):
     def open_spec(self, path: str | os.PathLike | None = None) -> bool:
         """Open a model spec file; a broken one is explained and the model kept."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self._dialog_parent, "Open model spec",
+            path, _ = QFileDialog.getOpenFileName(dialog_parent(self), "Open model spec",
                                                   self._folder(), SPEC_FILTER)
             if not path:
                 return False
@@ -90,7 +89,7 @@ class SpecFiles(QObject):
 
     def save_spec_as(self) -> bool:
         suggested = str(Path(self._folder()) / f"{self._panel.spec.name}.json")
-        chosen, _ = QFileDialog.getSaveFileName(self._dialog_parent, "Save model spec",
+        chosen, _ = QFileDialog.getSaveFileName(dialog_parent(self), "Save model spec",
                                                 suggested, SPEC_FILTER)
         if not chosen:
             return False
@@ -112,7 +111,7 @@ class SpecFiles(QObject):
         try:  # a failed save never truncates the file that was there
             write_text_atomically(path, self._panel.spec.to_json() + "\n")
         except OSError as exc:
-            QMessageBox.warning(self._dialog_parent, "Could not save the model",
+            QMessageBox.warning(dialog_parent(self), "Could not save the model",
                                 f"The model could not be saved to {path}: "
                                 f"{exc.strerror or exc}.\n\nChoose another folder with "
                                 f"File → Save model spec as….")
@@ -128,7 +127,7 @@ class SpecFiles(QObject):
         return folder if folder and Path(folder).is_dir() else str(Path.home())
 
     def _explain_open_failure(self, path: Path, reason: str) -> None:
-        QMessageBox.critical(self._dialog_parent, "Could not open the model",
+        QMessageBox.critical(dialog_parent(self), "Could not open the model",
                              f"{path.name} could not be opened: {reason}.\n\n"
                              f"Your current model is unchanged.")
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
 
 from netexplorer.ui.icons import icon
 
@@ -28,3 +29,13 @@ def make_action(parent: QObject, text: str, object_name: str, *, icon_name: str 
     if slot is not None:
         action.triggered.connect(slot)
     return action
+
+
+def dialog_parent(owner: QObject) -> QWidget | None:
+    """The widget that an action owner's dialogs open over: its Qt parent, looked up
+    each time rather than kept in an attribute. An owner that kept its window in an
+    attribute (while the window keeps the owner) put the whole window in a Python
+    reference cycle, which only the garbage collector could free — at a moment of
+    its choosing, with Qt's objects torn down in no particular order (issue 11)."""
+    parent = owner.parent()
+    return parent if isinstance(parent, QWidget) else None
