@@ -55,7 +55,7 @@ from netexplorer.core.reports import (
     SettingChange,
     StepReport,
 )
-from netexplorer.core.specs import ModelSpec, build_model, summarize
+from netexplorer.core.specs import ModelSpec, build_model, class_count_error, summarize
 from netexplorer.core.train_config import (  # noqa: F401 - re-exported
     LOSSES,
     ONECYCLE_DIV,
@@ -354,13 +354,11 @@ class Trainer:
                     f"the model takes {format_shape(summary.input_shape)} input but the dataset "
                     f"was prepared for {format_shape(self.dataset.input_shape)}: reload the "
                     f"dataset for this model")
-            out = summary.output_shape
+            # Worded and fixed once, as the model panel says it while the model is edited.
+            mismatch = class_count_error(self.spec, summary, k, self.dataset.name)
+            if mismatch is not None:
+                raise TrainingError(mismatch.message)
             last = summary.rows[-1]
-            if len(out) != 1 or out[0] != k:
-                fix = (f"set out_features of '{last.name}' to {k}" if last.kind == "linear"
-                       else f"end the model with a linear layer of {k} outputs")
-                raise TrainingError(f"the model outputs {format_shape(out)} values per image but "
-                                    f"{self.dataset.name} has {k} classes: {fix}")
             if self.config.loss == "nll" and last.kind != "logsoftmax":
                 raise TrainingError("the nll loss expects log-probabilities: add a logsoftmax "
                                     "layer at the end of the model, or use cross-entropy")

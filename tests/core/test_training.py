@@ -26,7 +26,7 @@ from netexplorer.core.devices import DeviceError, available_devices, resolve_dev
 from netexplorer.core.errors import TrainingError
 from netexplorer.core.evaluation import evaluate
 from netexplorer.core.presets import get_preset
-from netexplorer.core.specs import build_model
+from netexplorer.core.specs import ModelSpec, build_model
 from netexplorer.core.training import (
     LOSSES,
     OPTIMIZERS,
@@ -695,9 +695,18 @@ def test_wrong_output_size_names_the_fix(digits32):
         Trainer(five, digits32, config())
 
 
-def test_output_without_final_linear_names_the_fix(digits8):
+def test_output_after_the_last_linear_names_that_layer(digits8):
+    """A layer that keeps the width after the last linear one: that linear layer is
+    the one to change, as the model panel's Fix says."""
     spec = tiny_spec(layer("relu", "relu_out"), outputs=12)
-    with pytest.raises(TrainingError, match="end the model with a linear layer of 10 outputs"):
+    with pytest.raises(TrainingError, match="gives 12 values per image but digits has 10 "
+                                            "classes: set out_features of 'fc2' to 10"):
+        Trainer(spec, digits8, config())
+
+
+def test_output_without_a_linear_layer_names_the_fix(digits8):
+    spec = ModelSpec("no-linear", (1, 8, 8), (layer("flatten", "flatten"),))
+    with pytest.raises(TrainingError, match="end it with a linear layer of 10 outputs"):
         Trainer(spec, digits8, config())
 
 
@@ -867,6 +876,7 @@ def test_tuned_allocator_stops_page_faults_between_steps():
     """The point of tune_allocator: a repeated step no longer faults its working set
     back in (hundreds of minor faults per step with glibc's defaults)."""
     import resource
+    import statistics
 
     assert devices.tune_allocator() and devices.tune_allocator()  # once per process, idempotent
     model = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 28 * 28, 10))
@@ -878,11 +888,18 @@ def test_tuned_allocator_stops_page_faults_between_steps():
 
     for _ in range(3):
         step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(10):
+    # Each step counted on its own, and the median judged. Now and then a step finds
+    # no free block that fits and the heap grows (sbrk(0) rises by exactly the conv
+    # output, 1,605,632 bytes: 392 faults, once, measured 2 in 300 steps): new memory,
+    # not memory given back and faulted in again. A mean over ten steps failed when
+    # two such steps fell among them; the faults tune_allocator removes come on every
+    # step.
+    faults = []
+    for _ in range(11):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         step()
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
-    assert faults < 50, f"{faults:.0f} page faults per step"
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    assert statistics.median(faults) < 50, f"page faults per step: {faults}"
 
 
 @pytest.mark.cuda
