@@ -120,7 +120,12 @@ def _running_with_steps(runs: Path) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
-def test_a_killed_rank_ends_the_job_and_fails_the_run(tmp_path):
+@pytest.mark.parametrize("victim", [1, 0], ids=["rank 1 killed", "rank 0 (the writer) killed"])
+def test_a_killed_rank_ends_the_job_and_fails_the_run(tmp_path, victim):
+    """Rank 1 killed: rank 0 sees its peer gone and marks its run failed. Rank 0
+    killed: the run's writer is gone, and rank 1 takes the run over to mark it
+    failed (not left "running", which the store shows as interrupted)."""
+    survivor = 1 - victim
     runs = tmp_path / "runs"
     launcher = subprocess.Popen(_netexplorer(*TRAIN, "--epochs", "200", "--runs-dir",
                                              str(runs), ranks=2),
@@ -132,9 +137,9 @@ def test_a_killed_rank_ends_the_job_and_fails_the_run(tmp_path):
             assert launcher.poll() is None, launcher.communicate()
             assert time.monotonic() < deadline, "the run never started"
             time.sleep(0.2)
-        victim = _rank_pid(launcher, 1)
-        assert victim is not None
-        os.kill(victim, signal.SIGKILL)
+        pid = _rank_pid(launcher, victim)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         out, err = launcher.communicate(timeout=60)
         assert time.monotonic() - killed < 60
@@ -143,9 +148,9 @@ def test_a_killed_rank_ends_the_job_and_fails_the_run(tmp_path):
             launcher.kill()
             launcher.communicate()
     assert launcher.returncode != 0
-    assert "rank 0:" in err  # rank 0 says what it saw
-    assert "rank      : 1" in err  # torchrun's summary names the rank that died
+    assert f"rank {survivor}:" in err  # the surviving rank says what it saw
+    assert f"rank      : {victim}" in err  # torchrun's summary names the rank that died
     with RunStore(runs) as store:
         (run,) = store.list_runs()
-    assert run.status == "failed"
-    assert "rank 0" in run.message
+    assert run.status == "failed", (run.status, run.message, err[-2000:])
+    assert run.message.startswith(f"rank {survivor}: ")

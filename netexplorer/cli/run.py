@@ -34,7 +34,12 @@ from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.inspection.diagnosis import RunFacts, diagnose
 from netexplorer.core.runs.recorder import RunRecorder
-from netexplorer.core.runs.store import RunStore, RunSummary, resolve_runs_dir
+from netexplorer.core.runs.store import (
+    RunStore,
+    RunSummary,
+    fail_abandoned_run,
+    resolve_runs_dir,
+)
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import (
     EpochReport,
@@ -261,6 +266,11 @@ def _train(args: argparse.Namespace, make_config: Callable[[TrainConfig | None],
         print(f"Run {recorder.run_id}{f' ({args.name})' if args.name else ''}"
               f"{f', continuing run {parent}' if parent else ''}: recorded in "
               f"{recorder.folder}", file=out)
+    # Every rank knows where rank 0 records the run, so that one outliving it can mark
+    # the run failed (rank 0 killed would otherwise leave it "interrupted").
+    recorded = (distributed.broadcast((str(recorder.runs_dir), recorder.run_id)
+                                      if recorder is not None else None)
+                if cluster is not None else None)
     finished = None
     alerts: list[Any] = []
     try:
@@ -274,8 +284,12 @@ def _train(args: argparse.Namespace, make_config: Callable[[TrainConfig | None],
         report = trainer.evaluation_of_current_weights()
     except BaseException as exc:
         explained = distributed.explain_failure(exc, cluster) if cluster else None
-        if recorder is not None:
-            _end_cut_short(recorder, trainer, finished, explained or exc)
+        with distributed.sigterm_held_off() if cluster else contextlib.nullcontext():
+            if recorder is not None:
+                _end_cut_short(recorder, trainer, finished, explained or exc)
+            elif recorded is not None and explained is not None:
+                runs_dir, run_id = recorded
+                _fail_if_abandoned(runs_dir, run_id, explained)
         if explained is not None and explained is not exc:
             raise explained from None
         raise
@@ -334,6 +348,15 @@ def _end_cut_short(recorder: RunRecorder, trainer: Trainer, finished: FinishedRe
             recorder.finish(None, failure=text[0] if text else type(exc).__name__,
                             save_last=False)
     except (StoreError, OSError):  # the error being raised says more than this one
+        pass
+
+
+def _fail_if_abandoned(runs_dir: str, run_id: str, exc: BaseException) -> None:
+    """A rank other than 0 that fails marks the run failed if rank 0 is gone
+    without doing so (see fail_abandoned_run)."""
+    try:
+        fail_abandoned_run(runs_dir, run_id, str(exc).strip().splitlines()[0])
+    except (StoreError, OSError, IndexError):  # the error being raised says more
         pass
 
 

@@ -252,6 +252,19 @@ def raise_on_sigterm(cluster: Cluster) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def sigterm_held_off() -> Iterator[None]:
+    """SIGTERM ignored while a failing rank writes how its run ended: torchrun stops
+    the job's other ranks with it as soon as one ends, and raised in the middle of
+    that write it would leave the run showing as interrupted instead of failed.
+    torchrun kills a rank that still runs after its grace period, so nothing hangs."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def explain_failure(exc: BaseException, cluster: Cluster) -> DistributedError | None:
     """A collective's error (a peer gone, a timeout) in words naming this rank;
     None for an error that is not the job's."""

@@ -62,6 +62,7 @@ class RunRecorder:
         self._writer = writer
         self._trainer = trainer
         self.run_id = writer.run_id
+        self.runs_dir = writer.store.folder
         self.folder = writer.store.run_folder(writer.run_id)
         # What a person should know about the runs folder (a damaged database kept
         # beside the one in use), as RunStore.notice says it.

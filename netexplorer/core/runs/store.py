@@ -564,6 +564,28 @@ class RunWriter:
                    (*columns.values(), self.run_id))
 
 
+
+def fail_abandoned_run(folder: str | os.PathLike, run_id: str, message: str) -> bool:
+    """Mark a run failed when its writer is gone without ending it, as a torchrun
+    rank does that outlives rank 0 (the job's one writer): otherwise a job whose
+    rank 0 was killed would show as interrupted, as if it had merely been stopped.
+
+    The run's lock decides: held, its writer is alive and ends the run itself (no
+    wait beyond LOCK_WAIT_S); free, the run is taken over and marked failed if the
+    database still says running. Returns whether this call marked it."""
+    try:
+        writer = RunWriter(folder, run_id)
+    except StoreError:
+        return False
+    try:
+        found = writer.store._query("SELECT status FROM runs WHERE id = ?", (run_id,))
+        if not found or found[0][0] != RUNNING:
+            return False
+        writer.finish(FAILED, message)
+        return True
+    finally:
+        writer.close()
+
 # ---------------------------------------------------------------------- internals
 
 

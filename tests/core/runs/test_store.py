@@ -27,7 +27,7 @@ from netexplorer.core.runs import (
     default_runs_dir,
     resolve_runs_dir,
 )
-from netexplorer.core.runs.store import DB_NAME
+from netexplorer.core.runs.store import DB_NAME, FAILED, fail_abandoned_run
 from netexplorer.core.train_config import TrainConfig
 from netexplorer.core.training import Trainer
 from tests.core.runs.runkit import continued, record, tiny_run
@@ -152,6 +152,27 @@ def test_a_run_whose_writer_is_gone_is_listed_as_interrupted(tmp_path):
         assert (done.status, done.message, done.test_accuracy) == (STOPPED, "stopped by request",
                                                                    0.5)
         assert done.ended is not None
+
+
+def test_an_abandoned_run_is_marked_failed_only_when_its_writer_is_gone(tmp_path):
+    """What a torchrun rank that outlives rank 0 does: the lock says whether the
+    writer is alive; only a run the database still says is running is marked."""
+    with RunStore(tmp_path) as store:
+        run_id = new_run(store)
+        writer = RunWriter(tmp_path, run_id)
+        assert not fail_abandoned_run(tmp_path, run_id, "rank 1: another rank is gone")
+        assert store.run(run_id).status == RUNNING  # its writer holds the lock
+        writer.close()  # killed: gone without an ending
+        assert fail_abandoned_run(tmp_path, run_id, "rank 1: another rank is gone")
+        run = store.run(run_id)
+        assert (run.status, run.message) == (FAILED, "rank 1: another rank is gone")
+        assert run.ended is not None
+        assert not fail_abandoned_run(tmp_path, run_id, "rank 2: too")  # already ended
+        assert store.run(run_id).message == "rank 1: another rank is gone"
+        ended = new_run(store)
+        RunWriter(tmp_path, ended).finish(COMPLETED)
+        assert not fail_abandoned_run(tmp_path, ended, "rank 1: late")
+        assert store.run(ended).status == COMPLETED
 
 
 def test_find_by_id_unique_prefix_or_name(tmp_path):
