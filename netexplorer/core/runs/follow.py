@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass, field
 from itertools import groupby
 
+import numpy as np
+
+from netexplorer.core.inspection.stats import STATS, LayerInfo, ProbeReport
 from netexplorer.core.reports import FinishedReport, Report, StepReport
 from netexplorer.core.runs.history import RunHistory
 from netexplorer.core.runs.store import RUNNING, RunStore, RunSummary, _epoch_from_json, _num
@@ -27,14 +30,17 @@ QUIET_AFTER_S = 20.0
 
 @dataclass(frozen=True)
 class FollowCursor:
-    """What has been read of a run: its last step and epoch."""
+    """What has been read of a run: its last step, epoch and probe sample (-1: none;
+    the probe numbers its sampled steps from 0)."""
 
     step: int = 0
     epoch: int = 0
+    probe_step: int = -1
 
     @classmethod
     def of(cls, run: RunHistory) -> FollowCursor:
-        """Where a RunHistory already filled (live, loaded or followed) stands."""
+        """Where a RunHistory already filled (live, loaded or followed) stands. Its
+        probe samples are not part of it, so the first read brings all of them."""
         steps = run.steps.values
         return cls(int(steps[-1]) if len(steps) else run.first_step,
                    run.epochs[-1].epoch if run.epochs else 0)
@@ -42,13 +48,16 @@ class FollowCursor:
 
 @dataclass(frozen=True)
 class FollowUpdate:
-    """One read: the reports since the cursor, the cursor after them, the run's row
-    as it is now, and when the read was made."""
+    """One read: the reports since the cursor, the probe's samples since it (as the
+    ProbeReport a live run's inspector is given, without alerts: the doctor's are
+    not stored), the cursor after them, the run's row as it is now, and when the
+    read was made."""
 
     summary: RunSummary
     reports: tuple[Report, ...]
     cursor: FollowCursor
     read_at: float = field(default_factory=time.time)
+    probe: ProbeReport | None = None
 
     @property
     def ended(self) -> bool:
@@ -82,7 +91,26 @@ def read_new(store: RunStore, run_id: str, cursor: FollowCursor) -> FollowUpdate
                                       test_accuracy=summary.test_accuracy))
     last_step = int(rows[-1][0]) if rows else cursor.step
     last_epoch = epochs[-1].epoch if epochs else cursor.epoch
-    return FollowUpdate(summary, tuple(reports), FollowCursor(last_step, last_epoch))
+    probe = _probe_since(store, run_id, cursor.probe_step)
+    probe_step = int(probe.steps[-1]) if probe is not None else cursor.probe_step
+    return FollowUpdate(summary, tuple(reports),
+                        FollowCursor(last_step, last_epoch, probe_step), probe=probe)
+
+
+def _probe_since(store: RunStore, run_id: str, after: int) -> ProbeReport | None:
+    layers, steps, stats = store.probe_history(run_id, after)
+    if not len(steps) or stats.shape[1:] != (len(STATS), len(layers)):
+        return None
+    return ProbeReport(tuple(_layer_info(layer) for layer in layers), steps,
+                       stats.astype(np.float64))
+
+
+def _layer_info(stored: dict) -> LayerInfo:
+    """A LayerInfo from its row in the store (JSON: shapes come back as lists)."""
+    return LayerInfo(int(stored["index"]), str(stored["name"]), str(stored["kind"]),
+                     bool(stored["has_params"]), bool(stored["activation"]),
+                     tuple(stored.get("input_shape") or ()),
+                     tuple(stored.get("output_shape") or ()))
 
 
 def _step_report(rows: list[tuple], per_epoch: int) -> StepReport:

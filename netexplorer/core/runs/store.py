@@ -418,13 +418,14 @@ class RunStore:
                                           test_accuracy=summary.test_accuracy)
         return run
 
-    def probe_history(self, run_id: str) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    def probe_history(self, run_id: str, after: int = -1
+                      ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
         """(layers as dicts, steps, stats steps × statistics × layers) of the probe's
-        sampled steps."""
+        sampled steps after step `after` (all of them by default)."""
         found = self._query("SELECT layers FROM runs WHERE id = ?", (run_id,))
         layers = json.loads(found[0][0]) if found and found[0][0] else []
-        records = self._query("SELECT step, stats FROM probes WHERE run = ? ORDER BY step",
-                              (run_id,))
+        records = self._query("SELECT step, stats FROM probes WHERE run = ? AND step > ? "
+                              "ORDER BY step", (run_id, after))
         steps = np.array([r[0] for r in records], dtype=np.int64)
         if not records or not layers:
             return layers, steps, np.zeros((0, 0, len(layers)), dtype=np.float32)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netexplorer.core.inspection import NONFINITE_KINDS, STAT_INDEX
+from netexplorer.core.inspection import NONFINITE_KINDS, STAT_INDEX, ProbeReport
 from netexplorer.core.reports import EpochReport, PausedReport, StepReport
 from netexplorer.core.runs import RunHistory
 from netexplorer.ui.icons import icon
@@ -88,6 +88,7 @@ class InspectorPanel(QWidget):
         self.history = LayerHistory()
         self._run_every: int | None = None  # the running run's interval (None: no probe)
         self._run_number: int | None = None
+        self._followed = False  # the run shown is one another process writes
         self._pause_reasons: set[str] = set()
         self._series_curves: dict[int, pg.PlotDataItem] = {}
         self._build()
@@ -100,6 +101,7 @@ class InspectorPanel(QWidget):
         }
         session.runStarted.connect(self._on_run_started)
         session.reportsReady.connect(self._on_reports)
+        session.followedProbe.connect(self._on_followed_probe)
         session.runFinished.connect(self._on_run_finished)
         session.modelReplaced.connect(self._on_model_replaced)
         session.stateChanged.connect(self._on_state_changed)
@@ -368,7 +370,8 @@ class InspectorPanel(QWidget):
             steps = self.history.ordered()[0]
             kept = (f", the last {self.history.capacity:,} kept"
                     if count >= self.history.capacity else "")
-            text = (f"Run {self._run_number}: {count:,} sampled steps{kept} · step "
+            followed = " (followed)" if self._followed else ""
+            text = (f"Run {self._run_number}{followed}: {count:,} sampled steps{kept} · step "
                     f"{int(steps[-1]):,}")
         alerts = len(self.history.alerts)
         if alerts:
@@ -435,9 +438,26 @@ class InspectorPanel(QWidget):
 
     @Slot(object)
     def _on_run_started(self, run: RunHistory) -> None:
+        self._followed = False
+        self._show_run(run, self._session.probe_every)
+
+    @Slot(object, object)
+    def _on_followed_probe(self, run: RunHistory, probe: ProbeReport) -> None:
+        """A run another process writes: its samples are shown while no run trains in
+        this window (a run started here takes the inspector over)."""
+        if self._session.active:
+            return
+        if run.number != self._run_number or not self._followed:
+            self._followed = True
+            self._show_run(run, None)
+        self._take_probe(probe)
+        self._probes_taken()
+
+    def _show_run(self, run: RunHistory, every: int | None) -> None:
+        """Start afresh for `run` (sampled every `every` steps, None: not known)."""
         self.history.reset()
         self._run_number = run.number
-        self._run_every = self._session.probe_every
+        self._run_every = every
         self._pause_reasons.clear()
         self._clear_alerts()
         self.diagnosis.clear()
@@ -458,24 +478,35 @@ class InspectorPanel(QWidget):
         paused_for_values = False
         for report in reports:
             if isinstance(report, StepReport) and report.probe is not None:
-                for timed in self.history.add(report.probe):
-                    self._add_alert(timed)
-                    if timed.alert.pause:
-                        self._pause_reasons.add(str(timed.alert))
-                    if timed.alert.kind in NONFINITE_KINDS and nonfinite is None:
-                        nonfinite = timed
+                found = self._take_probe(report.probe)
+                nonfinite = nonfinite or found
                 changed = True
             elif isinstance(report, EpochReport):
                 self.feature_view.epoch_ended()
             elif isinstance(report, PausedReport) and report.reason in self._pause_reasons:
                 paused_for_values = True
         if changed:
-            if not self.table.selected_layers():
-                self._select_default_layers()
-            self._refresh_status()
-            self.mark_all_dirty()
+            self._probes_taken()
         if nonfinite is not None or paused_for_values:
             self._show_nonfinite(nonfinite)
+
+    def _take_probe(self, probe: ProbeReport) -> TimedAlert | None:
+        """Add one ProbeReport to the history and its alerts to the list; returns the
+        first alert of values that stopped being finite numbers, if any."""
+        nonfinite = None
+        for timed in self.history.add(probe):
+            self._add_alert(timed)
+            if timed.alert.pause:
+                self._pause_reasons.add(str(timed.alert))
+            if timed.alert.kind in NONFINITE_KINDS and nonfinite is None:
+                nonfinite = timed
+        return nonfinite
+
+    def _probes_taken(self) -> None:
+        if not self.table.selected_layers():
+            self._select_default_layers()
+        self._refresh_status()
+        self.mark_all_dirty()
 
     @Slot(object)
     def _on_run_finished(self, run: Any) -> None:

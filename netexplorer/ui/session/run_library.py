@@ -90,11 +90,13 @@ FOLLOW_INTERVAL_MS = 1000
 
 class RunFollower(QObject):
     """Keeps one RunHistory up to date with the store while another process writes
-    it: `updated(run)` after new rows were added, `quiet(run, since)` once no row
-    has come for QUIET_AFTER_S (since: the time of the last one), `ended(run)` when
-    the run has ended and following stops."""
+    it: `updated(run)` after new rows were added, `probed(run, ProbeReport)` with
+    the probe's samples since the last read (all of them at the first), `quiet(run,
+    since)` once no row has come for QUIET_AFTER_S (since: the time of the last one),
+    `ended(run)` when the run has ended and following stops."""
 
     updated = Signal(object)
+    probed = Signal(object, object)
     quiet = Signal(object, float)
     ended = Signal(object)
     problem = Signal(str)
@@ -147,6 +149,8 @@ class RunFollower(QObject):
             self.run.extend(update.reports)
             self._last_news, self._said_quiet = update.read_at, False
             self.updated.emit(self.run)
+        if update.probe is not None:
+            self.probed.emit(self.run, update.probe)
         elif not self._said_quiet and update.read_at - self._last_news >= QUIET_AFTER_S:
             self._said_quiet = True
             self.quiet.emit(self.run, self._last_news)

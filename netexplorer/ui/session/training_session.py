@@ -144,6 +144,9 @@ class TrainingSession(QObject):
     # A run another process writes, followed: no new row since (the time), or it ended.
     runQuiet = Signal(object, float)
     followEnded = Signal(object)
+    # A followed run's probe samples since the last read (run, ProbeReport): what the
+    # inspector shows while no run trains in this window.
+    followedProbe = Signal(object, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -502,6 +505,7 @@ class TrainingSession(QObject):
             return None
         follower = RunFollower(self.library, run, self)
         follower.updated.connect(self._on_followed)
+        follower.probed.connect(self._on_followed_probe)
         follower.quiet.connect(self.runQuiet)
         follower.ended.connect(self._on_follow_ended)
         follower.problem.connect(self.storeProblem)
@@ -523,6 +527,12 @@ class TrainingSession(QObject):
         expect_gui_thread("TrainingSession._on_followed")
         if not self._closed:
             self.runChanged.emit(run)
+
+    @Slot(object, object)
+    def _on_followed_probe(self, run: RunHistory, probe: object) -> None:
+        expect_gui_thread("TrainingSession._on_followed_probe")
+        if not self._closed:
+            self.followedProbe.emit(run, probe)
 
     @Slot(object)
     def _on_follow_ended(self, run: RunHistory) -> None:

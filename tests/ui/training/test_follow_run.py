@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QInputDialog
 
+from netexplorer.core.inspection import STATS, LayerInfo, ProbeReport
 from netexplorer.core.reports import EpochReport, StepReport
 from netexplorer.core.runs import RunStore
 from netexplorer.core.runs.follow import FollowCursor, read_new
@@ -53,6 +55,62 @@ def test_reading_a_run_again_gives_only_the_new_rows_as_its_reports(tmp_path):
         writer.close()
 
 
+LAYERS = (LayerInfo(0, "conv1", "conv2d", True, False, (1, 1, 8, 8), (1, 2, 6, 6)),
+          LayerInfo(1, "relu1", "relu", False, True, (1, 2, 6, 6), (1, 2, 6, 6)))
+
+
+def _probe(steps: list[int]) -> ProbeReport:
+    stats = np.arange(len(steps) * len(STATS) * 2, dtype=np.float64).reshape(
+        len(steps), len(STATS), 2)
+    return ProbeReport(LAYERS, np.array(steps, dtype=np.int64), stats)
+
+
+def test_a_followed_run_brings_its_probe_samples_once(tmp_path):
+    with RunStore(tmp_path) as store:
+        run_id = store.create_run("{}", TrainConfig(), model="lenet", dataset="digits")
+    writer = RunWriter(tmp_path, run_id, flush_every=0)
+    try:
+        writer.add(dataclasses.replace(_step(1, 5, 1.0), probe=_probe([0, 2, 4])))
+        with RunStore(tmp_path) as store:
+            first = read_new(store, run_id, FollowCursor())
+            assert first.probe is not None and first.probe.layers == LAYERS
+            assert first.probe.steps.tolist() == [0, 2, 4]
+            np.testing.assert_array_equal(first.probe.stats, _probe([0, 2, 4]).stats)
+            assert first.cursor.probe_step == 4
+            writer.add(_step(6, 2, 2.0))  # no sample in this report
+            second = read_new(store, run_id, first.cursor)
+            assert second.probe is None and second.cursor.probe_step == 4
+            writer.add(dataclasses.replace(_step(8, 2, 3.0), probe=_probe([8])))
+            third = read_new(store, run_id, second.cursor)
+            assert third.probe is not None and third.probe.steps.tolist() == [8]
+    finally:
+        writer.close()
+
+
+def test_the_inspector_shows_a_followed_run_while_none_trains_here(window, qtbot):
+    folder = window.session.library.folder
+    with RunStore(folder) as store:
+        run_id = store.create_run("{}", TrainConfig(), model="lenet", dataset="digits")
+    writer = RunWriter(folder, run_id, flush_every=0)
+    try:
+        writer.add(dataclasses.replace(_step(1, 5, 1.0), probe=_probe([0, 2, 4])))
+        with qtbot.waitSignal(window.session.storedRunsListed, timeout=10_000):
+            window.session.list_stored_runs()
+        [run] = [r for r in window.session.runs if r.store_id == run_id]
+        inspector = window.inspector_panel
+        with qtbot.waitSignal(window.session.followedProbe, timeout=10_000):
+            window.session.follow_run(run)
+        assert inspector.history.count == 3 and inspector.history.names == ["conv1", "relu1"]
+        assert inspector.status_label.text().startswith(f"Run {run.number} (followed): 3 "
+                                                        f"sampled steps")
+        writer.add(dataclasses.replace(_step(6, 5, 2.0), probe=_probe([6, 8])))
+        qtbot.waitUntil(lambda: inspector.history.count == 5, timeout=10_000)
+        assert inspector.history.ordered()[0].tolist() == [0, 2, 4, 6, 8]
+        window.session.stop_following(run)
+    finally:
+        writer.close()
+
+
 @pytest.mark.slow
 def test_the_window_follows_a_cli_run_until_it_ends(window, qtbot, monkeypatch):
     """The CLI run is long (100 epochs) and ended by the test with a Ctrl-C once the
@@ -64,7 +122,7 @@ def test_the_window_follows_a_cli_run_until_it_ends(window, qtbot, monkeypatch):
     writer = subprocess.Popen(
         [sys.executable, "-m", "netexplorer", "train", "--model", "lenet", "--dataset",
          "digits", "--epochs", "100", "--schedule", "none", "--report-every", "2",
-         "--runs-dir", str(folder)], env=env, stdout=subprocess.DEVNULL,
+         "--probe-every", "5", "--runs-dir", str(folder)], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -90,6 +148,11 @@ def test_the_window_follows_a_cli_run_until_it_ends(window, qtbot, monkeypatch):
                 seen.append(points())
             assert writer.poll() is None, "the CLI run ended before the plot grew twice"
             assert time.monotonic() < deadline + 120, f"the plot grew only as {seen}"
+        # The inspector shows the CLI run's layer statistics (none trains here).
+        inspector = window.inspector_panel
+        qtbot.waitUntil(lambda: inspector.history.count > 0, timeout=60_000)
+        assert inspector.history.names[:2] == ["conv1", "relu1"]
+        assert inspector.status_label.text().startswith(f"Run {run.number} (followed)")
         assert run.finished is None
         writer.send_signal(signal.SIGINT)  # Ctrl-C: the run stops after this batch
         qtbot.waitUntil(lambda: run.finished is not None, timeout=60_000)
