@@ -46,6 +46,7 @@ from netexplorer.ui.widgets.plots import make_bar_chart, series_colour
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset
     from netexplorer.core.evaluation import EvalReport
+    from netexplorer.ui.session.run_library import WeightsEvaluation
     from netexplorer.ui.session.training_session import TrainingSession
     from netexplorer.ui.session.workers import TaskFailure, TaskHandle
 
@@ -76,6 +77,8 @@ class EvaluationPanel(QWidget):
         self.gallery_indices = np.zeros(0, np.int64)  # what the cell gallery shows
         self._build()
         session.evaluationReady.connect(self._on_evaluation)
+        session.followedEvaluation.connect(self._on_followed_evaluation)
+        session.followedEvaluationFailed.connect(self._on_followed_evaluation_failed)
         session.runStarted.connect(self._on_run_started)
         session.runFinished.connect(self._on_run_finished)
         session.modelReplaced.connect(self._on_model_replaced)
@@ -429,15 +432,39 @@ class EvaluationPanel(QWidget):
             self.evaluate_button.setEnabled(True)
             self.evaluate_button.setText("Evaluate")
         self._evaluated_this_run = True
+        run = self._session.current_run
+        if mine:
+            source = self._asked_for
+        else:
+            source = f"end of run {run.number}" if run is not None else "evaluated"
+        self._asked_for = "evaluated on demand"
+        self._show_evaluation(report, source)
+
+    @Slot(object, object)
+    def _on_followed_evaluation(self, run: Any, evaluation: WeightsEvaluation) -> None:
+        """A run another process writes, its last weights evaluated here: shown while
+        no run trains in this window and no evaluation was asked for."""
+        if self._session.active or self._request is not None:
+            return
+        self._show_evaluation(evaluation.report,
+                              f"run {run.number} (followed), its weights after epoch "
+                              f"{evaluation.epochs_done}")
+
+    @Slot(object, str)
+    def _on_followed_evaluation_failed(self, run: Any, message: str) -> None:
+        if self._session.active or self._request is not None:
+            return
+        self._stale = f"Run {run.number} (followed) is not evaluated here: {message}."
+        if self.report is None:
+            self.detail_label.setText(self._stale)
+        else:
+            self._refresh_detail()
+
+    def _show_evaluation(self, report: EvalReport, source: str) -> None:
         self.report = report
         self._dataset = self._session.dataset
         self._received_at = time.time()
-        run = self._session.current_run
-        if mine:
-            self._source = self._asked_for
-        else:
-            self._source = f"end of run {run.number}" if run is not None else "evaluated"
-        self._asked_for = "evaluated on demand"
+        self._source = source
         self._stale = ""
         self._show_report()
 

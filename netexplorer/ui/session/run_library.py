@@ -30,6 +30,8 @@ from netexplorer.ui.session.workers import JobQueue, TaskFailure, TaskHandle, ex
 
 if TYPE_CHECKING:  # pragma: no cover - a checkpoint holds tensors
     from netexplorer.core.checkpoints import Checkpoint
+    from netexplorer.core.data import Dataset
+    from netexplorer.core.evaluation import EvalReport
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,40 @@ def weights_job(folder: Path, run_id: str) -> Checkpoint:
         raise StoreError(f"run {name} has no checkpoint yet (one is written after its first "
                          f"epoch)")
     return load_checkpoint(path)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightsEvaluation:
+    """A stored run's last weights evaluated on the window's test images: the report
+    and the epochs those weights had trained."""
+
+    report: EvalReport
+    epochs_done: int
+
+
+def evaluate_weights_job(folder: Path, run_id: str, dataset: Dataset) -> WeightsEvaluation:
+    """The run's last checkpoint evaluated on `dataset`'s test split, refused (with
+    what to do) when the dataset is not the one the weights were trained for."""
+    from netexplorer.core.evaluation import evaluate
+    from netexplorer.core.formatting import format_shape
+
+    checkpoint = weights_job(folder, run_id)
+    trained_on = checkpoint.dataset_name or "another dataset"
+    if checkpoint.classes and tuple(checkpoint.classes) != tuple(dataset.classes):
+        raise RuntimeError(f"its model ({checkpoint.spec.name}) was trained on {trained_on}, "
+                           f"not on the {dataset.name} loaded here: load {trained_on} in the "
+                           f"Data tab to evaluate it here")
+    if tuple(checkpoint.spec.input_shape) != tuple(dataset.input_shape):
+        raise RuntimeError(f"its model ({checkpoint.spec.name}) takes "
+                           f"{format_shape(checkpoint.spec.input_shape)} images but the "
+                           f"{dataset.name} loaded here are {format_shape(dataset.input_shape)}: "
+                           f"load {trained_on} for its model to evaluate it here")
+    if checkpoint.normalization is not None and checkpoint.normalization != dataset.normalization:
+        raise RuntimeError(f"its model was trained on {checkpoint.dataset_name} normalised "
+                           f"another way: load that dataset for its model to evaluate it here")
+    loss = checkpoint.config.loss if checkpoint.config is not None else "cross-entropy"
+    report = evaluate(checkpoint.build_model(), dataset.test, loss=loss, classes=dataset.classes)
+    return WeightsEvaluation(report, checkpoint.epochs_done)
 
 
 def follow_job(folder: Path, run_id: str, cursor: FollowCursor) -> FollowUpdate:
@@ -216,6 +252,10 @@ class RunLibrary(QObject):
 
     def weights(self, run_id: str) -> TaskHandle:
         return self._submit(weights_job, run_id, description="opening a run's weights")
+
+    def evaluate_weights(self, run_id: str, dataset: Dataset) -> TaskHandle:
+        return self._submit(evaluate_weights_job, run_id, dataset,
+                            description="evaluating a run's weights")
 
     def shutdown(self, timeout_ms: int) -> None:
         self._jobs.shutdown(timeout_ms)

@@ -147,6 +147,10 @@ class TrainingSession(QObject):
     # A followed run's probe samples since the last read (run, ProbeReport): what the
     # inspector shows while no run trains in this window.
     followedProbe = Signal(object, object)
+    # A followed run's last weights evaluated on this window's test images as its
+    # epochs come (run, WeightsEvaluation), or why they could not be (run, message).
+    followedEvaluation = Signal(object, object)
+    followedEvaluationFailed = Signal(object, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -180,6 +184,8 @@ class TrainingSession(QObject):
         # Store jobs under way → the run each is about.
         self._pending_loads: dict[QObject, RunHistory] = {}
         self._pending_opens: dict[QObject, RunHistory] = {}
+        self._pending_weight_evaluations: dict[QObject, RunHistory] = {}
+        self._evaluated_epochs: dict[int, int] = {}  # followed run → epochs evaluated
         self._pending_renames: dict[QObject, RunHistory] = {}
         self._pending_deletes: dict[QObject, RunHistory] = {}
         self._followers: dict[int, RunFollower] = {}  # by run number
@@ -527,6 +533,38 @@ class TrainingSession(QObject):
         expect_gui_thread("TrainingSession._on_followed")
         if not self._closed:
             self.runChanged.emit(run)
+            self._evaluate_followed(run)
+
+    def _evaluate_followed(self, run: RunHistory) -> None:
+        """Evaluate a followed run's last weights once it has ended another epoch (its
+        writer saves them at an epoch's end, at most every CHECKPOINT_INTERVAL_S: the
+        evaluation says which epoch's they are), unless a run trains here or no
+        dataset is loaded; one evaluation of a run at a time."""
+        epochs = len(run.epochs)
+        if (self.active or self._dataset is None or run.store_id is None or not epochs
+                or self._evaluated_epochs.get(run.number, 0) >= epochs
+                or run in self._pending_weight_evaluations.values()):
+            return
+        self._evaluated_epochs[run.number] = epochs
+        handle = self.library.evaluate_weights(run.store_id, self._dataset)
+        self._pending_weight_evaluations[handle] = run
+        handle.finished.connect(self._on_weights_evaluated)
+        handle.failed.connect(self._on_weights_evaluation_failed)
+
+    @Slot(object)
+    def _on_weights_evaluated(self, evaluation: object) -> None:
+        expect_gui_thread("TrainingSession._on_weights_evaluated")
+        run = self._pending_weight_evaluations.pop(self.sender(), None)
+        if run is not None and not self._closed:
+            self.followedEvaluation.emit(run, evaluation)
+            self._evaluate_followed(run)  # epochs may have come while it ran
+
+    @Slot(object)
+    def _on_weights_evaluation_failed(self, failure: TaskFailure) -> None:
+        expect_gui_thread("TrainingSession._on_weights_evaluation_failed")
+        run = self._pending_weight_evaluations.pop(self.sender(), None)
+        if run is not None and not self._closed:
+            self.followedEvaluationFailed.emit(run, failure.message)
 
     @Slot(object, object)
     def _on_followed_probe(self, run: RunHistory, probe: object) -> None:

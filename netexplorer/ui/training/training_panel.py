@@ -379,6 +379,8 @@ class TrainingPanel(QWidget):
         if run in self.plots.runs:
             self.plots.refresh_frames()
             self.plots.mark_dirty()
+        if run is self._session.current_run:  # a followed run's progress moves on too
+            self._mark_dirty()
 
     @Slot(object, float)
     def _on_run_quiet(self, run: RunHistory, since: float) -> None:

@@ -111,6 +111,23 @@ def test_the_inspector_shows_a_followed_run_while_none_trains_here(window, qtbot
         writer.close()
 
 
+def test_a_runs_weights_are_evaluated_only_on_the_dataset_they_were_trained_for(tmp_path):
+    from netexplorer.core.data import load_dataset
+    from netexplorer.ui.session.run_library import evaluate_weights_job
+    from tests.core.runs.runkit import tiny_run
+
+    digits8 = load_dataset("digits")
+    trainer, recorder, _ = tiny_run(tmp_path, digits8, epochs=1)
+    evaluation = evaluate_weights_job(tmp_path, recorder.run_id, digits8)
+    assert evaluation.epochs_done == 1
+    assert evaluation.report.accuracy == pytest.approx(
+        trainer.evaluation_of_current_weights().accuracy)
+    with pytest.raises(RuntimeError, match=r"takes 1×8×8 images but the digits loaded here "
+                                           r"are 1×32×32: load digits"):
+        evaluate_weights_job(tmp_path, recorder.run_id,
+                             load_dataset("digits", input_shape=(1, 32, 32)))
+
+
 @pytest.mark.slow
 def test_the_window_follows_a_cli_run_until_it_ends(window, qtbot, monkeypatch):
     """The CLI run is long (100 epochs) and ended by the test with a Ctrl-C once the
@@ -153,6 +170,13 @@ def test_the_window_follows_a_cli_run_until_it_ends(window, qtbot, monkeypatch):
         qtbot.waitUntil(lambda: inspector.history.count > 0, timeout=60_000)
         assert inspector.history.names[:2] == ["conv1", "relu1"]
         assert inspector.status_label.text().startswith(f"Run {run.number} (followed)")
+        # Its last weights are evaluated on the window's test images once it has an epoch.
+        evaluation = window.evaluation_panel
+        qtbot.waitUntil(lambda: f"run {run.number} (followed), its weights after epoch"
+                        in evaluation.detail_label.text(), timeout=90_000)
+        assert evaluation.report is not None and evaluation.report.count == 359
+        qtbot.waitUntil(lambda: panel.controls.progress.format().startswith("Epoch "),
+                        timeout=5_000)  # the toolbar's progress follows it too
         assert run.finished is None
         writer.send_signal(signal.SIGINT)  # Ctrl-C: the run stops after this batch
         qtbot.waitUntil(lambda: run.finished is not None, timeout=60_000)
