@@ -12,9 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from netexplorer.core.distributed import join_evaluations, loss_weight, share_bounds
+from netexplorer.core.inspection import STATS
 from netexplorer.core.runs.store import RunStore
 
 # The issue's command, at a learning rate where training is not chaotic: the ranks
@@ -93,6 +95,38 @@ def test_two_ranks_take_the_steps_of_one_process(tmp_path):
     assert len(stored) == 1 and stored[0].status == "completed"
     assert stored[0].epochs == 2
     assert len([p for p in runs.iterdir() if p.is_dir()]) == 1
+
+
+@pytest.mark.slow
+def test_the_probe_on_rank_0_leaves_the_steps_as_one_process_takes_them(tmp_path):
+    """--probe-every under torchrun: rank 0 samples layers on its share of a step,
+    and on those steps every rank syncs its gradients with one explicit all-reduce
+    instead of DDP's hooks. The losses stay one process's with the same probe, and
+    rank 0's samples are in the store, every 5th step."""
+    common = [*TRAIN, "--epochs", "1", "--probe-every", "5"]
+    one = subprocess.run(_netexplorer(*common, "--no-store", "--metrics-json",
+                                      str(tmp_path / "one.json")),
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    runs = tmp_path / "runs"
+    two = subprocess.run(_netexplorer(*common, "--runs-dir", str(runs), "--metrics-json",
+                                      str(tmp_path / "two.json"), ranks=2),
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr
+    a = json.loads((tmp_path / "one.json").read_text())
+    b = json.loads((tmp_path / "two.json").read_text())
+    assert b["epochs"][0]["train_loss"] == pytest.approx(a["epochs"][0]["train_loss"],
+                                                         rel=1e-4)
+    assert b["test_accuracy"] == a["test_accuracy"]
+    with RunStore(runs) as store:
+        (run,) = store.list_runs()
+        layers, steps, stats = store.probe_history(run.id)
+    assert [layer["name"] for layer in layers][:2] == ["conv1", "relu1"]
+    batches = run.steps  # 1,438 training images in batches of 64: 23 steps
+    assert steps.tolist() == list(range(0, batches, 5))
+    assert stats.shape == (len(steps), len(STATS), len(layers))
+    for measured in ("act_norm", "grad_norm"):  # forward and backward both sampled
+        assert np.isfinite(stats[:, STATS.index(measured)]).all(), measured
 
 
 def _rank_pid(launcher: subprocess.Popen, rank: int) -> int | None:
