@@ -48,10 +48,10 @@ class FollowCursor:
 
 @dataclass(frozen=True)
 class FollowUpdate:
-    """One read: the reports since the cursor, the probe's samples since it (as the
-    ProbeReport a live run's inspector is given, without alerts: the doctor's are
-    not stored), the cursor after them, the run's row as it is now, and when the
-    read was made."""
+    """One read: the reports since the cursor, the probe's samples since it with the
+    doctor's alerts on them (the ProbeReport a live run's inspector is given, less
+    the histograms), the cursor after them, the run's row as it is now, and when
+    the read was made."""
 
     summary: RunSummary
     reports: tuple[Report, ...]
@@ -101,8 +101,9 @@ def _probe_since(store: RunStore, run_id: str, after: int) -> ProbeReport | None
     layers, steps, stats = store.probe_history(run_id, after)
     if not len(steps) or stats.shape[1:] != (len(STATS), len(layers)):
         return None
+    alerts = tuple(store.alerts(run_id, after, int(steps[-1])))
     return ProbeReport(tuple(_layer_info(layer) for layer in layers), steps,
-                       stats.astype(np.float64))
+                       stats.astype(np.float64), alerts)
 
 
 def _layer_info(stored: dict) -> LayerInfo:

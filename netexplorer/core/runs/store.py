@@ -5,7 +5,8 @@ A runs folder (default ~/.local/share/netexplorer/runs; $NETEXPLORER_RUNS or
 
     runs.sqlite            the index and the metrics (SQLite in WAL mode): one row
                            per run, per step (loss, learning rate, images/s), per
-                           epoch, per sampled probe step, per setting changed
+                           epoch, per sampled probe step, per doctor's alert,
+                           per setting changed
     <run id>/              one folder per run — TensorBoard reads each as a run:
         events.out.tfevents.*  scalars, histograms, hyper-parameters
         last.ckpt best.ckpt    checkpoints, written atomically
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from netexplorer.core.errors import StoreError
+from netexplorer.core.inspection.stats import Alert
 from netexplorer.core.reports import (
     EpochReport,
     FinishedReport,
@@ -112,6 +114,11 @@ CREATE TABLE IF NOT EXISTS changes (
     old REAL, new REAL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_of_run ON changes (run, step);
 """
+# The doctor's alerts, at the sampled step each was raised on. Added after version 1
+# was released: a version-1 store gains the table when it is next opened.
+_ALERTS_TABLE = """CREATE TABLE IF NOT EXISTS alerts (
+    run TEXT NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL, layer TEXT NOT NULL,
+    alert TEXT NOT NULL, PRIMARY KEY (run, step, kind, layer)) WITHOUT ROWID"""
 
 
 def default_runs_dir() -> Path:
@@ -331,7 +338,7 @@ class RunStore:
         lock = _hold_lock(folder) if (folder / LOCK_NAME).exists() else None
         try:
             with self._transaction() as db:
-                for table in ("steps", "epochs", "probes", "changes"):
+                for table in ("steps", "epochs", "probes", "alerts", "changes"):
                     db.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
                 db.execute("UPDATE runs SET parent = NULL WHERE parent = ?", (run_id,))
                 db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -432,6 +439,14 @@ class RunStore:
         stats = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in records])
         return layers, steps, stats.reshape(len(records), -1, len(layers))
 
+    def alerts(self, run_id: str, after: int = -1, until: int | None = None) -> list[Alert]:
+        """The doctor's alerts of the run raised on sampled steps after `after` (up to
+        `until`), in the order of their steps."""
+        bound, extra = ("", ()) if until is None else (" AND step <= ?", (until,))
+        rows = self._query(f"SELECT alert FROM alerts WHERE run = ? AND step > ?{bound} "
+                           f"ORDER BY step", (run_id, after, *extra))
+        return [Alert(**json.loads(row[0])) for row in rows]
+
     # ------------------------------------------------------------------ helpers
 
     def _summary(self, row: tuple, changes: Iterable[SettingChange]) -> RunSummary:
@@ -479,6 +494,7 @@ class RunWriter:
         self._steps: list[tuple] = []
         self._epochs: list[tuple] = []
         self._probes: list[tuple] = []
+        self._alerts: list[tuple] = []
         self._changes: list[tuple] = []
         self._layers: str | None = None
         self._progress: dict[str, Any] = {}
@@ -509,6 +525,8 @@ class RunWriter:
                 stats = np.asarray(probe.stats, dtype=np.float32)
                 self._probes.extend((self.run_id, int(step), stats[i].tobytes())
                                     for i, step in enumerate(probe.steps))
+                self._alerts.extend((self.run_id, a.step, a.kind, a.layer,
+                                     json.dumps(asdict(a))) for a in probe.alerts)
             self._progress.update(steps=report.step, elapsed=report.elapsed)
             if time.monotonic() - self._last_flush >= self._flush_every:
                 self.flush()
@@ -532,9 +550,11 @@ class RunWriter:
                            self._steps)
             db.executemany("INSERT OR REPLACE INTO epochs VALUES (?, ?, ?)", self._epochs)
             db.executemany("INSERT OR REPLACE INTO probes VALUES (?, ?, ?)", self._probes)
+            db.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?)", self._alerts)
             db.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", self._changes)
             self._update(db, self._progress)
         self._steps, self._epochs, self._probes, self._changes = [], [], [], []
+        self._alerts = []
         self._progress = {}
         self._last_flush = time.monotonic()
 
@@ -610,12 +630,13 @@ def _prepare(db: sqlite3.Connection) -> None:
         _use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")  # WAL: a kill loses nothing committed
         if ours:
+            _add_alerts_table(db)
             return
         # Explicitly: sqlite3 opens no transaction of its own before CREATE TABLE.
         db.execute("BEGIN IMMEDIATE")  # one creator at a time
         try:
             if _ownership(db) == "empty":
-                for statement in _SCHEMA.split(";"):
+                for statement in [*_SCHEMA.split(";"), _ALERTS_TABLE]:
                     if statement.strip():
                         db.execute(statement)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
@@ -628,6 +649,15 @@ def _prepare(db: sqlite3.Connection) -> None:
     except BaseException:
         db.close()
         raise
+
+
+def _add_alerts_table(db: sqlite3.Connection) -> None:
+    """A store made before the alerts table gains it (looked for first, so that
+    opening a store that has it writes nothing)."""
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alerts'")
+    if found.fetchone() is None:
+        db.execute(_ALERTS_TABLE)
+        db.commit()
 
 
 def _use_wal(db: sqlite3.Connection) -> None:

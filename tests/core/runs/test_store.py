@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from netexplorer.core.errors import StoreError
-from netexplorer.core.inspection.stats import STATS
+from netexplorer.core.inspection.stats import STATS, Alert, LayerInfo, ProbeReport
 from netexplorer.core.reports import EpochReport, SettingChange, StepReport
 from netexplorer.core.runs import (
     COMPLETED,
@@ -231,6 +231,50 @@ def test_delete_removes_everything_and_is_refused_while_written(tmp_path, digits
         assert store.checkpoint_path(kept.id).is_file()
         with pytest.raises(StoreError, match="there is no run"):
             store.delete(run_id)
+
+
+def _probe_with(alert: Alert) -> ProbeReport:
+    layers = (LayerInfo(0, "fc1", "linear", True, False), LayerInfo(1, "relu1", "relu", False,
+                                                                    True))
+    return ProbeReport(layers, np.array([alert.step]), np.zeros((1, len(STATS), 2)), (alert,))
+
+
+DEAD = Alert("dead", "relu1", 4, "70 % of its units were never active", "lower the lr",
+             severity="error", pause=True)
+
+
+def test_the_doctors_alerts_are_kept_with_the_run_and_deleted_with_it(tmp_path):
+    with RunStore(tmp_path) as store:
+        run_id = new_run(store)
+        writer = RunWriter(tmp_path, run_id, flush_every=0)
+        step = StepReport(1, 5, 5, 10, 2.0, 2.0, 0.1, 100.0, 1.0, losses=(2.0,) * 5,
+                          first_step=1, probe=_probe_with(DEAD))
+        writer.add(step)
+        assert store.alerts(run_id) == [DEAD]
+        assert store.alerts(run_id, after=4) == [] and store.alerts(run_id, until=3) == []
+        writer.finish(COMPLETED)
+        store.delete(run_id)
+        db = sqlite3.connect(store.db_path)
+        try:
+            assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+        finally:
+            db.close()
+
+
+def test_a_store_made_before_the_alerts_table_gains_it_when_opened(tmp_path):
+    with RunStore(tmp_path) as store:
+        run_id = new_run(store)
+        path = store.db_path
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE alerts")  # as version 1 was first released
+    db.commit()
+    db.close()
+    with RunStore(tmp_path) as store:
+        writer = RunWriter(tmp_path, run_id, flush_every=0)
+        writer.add(StepReport(1, 5, 5, 10, 2.0, 2.0, 0.1, 100.0, 1.0, losses=(2.0,) * 5,
+                              first_step=1, probe=_probe_with(DEAD)))
+        writer.finish(COMPLETED)
+        assert store.alerts(run_id) == [DEAD]
 
 
 def test_lineage_oldest_first(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QInputDialog
 
-from netexplorer.core.inspection import STATS, LayerInfo, ProbeReport
+from netexplorer.core.inspection import STATS, Alert, LayerInfo, ProbeReport
 from netexplorer.core.reports import EpochReport, StepReport
 from netexplorer.core.runs import RunStore
 from netexplorer.core.runs.follow import FollowCursor, read_new
@@ -59,10 +59,13 @@ LAYERS = (LayerInfo(0, "conv1", "conv2d", True, False, (1, 1, 8, 8), (1, 2, 6, 6
           LayerInfo(1, "relu1", "relu", False, True, (1, 2, 6, 6), (1, 2, 6, 6)))
 
 
-def _probe(steps: list[int]) -> ProbeReport:
+def _probe(steps: list[int], alerts: tuple[Alert, ...] = ()) -> ProbeReport:
     stats = np.arange(len(steps) * len(STATS) * 2, dtype=np.float64).reshape(
         len(steps), len(STATS), 2)
-    return ProbeReport(LAYERS, np.array(steps, dtype=np.int64), stats)
+    return ProbeReport(LAYERS, np.array(steps, dtype=np.int64), stats, alerts)
+
+
+DEAD = Alert("dead", "relu1", 8, "62 % of its units were never active", "lower the lr")
 
 
 def test_a_followed_run_brings_its_probe_samples_once(tmp_path):
@@ -80,9 +83,11 @@ def test_a_followed_run_brings_its_probe_samples_once(tmp_path):
             writer.add(_step(6, 2, 2.0))  # no sample in this report
             second = read_new(store, run_id, first.cursor)
             assert second.probe is None and second.cursor.probe_step == 4
-            writer.add(dataclasses.replace(_step(8, 2, 3.0), probe=_probe([8])))
+            writer.add(dataclasses.replace(_step(8, 2, 3.0), probe=_probe([8], (DEAD,))))
             third = read_new(store, run_id, second.cursor)
             assert third.probe is not None and third.probe.steps.tolist() == [8]
+            assert third.probe.alerts == (DEAD,)  # the doctor's alerts come with them
+            assert first.probe.alerts == ()
     finally:
         writer.close()
 
@@ -103,9 +108,11 @@ def test_the_inspector_shows_a_followed_run_while_none_trains_here(window, qtbot
         assert inspector.history.count == 3 and inspector.history.names == ["conv1", "relu1"]
         assert inspector.status_label.text().startswith(f"Run {run.number} (followed): 3 "
                                                         f"sampled steps")
-        writer.add(dataclasses.replace(_step(6, 5, 2.0), probe=_probe([6, 8])))
+        writer.add(dataclasses.replace(_step(6, 5, 2.0), probe=_probe([6, 8], (DEAD,))))
         qtbot.waitUntil(lambda: inspector.history.count == 5, timeout=10_000)
         assert inspector.history.ordered()[0].tolist() == [0, 2, 4, 6, 8]
+        assert [timed.alert for timed in inspector.history.alerts] == [DEAD]
+        assert "relu1" in inspector.alert_list.item(0).text()
         window.session.stop_following(run)
     finally:
         writer.close()
