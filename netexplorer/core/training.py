@@ -231,6 +231,21 @@ class _Position:
     epoch_rng: torch.Tensor | None = None  # data-order generator state at epoch start
 
 
+def _cloned(value: Any) -> Any:
+    """A state dict's nested dicts, lists and tuples copied and its tensors cloned:
+    what copy.deepcopy gives it, at a fraction of the cost (deepcopy goes through
+    Tensor.__deepcopy__ and its memo for every tensor, on every report's snapshot)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {key: _cloned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cloned(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_cloned(item) for item in value)
+    return value  # numbers, strings, None, bools: not changed in place
+
+
 @dataclass
 class _Snapshot:
     position: _Position
@@ -331,6 +346,8 @@ class Trainer:
         # measure what it costs; the loss is checked either way).
         self.check_gradients = True
         self._no_check = torch.zeros(1, device=self.device)
+        # Listed once: model.parameters() walks the module tree, on every step.
+        self._parameters = list(self.model.parameters())
         # The global RNG (dropout) as seeded here, restored when steps() starts, so
         # whatever ran in between cannot change the run.
         self._rng_restore: tuple[torch.Tensor, Any] | None = (torch.get_rng_state(), None)
@@ -539,7 +556,7 @@ class Trainer:
         # step, where no next loss would show it (one fused op, no sync).
         if self.check_gradients:
             grad_flag = torch.zeros(1, device=self.device)
-            note_nonfinite([p.grad for p in self.model.parameters() if p.grad is not None],
+            note_nonfinite([p.grad for p in self._parameters if p.grad is not None],
                            grad_flag)
         else:
             grad_flag = self._no_check
@@ -666,7 +683,7 @@ class Trainer:
         return _Snapshot(
             position=copy.copy(self.position),
             model_state={k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            optimizer_state=copy.deepcopy(self.optimizer.state_dict()),
+            optimizer_state=_cloned(self.optimizer.state_dict()),
             rng_state=torch.get_rng_state(), cuda_rng_state=cuda_state, base_lr=self.base_lr)
 
     def _diverge(self, interval: _Interval, bad: int, bad_loss: float
@@ -737,7 +754,11 @@ class Trainer:
 
     def _restore(self, snapshot: _Snapshot) -> None:
         self.model.load_state_dict(snapshot.model_state)
-        self.optimizer.load_state_dict(snapshot.optimizer_state)
+        # A copy each time: load_state_dict keeps the tensors it is given (Tensor.to
+        # returns a tensor already of the right kind as it is), so the steps replayed
+        # after a restore would update the snapshot's momentum in place and the next
+        # restore of the same snapshot would not be the state it was taken in.
+        self.optimizer.load_state_dict(_cloned(snapshot.optimizer_state))
         _set_rng(snapshot.rng_state, snapshot.cuda_rng_state, self.device)
         self.base_lr = snapshot.base_lr
         self.position.__dict__.update(copy.copy(snapshot.position).__dict__)

@@ -625,6 +625,30 @@ def test_diverged_model_keeps_the_last_finite_step(diverged, digits8):
             assert torch.equal(a["momentum_buffer"], b["momentum_buffer"]), every
 
 
+def test_a_snapshot_gives_its_state_back_however_often_it_is_restored(digits8):
+    """Divergence recovery restores one snapshot and replays steps after it, again
+    and again while the weights stay non-finite: each restore must give the state
+    the snapshot was taken in (the replayed steps once updated its momentum in
+    place, through the tensors load_state_dict had kept)."""
+    trainer = Trainer(TINY, digits8, config(epochs=1, report_every=5))
+    reports = trainer.steps()
+    try:
+        next(r for r in reports if isinstance(r, StepReport))  # momentum buffers exist
+        snapshot = trainer._snapshot()
+        taken = {i: state["momentum_buffer"].clone()
+                 for i, state in trainer.optimizer.state_dict()["state"].items()}
+        replayed = []
+        for _ in range(2):
+            trainer._restore_and_replay(snapshot, 3)
+            replayed.append([p.detach().clone() for p in trainer.model.parameters()])
+        assert all(torch.equal(a, b) for a, b in zip(*replayed))  # the same steps again
+        trainer._restore(snapshot)
+        now = trainer.optimizer.state_dict()["state"]
+        assert all(torch.equal(now[i]["momentum_buffer"], buffer) for i, buffer in taken.items())
+    finally:
+        reports.close()
+
+
 def test_after_a_divergence_mid_epoch_the_current_weights_are_evaluated(digits8):
     """The run diverges in epoch 5 and goes back to its last finite step: the
     FinishedReport and evaluation_of_current_weights give the weights kept, not
