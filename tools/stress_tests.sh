@@ -6,7 +6,9 @@
 #   tools/stress_tests.sh 1 --random-order       one run with the tests shuffled
 #
 # The clone gets its own .venv through `make test` (as CI does); logs are kept
-# in the folder it prints. Exits non-zero unless every run passed.
+# in the folder it prints, and the clone (6 GB with its .venv) is removed at the
+# end: kept, a few sessions of stress runs filled the disk. Exits non-zero unless
+# every run passed.
 set -u
 runs=${1:-10}
 shift $(( $# > 0 ? 1 : 0 ))
@@ -20,7 +22,7 @@ cd "$work/clone" || exit 1
 # One core kept busy, as a second job on a CI machine would.
 ( while :; do :; done ) &
 busy=$!
-trap 'kill $busy 2>/dev/null' EXIT
+trap 'kill $busy 2>/dev/null; cd /; rm -rf "$work/clone"' EXIT
 
 passed=0
 for i in $(seq 1 "$runs"); do
