@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from netexplorer.core.distributed import join_evaluations, loss_weight, share_bounds
 from netexplorer.core.inspection import STATS
@@ -91,6 +92,25 @@ def _one_process_and_two_ranks(tmp_path: Path, *args: str
         assert y["train_loss"] == pytest.approx(x["train_loss"], rel=1e-4)
     assert b["test_accuracy"] == a["test_accuracy"]
     return a, b, two, runs
+
+
+def test_a_failing_rank_ignores_sigterm_until_it_exits():
+    """torchrun sends SIGTERM to every rank once one ends. A rank already failing
+    ignores it from then on, also after raise_on_sigterm's block: restoring the
+    default there let a SIGTERM kill rank 0 before it printed why (1 run in 10)."""
+    from netexplorer.core.distributed import Cluster, ignore_sigterm, raise_on_sigterm
+
+    cluster = Cluster(0, 2, 0, 2, "gloo", torch.device("cpu"))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with raise_on_sigterm(cluster):
+            assert signal.getsignal(signal.SIGTERM) not in (before, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGTERM) is before  # a rank that ended well
+        with raise_on_sigterm(cluster):
+            ignore_sigterm()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @pytest.mark.slow

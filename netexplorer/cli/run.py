@@ -284,12 +284,13 @@ def _train(args: argparse.Namespace, make_config: Callable[[TrainConfig | None],
         report = trainer.evaluation_of_current_weights()
     except BaseException as exc:
         explained = distributed.explain_failure(exc, cluster) if cluster else None
-        with distributed.sigterm_held_off() if cluster else contextlib.nullcontext():
-            if recorder is not None:
-                _end_cut_short(recorder, trainer, finished, explained or exc)
-            elif recorded is not None and explained is not None:
-                runs_dir, run_id = recorded
-                _fail_if_abandoned(runs_dir, run_id, explained)
+        if cluster is not None:
+            distributed.ignore_sigterm()
+        if recorder is not None:
+            _end_cut_short(recorder, trainer, finished, explained or exc)
+        elif recorded is not None and explained is not None:
+            runs_dir, run_id = recorded
+            _fail_if_abandoned(runs_dir, run_id, explained)
         if explained is not None and explained is not exc:
             raise explained from None
         raise

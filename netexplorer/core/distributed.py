@@ -240,7 +240,8 @@ def join_evaluations(parts: Sequence[EvalReport]) -> EvalReport:
 @contextmanager
 def raise_on_sigterm(cluster: Cluster) -> Iterator[None]:
     """SIGTERM (torchrun stopping the job because another rank ended) raised as a
-    DistributedError in this rank, so its run is marked failed on the way out."""
+    DistributedError in this rank, so its run is marked failed on the way out. A
+    rank that began failing meanwhile (ignore_sigterm) keeps ignoring it after."""
     def on_term(signum: int, frame: Any) -> None:
         raise DistributedError(f"rank {cluster.rank}: stopped by torchrun (SIGTERM): "
                                f"another rank of the job ended; torchrun's summary names it")
@@ -249,20 +250,17 @@ def raise_on_sigterm(cluster: Cluster) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is on_term:
+            signal.signal(signal.SIGTERM, previous)
 
 
-@contextmanager
-def sigterm_held_off() -> Iterator[None]:
-    """SIGTERM ignored while a failing rank writes how its run ended: torchrun stops
-    the job's other ranks with it as soon as one ends, and raised in the middle of
-    that write it would leave the run showing as interrupted instead of failed.
-    torchrun kills a rank that still runs after its grace period, so nothing hangs."""
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def ignore_sigterm() -> None:
+    """From now on this process ignores SIGTERM: a rank that is failing is on its
+    way out, and torchrun's SIGTERM (sent to every rank as soon as one ends) would
+    cut the write of how its run ended, or kill it silently before it says why
+    (seen once in ten runs: the default handler was back by the time it came).
+    torchrun kills a rank still running after its grace period, so nothing hangs."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def explain_failure(exc: BaseException, cluster: Cluster) -> DistributedError | None:
