@@ -345,9 +345,7 @@ def _end_cut_short(recorder: RunRecorder, trainer: Trainer, finished: FinishedRe
             else:
                 recorder.finish(finished)
         else:
-            text = str(exc).strip().splitlines()
-            recorder.finish(None, failure=text[0] if text else type(exc).__name__,
-                            save_last=False)
+            recorder.finish(None, failure=_first_line(exc), save_last=False)
     except (StoreError, OSError):  # the error being raised says more than this one
         pass
 
@@ -356,9 +354,15 @@ def _fail_if_abandoned(runs_dir: str, run_id: str, exc: BaseException) -> None:
     """A rank other than 0 that fails marks the run failed if rank 0 is gone
     without doing so (see fail_abandoned_run)."""
     try:
-        fail_abandoned_run(runs_dir, run_id, str(exc).strip().splitlines()[0])
-    except (StoreError, OSError, IndexError):  # the error being raised says more
+        fail_abandoned_run(runs_dir, run_id, _first_line(exc))
+    except (StoreError, OSError):  # the error being raised says more
         pass
+
+
+def _first_line(exc: BaseException) -> str:
+    """What a failed run's message keeps of the error that ended it."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _require_both_splits(dataset: Dataset) -> None:

@@ -109,7 +109,7 @@ def evaluate_weights_job(folder: Path, run_id: str, dataset: Dataset) -> Weights
                            f"{dataset.name} loaded here are {format_shape(dataset.input_shape)}: "
                            f"load {trained_on} for its model to evaluate it here")
     if checkpoint.normalization is not None and checkpoint.normalization != dataset.normalization:
-        raise RuntimeError(f"its model was trained on {checkpoint.dataset_name} normalised "
+        raise RuntimeError(f"its model was trained on {trained_on} normalised "
                            f"another way: load that dataset for its model to evaluate it here")
     loss = checkpoint.config.loss if checkpoint.config is not None else "cross-entropy"
     report = evaluate(checkpoint.build_model(), dataset.test, loss=loss, classes=dataset.classes)
@@ -185,11 +185,11 @@ class RunFollower(QObject):
             self.run.extend(update.reports)
             self._last_news, self._said_quiet = update.read_at, False
             self.updated.emit(self.run)
-        if update.probe is not None:
-            self.probed.emit(self.run, update.probe)
         elif not self._said_quiet and update.read_at - self._last_news >= QUIET_AFTER_S:
             self._said_quiet = True
             self.quiet.emit(self.run, self._last_news)
+        if update.probe is not None:
+            self.probed.emit(self.run, update.probe)
         if update.ended:
             self.stop()
             self.ended.emit(self.run)
