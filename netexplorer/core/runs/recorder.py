@@ -13,9 +13,9 @@ folder of the store:
 - TensorBoard event files: scalars at every report (the last batch's loss, the
   running loss, the learning rate, images/s) and epoch, weight and gradient
   histograms at the probe's sampled steps (at most every HISTOGRAM_INTERVAL_S),
-  the hyper-parameters with the final metrics. Every step's loss and learning rate
-  are in the store; TensorBoard's event writer checksums each event in Python, so
-  two events a step would cost the training thread a few per cent.
+  the hyper-parameters with the final metrics (tensorboard_events.py writes them,
+  and says what that costs). Every step's loss and learning rate are in the store:
+  an event per step would be work per step for a scalar TensorBoard also has.
 
 What it costs is measured by benchmarks/bench_store.py (store on vs off): a copy
 of the state is made only for a best epoch that is not written at once (when its
@@ -25,12 +25,10 @@ from the same state, best.ckpt as a second link to last.ckpt's file).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
 import secrets
-import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +38,7 @@ from netexplorer.core.checkpoints import saved_state, write_saved_state
 from netexplorer.core.errors import CheckpointError, StoreError
 from netexplorer.core.reports import EpochReport, FinishedReport, Report, StepReport
 from netexplorer.core.runs.store import FAILED, RunStore, RunWriter
+from netexplorer.core.runs.tensorboard_events import EventFile, histogram_values
 from netexplorer.core.training import Trainer
 
 log = logging.getLogger(__name__)
@@ -227,25 +226,19 @@ class RunRecorder:
 
     def _histograms(self, step: int) -> None:
         """The weights and their gradients as they are now (the report's last sampled
-        step), at most every `histogram_every` seconds: a histogram of every tensor is
-        host work the training thread pays for."""
+        step), at most every `histogram_every` seconds: binning every tensor is work
+        the training thread pays for (a few ms for LeNet, in torch)."""
         board = self._tensorboard
         now = time.monotonic()
         if board is None or now - self._last_histograms < self._histogram_every:
             return
         self._last_histograms = now
-        from torch.utils.tensorboard.summary import histogram
-
-        values = []
+        named: list[tuple[str, Any]] = []
         for name, parameter in self._trainer.model.named_parameters():
-            weights = parameter.detach()
-            if weights.numel() and bool(weights.isfinite().all()):
-                values += histogram(f"weights/{name}", weights.float().cpu().numpy(),
-                                    _BINS).value
-            grad = parameter.grad
-            if grad is not None and grad.numel() and bool(grad.isfinite().all()):
-                values += histogram(f"gradients/{name}", grad.detach().float().cpu().numpy(),
-                                    _BINS).value
+            named.append((f"weights/{name}", parameter))
+            if parameter.grad is not None:
+                named.append((f"gradients/{name}", parameter.grad))
+        values = histogram_values(named)
         board.add(step, board.summary(value=values))
 
     def _hparams(self, finished: FinishedReport, test_accuracy: float | None) -> None:
@@ -284,77 +277,6 @@ class RunRecorder:
                 self.problems.append(f"TensorBoard events not all written: {exc}")
             finally:
                 self._tensorboard = None
-
-
-def _tensorflow_bins() -> list[float]:
-    """The bucket edges SummaryWriter.add_histogram uses by default (TensorFlow's):
-    ±1e-12 growing by 10 % to ±1e20, and 0."""
-    edges, v = [], 1e-12
-    while v < 1e20:
-        edges.append(v)
-        v *= 1.1
-    return [-e for e in reversed(edges)] + [0.0] + edges
-
-
-_BINS = _tensorflow_bins()
-
-
-class EventFile:
-    """A TensorBoard event file of the run, written on the recording thread.
-
-    The format is TensorBoard's own (its RecordWriter: length, checksums, Event
-    protocol buffers), as torch.utils.tensorboard.SummaryWriter writes it. That
-    writer hands every event to a thread of its own, which checksums it in Python:
-    measured, it cost as much CPU as all of the store's other work together, and
-    took the GIL from the training thread event by event. Here events are kept and
-    written together, at most every FLUSH_INTERVAL_S and at every epoch, closing
-    and end — so what a kill loses is as old as the store's metrics.
-    """
-
-    _files = itertools.count()
-
-    def __init__(self, folder: Path, every: float = FLUSH_INTERVAL_S) -> None:
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
-        self.summary = Summary
-        self._event = Event
-        name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-                f"{os.getpid()}.{next(self._files)}")
-        self._file = open(folder / name, "wb")
-        self._records = RecordWriter(self._file)
-        self._pending: list[bytes] = []
-        self._every = every
-        self._last_write = time.monotonic()
-        self._pending.append(Event(wall_time=time.time(),
-                                   file_version="brain.Event:2").SerializeToString())
-        self.write()
-
-    def add(self, step: int, summary: Any) -> None:
-        self._pending.append(self._event(wall_time=time.time(), step=step,
-                                         summary=summary).SerializeToString())
-
-    def write_if_due(self) -> None:
-        if time.monotonic() - self._last_write >= self._every:
-            self.write()
-
-    def write(self) -> None:
-        for record in self._pending:
-            self._records.write(record)
-        self._pending = []
-        self._file.flush()
-        self._last_write = time.monotonic()
-
-    def close(self) -> None:
-        try:
-            self.write()
-        finally:
-            self._file.close()
-
-    @property
-    def path(self) -> Path:
-        return Path(self._file.name)
 
 
 def _link(source: Path, target: Path) -> bool:
