@@ -49,9 +49,9 @@ class FollowCursor:
 @dataclass(frozen=True)
 class FollowUpdate:
     """One read: the reports since the cursor, the probe's samples since it with the
-    doctor's alerts on them (the ProbeReport a live run's inspector is given, less
-    the histograms), the cursor after them, the run's row as it is now, and when
-    the read was made."""
+    doctor's alerts and the distributions of its histogrammed steps on them (the
+    ProbeReport a live run's inspector is given), the cursor after them, the run's
+    row as it is now, and when the read was made."""
 
     summary: RunSummary
     reports: tuple[Report, ...]
@@ -98,12 +98,17 @@ def read_new(store: RunStore, run_id: str, cursor: FollowCursor) -> FollowUpdate
 
 
 def _probe_since(store: RunStore, run_id: str, after: int) -> ProbeReport | None:
+    """The probe's samples after sampled step `after`, with what was kept on them.
+    The alerts and histograms are read up to the last sample read, not beyond: rows
+    of a later step (another flush committed between these reads) come with that
+    step's sample at the next read, since the cursor moves only to the samples'."""
     layers, steps, stats = store.probe_history(run_id, after)
     if not len(steps) or stats.shape[1:] != (len(STATS), len(layers)):
         return None
-    alerts = tuple(store.alerts(run_id, after, int(steps[-1])))
+    last = int(steps[-1])
     return ProbeReport(tuple(_layer_info(layer) for layer in layers), steps,
-                       stats.astype(np.float64), alerts)
+                       stats.astype(np.float64), tuple(store.alerts(run_id, after, last)),
+                       store.histograms(run_id, after, last))
 
 
 def _layer_info(stored: dict) -> LayerInfo:

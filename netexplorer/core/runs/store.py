@@ -5,7 +5,8 @@ A runs folder (default ~/.local/share/netexplorer/runs; $NETEXPLORER_RUNS or
 
     runs.sqlite            the index and the metrics (SQLite in WAL mode): one row
                            per run, per step (loss, learning rate, images/s), per
-                           epoch, per sampled probe step, per doctor's alert,
+                           epoch, per sampled probe step, per histogrammed
+                           probe step (its distributions), per doctor's alert,
                            per setting changed
     <run id>/              one folder per run — TensorBoard reads each as a run:
         events.out.tfevents.*  scalars, histograms, hyper-parameters
@@ -34,6 +35,7 @@ import shutil
 import socket
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -43,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from netexplorer.core.errors import StoreError
+from netexplorer.core.inspection.distributions import CELLS, KINDS, Histograms
 from netexplorer.core.inspection.stats import Alert
 from netexplorer.core.reports import (
     EpochReport,
@@ -114,11 +117,26 @@ CREATE TABLE IF NOT EXISTS changes (
     old REAL, new REAL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_of_run ON changes (run, step);
 """
-# The doctor's alerts, at the sampled step each was raised on. Added after version 1
-# was released: a version-1 store gains the table when it is next opened.
-_ALERTS_TABLE = """CREATE TABLE IF NOT EXISTS alerts (
+# Tables added after version 1 was released, by name: a version-1 store gains the
+# ones it lacks when it is next opened (_add_missing_tables). The version stays 1,
+# so an older netexplorer still opens the store (it reads only the tables it knows).
+_ADDED_TABLES: tuple[tuple[str, str], ...] = (
+    # The doctor's alerts, at the sampled step each was raised on.
+    ("alerts", """CREATE TABLE IF NOT EXISTS alerts (
     run TEXT NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL, layer TEXT NOT NULL,
-    alert TEXT NOT NULL, PRIMARY KEY (run, step, kind, layer)) WITHOUT ROWID"""
+    alert TEXT NOT NULL, PRIMARY KEY (run, step, kind, layer)) WITHOUT ROWID"""),
+    # The distributions of a histogrammed sampled step (numbered as in probes): its
+    # uint16 counts, kinds × layers × CELLS, zlib-compressed — mostly empty bins.
+    ("histograms", """CREATE TABLE IF NOT EXISTS histograms (
+    run TEXT NOT NULL, step INTEGER NOT NULL, counts BLOB NOT NULL,
+    PRIMARY KEY (run, step)) WITHOUT ROWID"""),
+)
+# Every table that holds a run's rows (by its `run` column), for deleting a run.
+_RUN_TABLES = ("steps", "epochs", "probes", "changes", *(name for name, _ in _ADDED_TABLES))
+# zlib's fastest level: a step's counts are mostly zeros, which any level squeezes
+# ~14-fold (a LeNet step's 17.7 KB to ~1.2 KB), and the writer compresses on the
+# training thread.
+_HISTOGRAM_COMPRESSION = 1
 
 
 def default_runs_dir() -> Path:
@@ -338,7 +356,7 @@ class RunStore:
         lock = _hold_lock(folder) if (folder / LOCK_NAME).exists() else None
         try:
             with self._transaction() as db:
-                for table in ("steps", "epochs", "probes", "alerts", "changes"):
+                for table in _RUN_TABLES:
                     db.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
                 db.execute("UPDATE runs SET parent = NULL WHERE parent = ?", (run_id,))
                 db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -447,6 +465,30 @@ class RunStore:
                            f"ORDER BY step", (run_id, after, *extra))
         return [Alert(**json.loads(row[0])) for row in rows]
 
+    def histograms(self, run_id: str, after: int = -1, until: int | None = None
+                   ) -> Histograms | None:
+        """The distributions of the run's histogrammed steps after `after` (up to
+        `until`), oldest first; None when there are none. A row whose size is not
+        that of the run's layers (as probe_history reads them) is left out."""
+        found = self._query("SELECT layers FROM runs WHERE id = ?", (run_id,))
+        layers = len(json.loads(found[0][0])) if found and found[0][0] else 0
+        if not layers:
+            return None
+        bound, extra = ("", ()) if until is None else (" AND step <= ?", (until,))
+        rows = self._query(f"SELECT step, counts FROM histograms WHERE run = ? AND step > ?"
+                           f"{bound} ORDER BY step", (run_id, after, *extra))
+        shape = (len(KINDS), layers, CELLS)
+        size = int(np.prod(shape)) * np.dtype(np.uint16).itemsize
+        steps, counts = [], []
+        for step, blob in rows:
+            raw = _decompressed(blob)
+            if raw is not None and len(raw) == size:
+                steps.append(step)
+                counts.append(np.frombuffer(raw, dtype=np.uint16).reshape(shape))
+        if not steps:
+            return None
+        return Histograms(np.array(steps, dtype=np.int64), np.stack(counts))
+
     # ------------------------------------------------------------------ helpers
 
     def _summary(self, row: tuple, changes: Iterable[SettingChange]) -> RunSummary:
@@ -495,6 +537,7 @@ class RunWriter:
         self._epochs: list[tuple] = []
         self._probes: list[tuple] = []
         self._alerts: list[tuple] = []
+        self._histograms: list[tuple] = []
         self._changes: list[tuple] = []
         self._layers: str | None = None
         self._progress: dict[str, Any] = {}
@@ -527,6 +570,12 @@ class RunWriter:
                                     for i, step in enumerate(probe.steps))
                 self._alerts.extend((self.run_id, a.step, a.kind, a.layer,
                                      json.dumps(asdict(a))) for a in probe.alerts)
+                if probe.histograms is not None and len(probe.histograms.steps):
+                    counts = np.ascontiguousarray(probe.histograms.counts, dtype=np.uint16)
+                    self._histograms.extend(
+                        (self.run_id, int(step),
+                         zlib.compress(counts[i].tobytes(), _HISTOGRAM_COMPRESSION))
+                        for i, step in enumerate(probe.histograms.steps))
             self._progress.update(steps=report.step, elapsed=report.elapsed)
             if time.monotonic() - self._last_flush >= self._flush_every:
                 self.flush()
@@ -551,10 +600,12 @@ class RunWriter:
             db.executemany("INSERT OR REPLACE INTO epochs VALUES (?, ?, ?)", self._epochs)
             db.executemany("INSERT OR REPLACE INTO probes VALUES (?, ?, ?)", self._probes)
             db.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?)", self._alerts)
+            db.executemany("INSERT OR REPLACE INTO histograms VALUES (?, ?, ?)",
+                           self._histograms)
             db.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", self._changes)
             self._update(db, self._progress)
         self._steps, self._epochs, self._probes, self._changes = [], [], [], []
-        self._alerts = []
+        self._alerts, self._histograms = [], []
         self._progress = {}
         self._last_flush = time.monotonic()
 
@@ -630,13 +681,13 @@ def _prepare(db: sqlite3.Connection) -> None:
         _use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")  # WAL: a kill loses nothing committed
         if ours:
-            _add_alerts_table(db)
+            _add_missing_tables(db)
             return
         # Explicitly: sqlite3 opens no transaction of its own before CREATE TABLE.
         db.execute("BEGIN IMMEDIATE")  # one creator at a time
         try:
             if _ownership(db) == "empty":
-                for statement in [*_SCHEMA.split(";"), _ALERTS_TABLE]:
+                for statement in [*_SCHEMA.split(";"), *(sql for _, sql in _ADDED_TABLES)]:
                     if statement.strip():
                         db.execute(statement)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
@@ -651,12 +702,14 @@ def _prepare(db: sqlite3.Connection) -> None:
         raise
 
 
-def _add_alerts_table(db: sqlite3.Connection) -> None:
-    """A store made before the alerts table gains it (looked for first, so that
-    opening a store that has it writes nothing)."""
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alerts'")
-    if found.fetchone() is None:
-        db.execute(_ALERTS_TABLE)
+def _add_missing_tables(db: sqlite3.Connection) -> None:
+    """A store made before some of _ADDED_TABLES gains them (each looked for first,
+    so that opening a store that has them all writes nothing)."""
+    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    missing = [sql for name, sql in _ADDED_TABLES if name not in present]
+    for sql in missing:
+        db.execute(sql)
+    if missing:
         db.commit()
 
 
@@ -772,6 +825,14 @@ def _db_num(value: float) -> float | None:
 
 def _num(value: float | None) -> float:
     return float("nan") if value is None else float(value)
+
+
+def _decompressed(blob: bytes) -> bytes | None:
+    """A histogram row's counts, or None for a row that is not zlib data (damaged)."""
+    try:
+        return zlib.decompress(blob)
+    except zlib.error:
+        return None
 
 
 def _epoch_to_dict(report: EpochReport) -> dict[str, Any]:

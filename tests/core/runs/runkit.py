@@ -7,9 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from netexplorer.core.checkpoints import checkpoint_of
 from netexplorer.core.data import Dataset
-from netexplorer.core.reports import FinishedReport, Report
+from netexplorer.core.inspection.distributions import Histograms
+from netexplorer.core.reports import FinishedReport, Report, StepReport
 from netexplorer.core.runs.recorder import RunRecorder
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import Trainer
@@ -52,3 +55,13 @@ def continued(folder: Path, parent: Trainer, parent_id: str, dataset: Dataset, e
     trainer = resume_trainer(checkpoint, dataset, checkpoint.config.replace(epochs=epochs))
     recorder, reports = record(folder, trainer, parent=parent_id, **start)
     return trainer, recorder, reports
+
+
+def live_histograms(reports: list[Report]) -> Histograms:
+    """The distributions a run's live reports carried, one after another (what the
+    inspector of the window training it was given)."""
+    carried = [r.probe.histograms for r in reports if isinstance(r, StepReport)
+               and r.probe is not None and r.probe.histograms is not None
+               and len(r.probe.histograms.steps)]
+    return Histograms(np.concatenate([h.steps for h in carried]),
+                      np.concatenate([h.counts for h in carried]))

@@ -10,11 +10,14 @@ import copy
 import shutil
 import sqlite3
 import threading
+import zlib
 
 import numpy as np
 import pytest
 
 from netexplorer.core.errors import StoreError
+from netexplorer.core.inspection.distributions import CELLS, KINDS
+from netexplorer.core.inspection.probe import HISTOGRAM_EVERY
 from netexplorer.core.inspection.stats import STATS, Alert, LayerInfo, ProbeReport
 from netexplorer.core.reports import EpochReport, SettingChange, StepReport
 from netexplorer.core.runs import (
@@ -27,10 +30,11 @@ from netexplorer.core.runs import (
     default_runs_dir,
     resolve_runs_dir,
 )
+from netexplorer.core.runs import store as store_module
 from netexplorer.core.runs.store import DB_NAME, FAILED, fail_abandoned_run
 from netexplorer.core.train_config import TrainConfig
 from netexplorer.core.training import Trainer
-from tests.core.runs.runkit import continued, record, tiny_run
+from tests.core.runs.runkit import continued, live_histograms, record, tiny_run
 from tests.core.trainkit import TINY, epochs_of, finished, steps_of, weights
 
 
@@ -45,7 +49,8 @@ def rows_of(store: RunStore, run_id: str) -> dict[str, int]:
         return {table: db.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?",
                                   (run_id,)).fetchone()[0]
                 for table, column in (("runs", "id"), ("steps", "run"), ("epochs", "run"),
-                                      ("probes", "run"), ("changes", "run"))}
+                                      ("probes", "run"), ("histograms", "run"),
+                                      ("changes", "run"))}
     finally:
         db.close()
 
@@ -261,20 +266,59 @@ def test_the_doctors_alerts_are_kept_with_the_run_and_deleted_with_it(tmp_path):
             db.close()
 
 
-def test_a_store_made_before_the_alerts_table_gains_it_when_opened(tmp_path):
+def test_a_store_made_before_the_added_tables_gains_them_when_opened(tmp_path, digits8):
     with RunStore(tmp_path) as store:
         run_id = new_run(store)
         path = store.db_path
     db = sqlite3.connect(path)
     db.execute("DROP TABLE alerts")  # as version 1 was first released
+    db.execute("DROP TABLE histograms")
     db.commit()
     db.close()
     with RunStore(tmp_path) as store:
+        assert {"alerts", "histograms"} <= tables_of(store)
         writer = RunWriter(tmp_path, run_id, flush_every=0)
         writer.add(StepReport(1, 5, 5, 10, 2.0, 2.0, 0.1, 100.0, 1.0, losses=(2.0,) * 5,
                               first_step=1, probe=_probe_with(DEAD)))
         writer.finish(COMPLETED)
         assert store.alerts(run_id) == [DEAD]
+    # An old store's runs keep working, and so do the new runs written into it.
+    _, recorder, reports = tiny_run(tmp_path, digits8, probe_every=5, epochs=1)
+    with RunStore(tmp_path) as store:
+        assert store.histograms(run_id) is None
+        kept = store.histograms(recorder.run_id)
+        assert kept is not None and np.array_equal(kept.steps, live_histograms(reports).steps)
+
+
+def test_a_store_that_has_every_table_opens_while_another_process_writes(tmp_path,
+                                                                           monkeypatch):
+    """Opening a store that has every table writes nothing, so a window opens it
+    mid-way through a CLI run's transaction instead of waiting for it; one that
+    lacks an added table must wait to make it."""
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 300)
+    with RunStore(tmp_path) as store:
+        run_id = new_run(store)
+        path = store.db_path
+    writing = sqlite3.connect(path, isolation_level=None)
+    try:
+        writing.execute("BEGIN IMMEDIATE")  # the write lock, held
+        with RunStore(tmp_path) as store:
+            assert store.run(run_id).id == run_id
+        writing.execute("DROP TABLE histograms")
+        writing.execute("COMMIT")
+        writing.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match="is locked by another process"):
+            RunStore(tmp_path)
+    finally:
+        writing.close()
+
+
+def tables_of(store: RunStore) -> set[str]:
+    db = sqlite3.connect(store.db_path)
+    try:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        db.close()
 
 
 def test_lineage_oldest_first(tmp_path):
@@ -404,6 +448,52 @@ def test_probe_history_holds_every_sampled_step(tmp_path, digits8):
     assert stats.shape == (len(steps), len(STATS), len(layers)) and stats.dtype == np.float32
     expected = np.concatenate([p.stats for p in sampled]).astype(np.float32)
     np.testing.assert_array_equal(stats, expected)
+
+
+def test_the_probes_histograms_are_kept_as_the_live_run_had_them(tmp_path, digits8):
+    """Sampled every 3 steps, the probe histograms every 2nd sample (HISTOGRAM_EVERY
+    training steps apart at least): the store keeps those, at the probe's steps."""
+    trainer, recorder, reports = tiny_run(tmp_path, digits8, probe_every=3, epochs=1)
+    live = live_histograms(reports)
+    with RunStore(tmp_path) as store:
+        kept = store.histograms(recorder.run_id)
+        layers, steps, _ = store.probe_history(recorder.run_id)
+        assert store.histograms(new_run(store)) is None  # a run without any
+        middle = int(live.steps[len(live.steps) // 2])
+        early = store.histograms(recorder.run_id, until=middle)
+        late = store.histograms(recorder.run_id, after=middle)
+        db = sqlite3.connect(store.db_path)
+        sizes = [row[0] for row in db.execute("SELECT length(counts) FROM histograms")]
+        db.close()
+    stride = -(-HISTOGRAM_EVERY // 3)
+    assert live.steps.tolist() == list(range(0, trainer.position.step, 3 * stride))
+    assert set(live.steps) <= set(steps)
+    assert kept is not None and kept.counts.dtype == np.uint16 and kept.steps.dtype == np.int64
+    assert kept.counts.shape == (len(live.steps), len(KINDS), len(layers), CELLS)
+    assert np.array_equal(kept.steps, live.steps) and np.array_equal(kept.counts, live.counts)
+    assert early is not None and late is not None
+    assert np.array_equal(np.concatenate([early.steps, late.steps]), live.steps)
+    assert early.steps[-1] == middle and late.steps[0] > middle
+    raw = len(KINDS) * len(layers) * CELLS * 2
+    assert max(sizes) < raw / 4  # zlib: a histogram's cells are mostly empty
+
+
+def test_a_histogram_row_of_another_size_is_left_out(tmp_path, digits8):
+    """A row that does not fit the run's layers (damaged, or of another model) is not
+    read as if it did."""
+    _, recorder, reports = tiny_run(tmp_path, digits8, probe_every=5, epochs=1)
+    live = live_histograms(reports)
+    with RunStore(tmp_path) as store:
+        db = sqlite3.connect(store.db_path)
+        db.execute("UPDATE histograms SET counts = ? WHERE step = ?",
+                   (zlib.compress(b"\0" * 10), int(live.steps[0])))
+        db.execute("UPDATE histograms SET counts = ? WHERE step = ?",
+                   (b"not zlib", int(live.steps[1])))
+        db.commit()
+        db.close()
+        kept = store.histograms(recorder.run_id)
+    assert kept is not None and np.array_equal(kept.steps, live.steps[2:])
+    assert np.array_equal(kept.counts, live.counts[2:])
 
 
 def test_a_store_followed_while_its_run_trains(tmp_path, digits8):

@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtWidgets import QInputDialog
 
 from netexplorer.core.inspection import STATS, Alert, LayerInfo, ProbeReport
+from netexplorer.core.inspection.distributions import CELLS, KINDS, ZERO_BIN, Histograms
 from netexplorer.core.reports import EpochReport, StepReport
 from netexplorer.core.runs import RunStore
 from netexplorer.core.runs.follow import FollowCursor, read_new
@@ -60,9 +61,14 @@ LAYERS = (LayerInfo(0, "conv1", "conv2d", True, False, (1, 1, 8, 8), (1, 2, 6, 6
 
 
 def _probe(steps: list[int], alerts: tuple[Alert, ...] = ()) -> ProbeReport:
+    """Samples of `steps`, each histogrammed (as when sampling every ≥ 4 steps), a
+    step's values all in the middle bin as many times as its number + 1."""
     stats = np.arange(len(steps) * len(STATS) * 2, dtype=np.float64).reshape(
         len(steps), len(STATS), 2)
-    return ProbeReport(LAYERS, np.array(steps, dtype=np.int64), stats, alerts)
+    counts = np.zeros((len(steps), len(KINDS), 2, CELLS), dtype=np.uint16)
+    counts[..., ZERO_BIN] = np.array(steps)[:, None, None] + 1
+    return ProbeReport(LAYERS, np.array(steps, dtype=np.int64), stats, alerts,
+                       Histograms(np.array(steps, dtype=np.int64), counts))
 
 
 DEAD = Alert("dead", "relu1", 8, "62 % of its units were never active", "lower the lr")
@@ -79,6 +85,11 @@ def test_a_followed_run_brings_its_probe_samples_once(tmp_path):
             assert first.probe is not None and first.probe.layers == LAYERS
             assert first.probe.steps.tolist() == [0, 2, 4]
             np.testing.assert_array_equal(first.probe.stats, _probe([0, 2, 4]).stats)
+            histograms = first.probe.histograms
+            assert histograms is not None and histograms.steps.tolist() == [0, 2, 4]
+            expected = _probe([0, 2, 4]).histograms
+            assert expected is not None
+            np.testing.assert_array_equal(histograms.counts, expected.counts)
             assert first.cursor.probe_step == 4
             writer.add(_step(6, 2, 2.0))  # no sample in this report
             second = read_new(store, run_id, first.cursor)
@@ -87,6 +98,8 @@ def test_a_followed_run_brings_its_probe_samples_once(tmp_path):
             third = read_new(store, run_id, second.cursor)
             assert third.probe is not None and third.probe.steps.tolist() == [8]
             assert third.probe.alerts == (DEAD,)  # the doctor's alerts come with them
+            assert third.probe.histograms is not None  # and the distributions, once
+            assert third.probe.histograms.steps.tolist() == [8]
             assert first.probe.alerts == ()
     finally:
         writer.close()
@@ -106,11 +119,15 @@ def test_the_inspector_shows_a_followed_run_while_none_trains_here(window, qtbot
         with qtbot.waitSignal(window.session.followedProbe, timeout=10_000):
             window.session.follow_run(run)
         assert inspector.history.count == 3 and inspector.history.names == ["conv1", "relu1"]
+        assert inspector.history.distributions(1)[0].tolist() == [0, 2, 4]
         assert inspector.status_label.text().startswith(f"Run {run.number} (followed): 3 "
                                                         f"sampled steps")
         writer.add(dataclasses.replace(_step(6, 5, 2.0), probe=_probe([6, 8], (DEAD,))))
         qtbot.waitUntil(lambda: inspector.history.count == 5, timeout=10_000)
         assert inspector.history.ordered()[0].tolist() == [0, 2, 4, 6, 8]
+        steps, cells = inspector.history.distributions(1)  # drawn as a live run's
+        assert steps.tolist() == [0, 2, 4, 6, 8]
+        assert cells[:, :, ZERO_BIN].tolist() == [[s + 1] * len(KINDS) for s in steps]
         assert [timed.alert for timed in inspector.history.alerts] == [DEAD]
         assert "relu1" in inspector.alert_list.item(0).text()
         window.session.stop_following(run)
@@ -176,6 +193,7 @@ def test_the_window_follows_a_cli_run_until_it_ends(window, qtbot, monkeypatch):
         inspector = window.inspector_panel
         qtbot.waitUntil(lambda: inspector.history.count > 0, timeout=60_000)
         assert inspector.history.names[:2] == ["conv1", "relu1"]
+        assert len(inspector.history.distributions(0)[0])  # and its distributions
         assert inspector.status_label.text().startswith(f"Run {run.number} (followed)")
         # Its last weights are evaluated on the window's test images once it has an epoch.
         evaluation = window.evaluation_panel
