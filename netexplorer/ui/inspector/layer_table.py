@@ -89,6 +89,11 @@ class LayerStatsModel(QAbstractTableModel):
     def __init__(self, history: LayerHistory, parent: Any = None) -> None:
         super().__init__(parent)
         self._history = history
+        # What the rows show, as of the last refresh: the history itself changes
+        # between redraws (a new run resets it), and a view paints any time. Reading
+        # it in data() raised IndexError there, which PySide 6.11 turns into a
+        # segfault (an exception in a virtual override: PepException_GetArgs).
+        self._layers: tuple[Any, ...] = ()
         self._names: list[str] = []
         self._latest = np.zeros((len(TABLE_STATS), 0))
         self._recent: dict[str, np.ndarray] = {}
@@ -98,22 +103,31 @@ class LayerStatsModel(QAbstractTableModel):
 
     # -- refreshing
     def refresh(self) -> None:
-        """Read the history again (called by the redraw clock)."""
+        """Read the history again (called by the redraw clock). Everything data()
+        reads is replaced at once — inside a model reset when the rows change — so
+        a paint never sees new values on old rows."""
         history = self._history
-        names = history.names
-        self._latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
+        names = list(history.names)
+        latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
             len(TABLE_STATS), len(names))
-        self._recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES))
-                        for s in TABLE_STATS}
-        self._steps = history.ordered()[0][-1:]
-        self._alerts = history.alert_layers()
+        recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES)) for s in TABLE_STATS}
+        snapshot = (tuple(history.layers), latest, recent, history.ordered()[0][-1:],
+                    history.alert_layers())
         if names != self._names:
             self.beginResetModel()
-            self._names = list(names)
+            self._names = names
+            self._take(*snapshot)
             self.endResetModel()
-        elif names:
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(names) - 1, self.columnCount() - 1))
+        else:
+            self._take(*snapshot)
+            if names:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(len(names) - 1, self.columnCount() - 1))
+
+    def _take(self, layers: tuple[Any, ...], latest: np.ndarray, recent: dict[str, np.ndarray],
+              steps: np.ndarray, alerts: dict[int, str]) -> None:
+        self._layers, self._latest, self._recent = layers, latest, recent
+        self._steps, self._alerts = steps, alerts
 
     # -- Qt's model interface
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
@@ -140,7 +154,7 @@ class LayerStatsModel(QAbstractTableModel):
         if not index.isValid() or index.row() >= len(self._names):
             return None
         row, column = index.row(), index.column()
-        info = self._history.layers[row]
+        info = self._layers[row]
         if column < len(_FIXED):
             return self._fixed_data(row, column, info, role)
         stat = TABLE_STATS[column - len(_FIXED)]
