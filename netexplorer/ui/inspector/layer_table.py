@@ -15,16 +15,24 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QSize,
     Qt,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
 
 from netexplorer.core.formatting import engineering, format_shape, percent
 from netexplorer.ui.icons import icon
@@ -35,11 +43,13 @@ from netexplorer.ui.inspector.layer_history import (
     transformed,
 )
 from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.columns import ColumnFitter
 from netexplorer.ui.widgets.plots import series_colour
 from netexplorer.ui.widgets.sparkline import (
     SPARKLINE_COLOUR_ROLE,
     SPARKLINE_ROLE,
-    SparklineDelegate,
+    SPARKLINE_WIDTH,
+    sparkline_pixmap,
 )
 
 # The statistic columns, in the order a person reads a layer: what comes out, how
@@ -84,7 +94,16 @@ def format_stat(stat: str, value: float) -> str:
 
 
 class LayerStatsModel(QAbstractTableModel):
-    """Rows: layers of the history; columns: _FIXED then TABLE_STATS."""
+    """Rows: layers of the history; columns: _FIXED then TABLE_STATS.
+
+    Every cell's text, colour and sparkline are worked out once per refresh (the
+    redraw clock's, a few times a second) and data() only looks them up. A view
+    asks data() for ten roles of every cell at every paint, and paints while a run
+    trains: computed there, the table cost the GUI thread most of its time and the
+    training thread, waiting for the GIL, half its speed (bench_gui.py, Inspector
+    tab showing). The sparklines are pixmaps drawn at refresh, shown as the cell's
+    decoration by Qt's own delegate, so painting the table runs no Python.
+    """
 
     def __init__(self, history: LayerHistory, parent: Any = None) -> None:
         super().__init__(parent)
@@ -99,7 +118,18 @@ class LayerStatsModel(QAbstractTableModel):
         self._recent: dict[str, np.ndarray] = {}
         self._steps = np.zeros(0, np.int64)
         self._alerts: dict[int, str] = {}
+        self._cells: list[list[dict[int, Any]]] = []  # [row][stat column] role → value
+        self._seen: tuple = ()  # what the last refresh read: the same again is no news
+        self._line_size = QSize(SPARKLINE_WIDTH, 14)
+        self._line_colour = QColor(0, 0, 0, 150)
+        self._device_ratio = 1.0
         self.plotted: set[int] = set()  # rows whose curves are plotted: they show their colour
+
+    def set_sparkline_style(self, size: QSize, colour: QColor, device_ratio: float) -> None:
+        """How the view shows sparklines: their size, the line's colour (the text's,
+        muted) and the screen's pixel ratio; taken at the next refresh."""
+        self._line_size, self._line_colour, self._device_ratio = size, colour, device_ratio
+        self._seen = ()  # drawn again at the next refresh
 
     # -- refreshing
     def refresh(self) -> None:
@@ -108,11 +138,17 @@ class LayerStatsModel(QAbstractTableModel):
         a paint never sees new values on old rows."""
         history = self._history
         names = list(history.names)
+        seen = (tuple(names), history.count, history.ordered()[0][-1:].tobytes(),
+                len(history.alerts))
+        if seen == self._seen:
+            return  # nothing new since the last refresh: nothing to redo or repaint
+        self._seen = seen
         latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
             len(TABLE_STATS), len(names))
         recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES)) for s in TABLE_STATS}
-        snapshot = (tuple(history.layers), latest, recent, history.ordered()[0][-1:],
-                    history.alert_layers())
+        steps, alerts = history.ordered()[0][-1:], history.alert_layers()
+        cells = self._stat_cells(names, latest, recent, steps, alerts)
+        snapshot = (tuple(history.layers), latest, recent, steps, alerts, cells)
         if names != self._names:
             self.beginResetModel()
             self._names = names
@@ -125,9 +161,46 @@ class LayerStatsModel(QAbstractTableModel):
                                       self.index(len(names) - 1, self.columnCount() - 1))
 
     def _take(self, layers: tuple[Any, ...], latest: np.ndarray, recent: dict[str, np.ndarray],
-              steps: np.ndarray, alerts: dict[int, str]) -> None:
+              steps: np.ndarray, alerts: dict[int, str], cells: list[list[dict[int, Any]]]
+              ) -> None:
         self._layers, self._latest, self._recent = layers, latest, recent
-        self._steps, self._alerts = steps, alerts
+        self._steps, self._alerts, self._cells = steps, alerts, cells
+
+    def _stat_cells(self, names: list[str], latest: np.ndarray, recent: dict[str, np.ndarray],
+                    steps: np.ndarray, alerts: dict[int, str]) -> list[list[dict[int, Any]]]:
+        """Each statistic cell's roles: its text, alignment, error colour, the history
+        as an array (SPARKLINE_ROLE) and drawn (the decoration)."""
+        right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        error = QBrush(ERROR_COLOUR)
+        measured = len(steps) > 0
+        rows: list[list[dict[int, Any]]] = []
+        for row in range(len(names)):
+            line_colour = (ERROR_COLOUR if alerts.get(row) == "error" else WARNING_COLOUR
+                           if row in alerts else self._line_colour)
+            cells = []
+            for column, stat in enumerate(TABLE_STATS):
+                value = float(latest[column, row])
+                history = recent.get(stat)
+                line = history[:, row] if history is not None and history.ndim == 2 \
+                    else np.zeros(0)
+                cell: dict[int, Any] = {
+                    Qt.ItemDataRole.DisplayRole: format_stat(stat, value),
+                    Qt.ItemDataRole.TextAlignmentRole: right,
+                    SPARKLINE_ROLE: line,
+                    # Always a picture (perhaps empty): the column keeps the sparkline's
+                    # room from the start instead of widening at the second sample.
+                    Qt.ItemDataRole.DecorationRole: sparkline_pixmap(
+                        line, self._line_size, line_colour, self._device_ratio)}
+                if row in alerts:
+                    cell[SPARKLINE_COLOUR_ROLE] = line_colour
+                if math.isinf(value) or (math.isnan(value) and measured
+                                         and stat in ("act_norm", "act_std")):
+                    # NaN means "not measured" for most cells; for an activation it
+                    # means the values went bad (the doctor's alert says where).
+                    cell[Qt.ItemDataRole.ForegroundRole] = error
+                cells.append(cell)
+            rows.append(cells)
+        return rows
 
     # -- Qt's model interface
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
@@ -151,40 +224,27 @@ class LayerStatsModel(QAbstractTableModel):
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._names):
+        if not index.isValid() or index.row() >= len(self._cells):
             return None
         row, column = index.row(), index.column()
-        info = self._layers[row]
         if column < len(_FIXED):
-            return self._fixed_data(row, column, info, role)
-        stat = TABLE_STATS[column - len(_FIXED)]
-        value = float(self._latest[column - len(_FIXED), row])
-        if role == Qt.ItemDataRole.DisplayRole:
-            return format_stat(stat, value)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == SPARKLINE_ROLE:
-            # Always an array (perhaps empty) for a statistic: the column keeps the
-            # sparkline's room from the start instead of widening at the second sample.
-            recent = self._recent.get(stat)
-            return recent[:, row] if recent is not None and recent.ndim == 2 else np.zeros(0)
-        if role == Qt.ItemDataRole.ForegroundRole and (math.isinf(value) or
-                                                       (math.isnan(value) and
-                                                        self._nan_is_bad(stat))):
-            return QBrush(ERROR_COLOUR)
-        if role == SPARKLINE_COLOUR_ROLE and row in self._alerts:
-            return ERROR_COLOUR if self._alerts[row] == "error" else WARNING_COLOUR
-        if role == Qt.ItemDataRole.ToolTipRole:
-            step = f" at step {int(self._steps[-1]):,}" if len(self._steps) else ""
-            return (f"{info.name} — {STAT_TITLES[stat].lower()}{step}: {value:.6g}\n"
-                    f"{EXPLANATIONS[stat]}\nThe line shows the last {SPARKLINE_SAMPLES} "
-                    f"samples" + (" (log scale)" if stat in LOG_STATS else ""))
-        return None
+            return self._fixed_data(row, column, self._layers[row], role)
+        if role == Qt.ItemDataRole.ToolTipRole:  # rarely asked: made when it is
+            return self._tooltip(row, column - len(_FIXED))
+        return self._cells[row][column - len(_FIXED)].get(role)
 
-    def _nan_is_bad(self, stat: str) -> bool:
-        """NaN means "not measured" for most cells; for an activation it means the
-        values went bad (the doctor's non-finite alert says where)."""
-        return stat in ("act_norm", "act_std") and len(self._steps) > 0
+    def column_texts(self, column: int) -> list[str]:
+        """The texts of a statistic column, as shown."""
+        stat_column = column - len(_FIXED)
+        return [cells[stat_column][Qt.ItemDataRole.DisplayRole] for cells in self._cells]
+
+    def _tooltip(self, row: int, column: int) -> str:
+        stat = TABLE_STATS[column]
+        value = float(self._latest[column, row])
+        step = f" at step {int(self._steps[-1]):,}" if len(self._steps) else ""
+        return (f"{self._layers[row].name} — {STAT_TITLES[stat].lower()}{step}: {value:.6g}\n"
+                f"{EXPLANATIONS[stat]}\nThe line shows the last {SPARKLINE_SAMPLES} "
+                f"samples" + (" (log scale)" if stat in LOG_STATS else ""))
 
     def _fixed_data(self, row: int, column: int, info: Any, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -217,7 +277,9 @@ class LayerTable(QTableView):
               "plot them")
         self.stats_model = LayerStatsModel(history, self)
         self.setModel(self.stats_model)
-        self.setItemDelegate(SparklineDelegate(self))
+        # Sparklines sit right of their numbers, drawn by Qt's own delegate.
+        self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
+        self._style_sparklines()
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -229,10 +291,31 @@ class LayerTable(QTableView):
         header = self.horizontalHeader()
         header.setHighlightSections(False)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
-        # Columns as wide as their numbers and sparklines; the names take what is left.
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Columns as wide as their numbers and sparklines, measured when the rows
+        # change (measured at every refresh, that was most of a redraw's cost); the
+        # names take what is left.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self._columns = ColumnFitter(self)
+        self.stats_model.modelReset.connect(
+            lambda: self._columns.fit_all(range(1, self.stats_model.columnCount())))
         self.selectionModel().selectionChanged.connect(self._on_selection_changed)
+
+    def _style_sparklines(self) -> None:
+        colour = QColor(self.palette().color(QPalette.ColorRole.Text))
+        colour.setAlpha(150)  # the text's own colour, a little muted
+        self.stats_model.set_sparkline_style(self.iconSize(), colour, self.devicePixelRatioF())
+
+    def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
+        """Decorations (the sparklines; the alert icons and plot colours of the
+        names) right of the text. Qt asks once per paint, not per cell."""
+        super().initViewItemOption(option)
+        option.decorationPosition = QStyleOptionViewItem.Position.Right
+
+    def changeEvent(self, event: QEvent) -> None:  # a palette or screen change: redraw
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._style_sparklines()
+        super().changeEvent(event)
 
     def refresh(self) -> None:
         selected = self.selected_layers()
@@ -240,6 +323,13 @@ class LayerTable(QTableView):
         if selected and not self.selected_layers():  # a model reset drops the selection
             self.select_layers([i for i in selected if i < self.stats_model.rowCount()],
                                quiet=True)
+        self._widen_columns()
+
+    def _widen_columns(self) -> None:
+        """A column whose numbers grew wider than it (first "–", then "1.23k") is
+        measured again (see widgets/columns.py)."""
+        for column in range(len(_FIXED), self.stats_model.columnCount()):
+            self._columns.widen(column, self.stats_model.column_texts(column))
 
     def selected_layers(self) -> list[int]:
         return sorted(index.row() for index in self.selectionModel().selectedRows())

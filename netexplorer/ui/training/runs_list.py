@@ -35,6 +35,7 @@ from netexplorer.core.runs import RunHistory
 from netexplorer.core.runs.history import settings_diff
 from netexplorer.ui.training.training_text import accuracy_text, format_duration, settings_text
 from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.columns import ColumnFitter
 from netexplorer.ui.widgets.plots import series_colour
 
 COLUMNS = ("Run", "Model", "Settings", "Test accuracy", "Time", "Status")
@@ -82,9 +83,12 @@ class RunsList(QTreeWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.header()
         header.setStretchLastSection(False)
+        # Columns widen to their texts as they change (widgets/columns.py): measured
+        # by Qt at every change, a report's new duration re-measured every row.
         for column in range(len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self._columns = ColumnFitter(self)
         self._items: dict[int, QTreeWidgetItem] = {}
         self._runs: dict[int, RunHistory] = {}
         self.itemSelectionChanged.connect(self._on_selection_changed)
@@ -131,6 +135,8 @@ class RunsList(QTreeWidget):
         for column, value in enumerate(values):
             if item.text(column) != value:
                 item.setText(column, value)
+                if column != 2:  # the settings stretch into what is left
+                    self._columns.widen(column, (value,))
         shown = (run.status, run.name, len(run.changes))
         if shown != item.data(0, _STATUS_ROLE):  # the tooltip lists the settings
             item.setData(0, _STATUS_ROLE, shown)
