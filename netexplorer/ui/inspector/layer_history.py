@@ -58,10 +58,14 @@ class LayerHistory:
         self._buffer: RingBuffer | None = None
         self._ordered: tuple[np.ndarray, np.ndarray] | None = None  # cache until the next add
         self._histograms: RingBuffer | None = None
+        # Bumped by every add and reset: views that draw from the history redo their
+        # work only when it moved (two runs of one model end in the same shape).
+        self.revision = 0
 
     # -- filling
     def reset(self) -> None:
         """A new run starts with an empty history."""
+        self.revision += 1
         self.layers = ()
         self.alerts = []
         self._buffer = None
@@ -71,6 +75,7 @@ class LayerHistory:
     def add(self, report: ProbeReport) -> list[TimedAlert]:
         """Take one ProbeReport; returns its alerts, stamped. A report whose layers
         differ from the history's (another model) starts the history afresh."""
+        self.revision += 1
         layers = tuple(report.layers)
         if [i.name for i in layers] != [i.name for i in self.layers]:
             self.reset()

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSize,
     Qt,
+    QTimer,
     Signal,
     Slot,
 )
@@ -119,7 +120,7 @@ class LayerStatsModel(QAbstractTableModel):
         self._steps = np.zeros(0, np.int64)
         self._alerts: dict[int, str] = {}
         self._cells: list[list[dict[int, Any]]] = []  # [row][stat column] role → value
-        self._seen: tuple = ()  # what the last refresh read: the same again is no news
+        self._seen = -1  # the history's revision last read: the same again is no news
         self._line_size = QSize(SPARKLINE_WIDTH, 14)
         self._line_colour = QColor(0, 0, 0, 150)
         self._device_ratio = 1.0
@@ -129,7 +130,7 @@ class LayerStatsModel(QAbstractTableModel):
         """How the view shows sparklines: their size, the line's colour (the text's,
         muted) and the screen's pixel ratio; taken at the next refresh."""
         self._line_size, self._line_colour, self._device_ratio = size, colour, device_ratio
-        self._seen = ()  # drawn again at the next refresh
+        self._seen = -1  # drawn again at the next refresh
 
     # -- refreshing
     def refresh(self) -> None:
@@ -138,11 +139,9 @@ class LayerStatsModel(QAbstractTableModel):
         a paint never sees new values on old rows."""
         history = self._history
         names = list(history.names)
-        seen = (tuple(names), history.count, history.ordered()[0][-1:].tobytes(),
-                len(history.alerts))
-        if seen == self._seen:
+        if history.revision == self._seen:
             return  # nothing new since the last refresh: nothing to redo or repaint
-        self._seen = seen
+        self._seen = history.revision
         latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
             len(TABLE_STATS), len(names))
         recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES)) for s in TABLE_STATS}
@@ -280,6 +279,9 @@ class LayerTable(QTableView):
         # Sparklines sit right of their numbers, drawn by Qt's own delegate.
         self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
         self._style_sparklines()
+        self._restyle = QTimer(self)
+        self._restyle.setSingleShot(True)
+        self._restyle.timeout.connect(self._restyle_now)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -312,10 +314,19 @@ class LayerTable(QTableView):
         super().initViewItemOption(option)
         option.decorationPosition = QStyleOptionViewItem.Position.Right
 
-    def changeEvent(self, event: QEvent) -> None:  # a palette or screen change: redraw
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
-            self._style_sparklines()
+    def changeEvent(self, event: QEvent) -> None:
+        # The sparklines are pictures in the text's colour at the screen's pixel
+        # ratio: a new palette, style or font draws them again, on the next turn of
+        # the event loop (not inside this override).
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange,
+                            QEvent.Type.FontChange):
+            self._restyle.start()
         super().changeEvent(event)
+
+    def _restyle_now(self) -> None:
+        self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
+        self._style_sparklines()
+        self.refresh()
 
     def refresh(self) -> None:
         selected = self.selected_layers()

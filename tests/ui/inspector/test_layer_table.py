@@ -15,10 +15,10 @@ from netexplorer.ui.widgets.sparkline import SPARKLINE_COLOUR_ROLE
 ROLES = (0, 1, 3, 7, 8, 9, SPARKLINE_ROLE, SPARKLINE_COLOUR_ROLE)  # display … tooltip, foreground
 
 
-def report(layers: tuple[str, ...], steps=(0, 1, 2)) -> ProbeReport:
+def report(layers: tuple[str, ...], steps=(0, 1, 2), value: float = 1.0) -> ProbeReport:
     infos = tuple(LayerInfo(i, name, "linear", True, False, (1, 4), (1, 4))
                   for i, name in enumerate(layers))
-    stats = np.ones((len(steps), len(STATS), len(layers)))
+    stats = np.full((len(steps), len(STATS), len(layers)), value)
     return ProbeReport(infos, np.asarray(steps, dtype=np.int64), stats)
 
 
@@ -56,3 +56,38 @@ def test_the_rows_show_the_last_refresh_until_the_next(qtbot):
     assert table.model().rowCount() == 1
     assert table.model().data(table.model().index(0, 0)) == "conv1"
     table.grab()
+
+
+def test_a_second_run_of_the_same_shape_is_shown_not_the_first(qtbot):
+    """The table redoes its cells only when the history moved; a new run of the same
+    model ends with the same layers, sample count and last step as the one before."""
+    history = LayerHistory()
+    table = LayerTable(history)
+    qtbot.addWidget(table)
+    model = table.stats_model
+    history.add(report(("fc1", "fc2"), value=1.0))
+    table.refresh()
+    first = model.data(model.index(0, 2))
+    table.refresh()  # no news: nothing redone, the same cells
+    assert model.data(model.index(0, 2)) == first
+    history.reset()
+    history.add(report(("fc1", "fc2"), value=7.0))
+    table.refresh()
+    assert model.data(model.index(0, 2)) != first
+    assert model.data(model.index(0, 2)) == "7.00"
+
+
+def test_sparklines_take_a_new_palettes_text_colour(qtbot):
+    from PySide6.QtGui import QColor, QPalette
+
+    history = LayerHistory()
+    table = LayerTable(history)
+    qtbot.addWidget(table)
+    history.add(report(("fc1",)))
+    table.refresh()
+    before = table.stats_model.data(table.stats_model.index(0, 2), 1).toImage()
+    palette = table.palette()
+    palette.setColor(QPalette.ColorRole.Text, QColor("#ff0000"))
+    table.setPalette(palette)
+    qtbot.waitUntil(lambda: table.stats_model.data(table.stats_model.index(0, 2), 1)
+                    .toImage() != before, timeout=2_000)
