@@ -334,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         DeviceError,
         StoreError,
         TrainingError,
+        first_line,
     )
     from netexplorer.core.specs import SpecError
 
@@ -351,8 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:  # from torch while running: one line, unless debugging
         if os.environ.get("NETEXPLORER_DEBUG"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"netexplorer: error: {first} (set NETEXPLORER_DEBUG=1 for the traceback)",
+        print(f"netexplorer: error: {first_line(exc)} (set NETEXPLORER_DEBUG=1 for the "
+              "traceback)",
               file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

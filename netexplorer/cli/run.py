@@ -29,7 +29,7 @@ from netexplorer.core.checkpoints import (
 )
 from netexplorer.core.data import Dataset, load_dataset, require_images, skipped_summary
 from netexplorer.core.devices import describe
-from netexplorer.core.errors import CheckpointError, StoreError, TrainingError
+from netexplorer.core.errors import CheckpointError, StoreError, TrainingError, first_line
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.inspection.diagnosis import RunFacts, diagnose
@@ -345,7 +345,7 @@ def _end_cut_short(recorder: RunRecorder, trainer: Trainer, finished: FinishedRe
             else:
                 recorder.finish(finished)
         else:
-            recorder.finish(None, failure=_first_line(exc), save_last=False)
+            recorder.finish(None, failure=first_line(exc), save_last=False)
     except (StoreError, OSError):  # the error being raised says more than this one
         pass
 
@@ -354,15 +354,9 @@ def _fail_if_abandoned(runs_dir: str, run_id: str, exc: BaseException) -> None:
     """A rank other than 0 that fails marks the run failed if rank 0 is gone
     without doing so (see fail_abandoned_run)."""
     try:
-        fail_abandoned_run(runs_dir, run_id, _first_line(exc))
+        fail_abandoned_run(runs_dir, run_id, first_line(exc))
     except (StoreError, OSError):  # the error being raised says more
         pass
-
-
-def _first_line(exc: BaseException) -> str:
-    """What a failed run's message keeps of the error that ended it."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _require_both_splits(dataset: Dataset) -> None:

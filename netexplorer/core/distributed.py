@@ -46,7 +46,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from netexplorer.core.errors import TrainingError
+from netexplorer.core.errors import TrainingError, first_line
 from netexplorer.core.evaluation import EvalReport, report_of
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -109,7 +109,7 @@ def join(device_name: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Cluster:
                                 device_id=device if device.type == "cuda" else None)
     except (RuntimeError, ValueError) as exc:
         raise DistributedError(f"rank {rank}: cannot join the job's process group "
-                               f"({backend}): {_first_line(exc)}") from None
+                               f"({backend}): {first_line(exc)}") from None
     return Cluster(rank, world, local, local_world, backend, device)
 
 
@@ -270,7 +270,7 @@ def explain_failure(exc: BaseException, cluster: Cluster) -> DistributedError | 
         return exc
     backend_error = getattr(dist, "DistBackendError", ())
     # gloo's own advice after its message ("This is typically caused by …") is cut.
-    text = _first_line(exc).split(" This is typically")[0]
+    text = first_line(exc).split(" This is typically")[0]
     lowered = text.lower()
     if isinstance(exc, backend_error) or any(word in lowered for word in (
             "gloo", "nccl", "connection closed", "connection reset", "timed out",
@@ -282,6 +282,3 @@ def explain_failure(exc: BaseException, cluster: Cluster) -> DistributedError | 
     return None
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -5,6 +5,13 @@ torch, so that `netexplorer summary` stays quick.
 """
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none): what
+    a one-line report — a failed run's message, the CLI's error line — keeps of it."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class DatasetError(ValueError):
     """A dataset that cannot be used as asked, in words a person can act on."""
 
