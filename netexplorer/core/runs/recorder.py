@@ -300,7 +300,7 @@ def _open_tensorboard(folder: Path) -> EventFile | None:
     """The run's event file, or None (with a log line) if TensorBoard is not
     installed or the folder refuses it."""
     try:
-        return EventFile(folder)
+        return EventFile(folder, FLUSH_INTERVAL_S)
     except ImportError as exc:  # pragma: no cover - tensorboard is a dependency
         log.warning("TensorBoard event files are not written: %s", exc)
     except OSError as exc:

@@ -447,8 +447,7 @@ class RunStore:
                       ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
         """(layers as dicts, steps, stats steps × statistics × layers) of the probe's
         sampled steps after step `after` (all of them by default)."""
-        found = self._query("SELECT layers FROM runs WHERE id = ?", (run_id,))
-        layers = json.loads(found[0][0]) if found and found[0][0] else []
+        layers = self._probe_layers(run_id)
         records = self._query("SELECT step, stats FROM probes WHERE run = ? AND step > ? "
                               "ORDER BY step", (run_id, after))
         steps = np.array([r[0] for r in records], dtype=np.int64)
@@ -460,7 +459,7 @@ class RunStore:
     def alerts(self, run_id: str, after: int = -1, until: int | None = None) -> list[Alert]:
         """The doctor's alerts of the run raised on sampled steps after `after` (up to
         `until`), in the order of their steps."""
-        bound, extra = ("", ()) if until is None else (" AND step <= ?", (until,))
+        bound, extra = _until(until)
         rows = self._query(f"SELECT alert FROM alerts WHERE run = ? AND step > ?{bound} "
                            f"ORDER BY step", (run_id, after, *extra))
         return [Alert(**json.loads(row[0])) for row in rows]
@@ -470,11 +469,10 @@ class RunStore:
         """The distributions of the run's histogrammed steps after `after` (up to
         `until`), oldest first; None when there are none. A row whose size is not
         that of the run's layers (as probe_history reads them) is left out."""
-        found = self._query("SELECT layers FROM runs WHERE id = ?", (run_id,))
-        layers = len(json.loads(found[0][0])) if found and found[0][0] else 0
+        layers = len(self._probe_layers(run_id))
         if not layers:
             return None
-        bound, extra = ("", ()) if until is None else (" AND step <= ?", (until,))
+        bound, extra = _until(until)
         rows = self._query(f"SELECT step, counts FROM histograms WHERE run = ? AND step > ?"
                            f"{bound} ORDER BY step", (run_id, after, *extra))
         shape = (len(KINDS), layers, CELLS)
@@ -490,6 +488,11 @@ class RunStore:
         return Histograms(np.array(steps, dtype=np.int64), np.stack(counts))
 
     # ------------------------------------------------------------------ helpers
+
+    def _probe_layers(self, run_id: str) -> list[dict[str, Any]]:
+        """The probe's layers of the run, as the writer stored them (none yet: [])."""
+        found = self._query("SELECT layers FROM runs WHERE id = ?", (run_id,))
+        return json.loads(found[0][0]) if found and found[0][0] else []
 
     def _summary(self, row: tuple, changes: Iterable[SettingChange]) -> RunSummary:
         (run_id, name, parent, model, dataset, spec, config, status, message, created,
@@ -824,6 +827,11 @@ def _db_num(value: float) -> float | None:
 
 def _num(value: float | None) -> float:
     return float("nan") if value is None else float(value)
+
+
+def _until(step: int | None) -> tuple[str, tuple[int, ...]]:
+    """The SQL bound and its parameter for rows up to `step` (none: no bound)."""
+    return ("", ()) if step is None else (" AND step <= ?", (step,))
 
 
 def _decompressed(blob: bytes) -> bytes | None:

@@ -33,8 +33,6 @@ from typing import Any
 
 import numpy as np
 
-FLUSH_INTERVAL_S = 1.0
-
 
 def _crc32c_function() -> Callable[[bytes], int]:
     """CRC-32C of bytes: the `crc32c` package's C code, else TensorBoard's Python."""
@@ -138,13 +136,14 @@ class EventFile:
 
     torch.utils.tensorboard.SummaryWriter hands every event to a thread of its own,
     which took the GIL from the training thread event by event. Here events are
-    kept and written together, at most every FLUSH_INTERVAL_S and at every epoch,
-    closing and end — so what a kill loses is as old as the store's metrics.
+    kept and written together, at most every `every` seconds and at every epoch,
+    closing and end — the recorder passes its store's flush interval, so what a
+    kill loses is as old as the store's metrics.
     """
 
     _files = itertools.count()
 
-    def __init__(self, folder: Path, every: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(self, folder: Path, every: float) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
 
