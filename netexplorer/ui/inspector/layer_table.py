@@ -114,9 +114,7 @@ class LayerStatsModel(QAbstractTableModel):
         # it in data() raised IndexError there, which PySide 6.11 turns into a
         # segfault (an exception in a virtual override: PepException_GetArgs).
         self._layers: tuple[Any, ...] = ()
-        self._names: list[str] = []
         self._latest = np.zeros((len(TABLE_STATS), 0))
-        self._recent: dict[str, np.ndarray] = {}
         self._steps = np.zeros(0, np.int64)
         self._alerts: dict[int, str] = {}
         self._cells: list[list[dict[int, Any]]] = []  # [row][stat column] role → value
@@ -138,19 +136,18 @@ class LayerStatsModel(QAbstractTableModel):
         reads is replaced at once — inside a model reset when the rows change — so
         a paint never sees new values on old rows."""
         history = self._history
-        names = list(history.names)
         if history.revision == self._seen:
             return  # nothing new since the last refresh: nothing to redo or repaint
         self._seen = history.revision
+        names = list(history.names)
         latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
             len(TABLE_STATS), len(names))
         recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES)) for s in TABLE_STATS}
         steps, alerts = history.ordered()[0][-1:], history.alert_layers()
         cells = self._stat_cells(names, latest, recent, steps, alerts)
-        snapshot = (tuple(history.layers), latest, recent, steps, alerts, cells)
-        if names != self._names:
+        snapshot = (tuple(history.layers), latest, steps, alerts, cells)
+        if names != [info.name for info in self._layers]:
             self.beginResetModel()
-            self._names = names
             self._take(*snapshot)
             self.endResetModel()
         else:
@@ -159,10 +156,9 @@ class LayerStatsModel(QAbstractTableModel):
                 self.dataChanged.emit(self.index(0, 0),
                                       self.index(len(names) - 1, self.columnCount() - 1))
 
-    def _take(self, layers: tuple[Any, ...], latest: np.ndarray, recent: dict[str, np.ndarray],
-              steps: np.ndarray, alerts: dict[int, str], cells: list[list[dict[int, Any]]]
-              ) -> None:
-        self._layers, self._latest, self._recent = layers, latest, recent
+    def _take(self, layers: tuple[Any, ...], latest: np.ndarray, steps: np.ndarray,
+              alerts: dict[int, str], cells: list[list[dict[int, Any]]]) -> None:
+        self._layers, self._latest = layers, latest
         self._steps, self._alerts, self._cells = steps, alerts, cells
 
     def _stat_cells(self, names: list[str], latest: np.ndarray, recent: dict[str, np.ndarray],
@@ -203,7 +199,7 @@ class LayerStatsModel(QAbstractTableModel):
 
     # -- Qt's model interface
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._names)
+        return 0 if parent.isValid() else len(self._layers)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(_FIXED) + len(TABLE_STATS)
@@ -277,7 +273,6 @@ class LayerTable(QTableView):
         self.stats_model = LayerStatsModel(history, self)
         self.setModel(self.stats_model)
         # Sparklines sit right of their numbers, drawn by Qt's own delegate.
-        self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
         self._style_sparklines()
         self._restyle = QTimer(self)
         self._restyle.setSingleShot(True)
@@ -304,6 +299,8 @@ class LayerTable(QTableView):
         self.selectionModel().selectionChanged.connect(self._on_selection_changed)
 
     def _style_sparklines(self) -> None:
+        """The sparklines' size (a line of text high), colour and pixel ratio."""
+        self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
         colour = QColor(self.palette().color(QPalette.ColorRole.Text))
         colour.setAlpha(150)  # the text's own colour, a little muted
         self.stats_model.set_sparkline_style(self.iconSize(), colour, self.devicePixelRatioF())
@@ -324,7 +321,6 @@ class LayerTable(QTableView):
         super().changeEvent(event)
 
     def _restyle_now(self) -> None:
-        self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
         self._style_sparklines()
         self.refresh()
 
