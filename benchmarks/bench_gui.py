@@ -217,7 +217,7 @@ def redraw_figures(app, repeats: int = 15) -> dict[str, float]:
     from netexplorer.core.runs import RunHistory
     from netexplorer.core.training import StepReport, TrainConfig
     from netexplorer.ui.training.training_plots import TrainingPlots
-    from netexplorer.ui.widgets.plots import RedrawClock
+    from netexplorer.ui.widgets.redraw_clock import RedrawClock
 
     clock = RedrawClock()
     plots = TrainingPlots(clock)

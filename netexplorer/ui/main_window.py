@@ -15,12 +15,25 @@ more (napari's Window does the same with its viewer and docks):
 
 MainWindow() builds the whole window with its defaults; tests and tools
 construct it that way. See docs/ARCHITECTURE.md for the picture.
+
+The first paint comes before most of the window is built. What it shows is
+built at once: the menus, the toolbar with the training controls, the model
+panel, the Data tab and the status bar. The Training, Inspector, Evaluation and
+Autograd tabs hold empty pages until the turn of the event loop after the first
+paint (after the digits have been drawn), when their panels are built and take
+their places; the Explain window is built when an image is first clicked. Those
+panels draw with pyqtgraph, whose import and plots cost more than the rest of
+the window together (0.35 s and 0.25 s here). Reading one of them — a test's
+window.training_panel, a click on its tab — builds them all at once, so nothing
+ever sees a missing panel.
 """
 
 from __future__ import annotations
 
 import platform
-from typing import Any
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Slot, qVersion
@@ -42,29 +55,28 @@ from netexplorer.core.assets import read_text
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
 from netexplorer.core.runs import resolve_runs_dir
 from netexplorer.core.specs import ModelSpec, SpecError
-from netexplorer.ui.autograd.autograd_panel import AutogradPanel
 from netexplorer.ui.data.data_view import DataView, dataset_title
-from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
-from netexplorer.ui.explain.explain_window import ExplainWindow
 from netexplorer.ui.files.checkpoint_files import CheckpointFiles
 from netexplorer.ui.files.export import Exporter
 from netexplorer.ui.icons import icon
-from netexplorer.ui.inspector.inspector_panel import (
-    DEFAULT_PROBE_EVERY,
-    MAX_PROBE_EVERY,
-    InspectorPanel,
-)
 from netexplorer.ui.model.model_panel import ModelPanel
 from netexplorer.ui.model.spec_files import SpecFiles
 from netexplorer.ui.session.environment import Environment, probe_environment
 from netexplorer.ui.session.training_session import TrainingSession
 from netexplorer.ui.session.workers import TaskFailure, TaskRunner
 from netexplorer.ui.settings import AppSettings
-from netexplorer.ui.training.training_panel import TrainingPanel
+from netexplorer.ui.training.training_controls import TrainingControls, training_status_label
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.actions import make_action
-from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.widgets.redraw_clock import RedrawClock
 from netexplorer.ui.widgets.result_banner import ResultBanner
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netexplorer.ui.autograd.autograd_panel import AutogradPanel
+    from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
+    from netexplorer.ui.explain.explain_window import ExplainWindow
+    from netexplorer.ui.inspector.inspector_panel import InspectorPanel
+    from netexplorer.ui.training.training_panel import TrainingPanel
 
 APP_TITLE = "netexplorer"
 # Without a paint (a window built but never shown) the first load still starts.
@@ -74,6 +86,20 @@ FIRST_RUN_HINT = ("New here? Pick a model on the left (a preset, or your own lay
                   "the data in the Data tab, then press Train (F5): the loss and accuracy draw "
                   "live, and the Inspector shows every layer while it trains.")
 _DOCK_WIDTH = 430
+# The tabs whose panels are built after the first paint: object name, title, icon.
+_LATE_TABS = (("trainingPage", "Training", "training"), ("inspectorPage", "Inspector", "inspect"),
+              ("evaluationPage", "Evaluation", "evaluate"), ("autogradPage", "Autograd",
+                                                            "autograd"))
+
+
+@dataclass(frozen=True)
+class _LatePanels:
+    """The tabs' panels built after the first paint (see the module doc)."""
+
+    training: TrainingPanel
+    inspector: InspectorPanel
+    evaluation: EvaluationPanel
+    autograd: AutogradPanel
 
 
 class MainWindow(QMainWindow):
@@ -85,6 +111,13 @@ class MainWindow(QMainWindow):
         self._painted = False  # set before anything that sends the window events
         self._shut_down = False
         self._environment: Environment | None = None
+        self._panels: _LatePanels | None = None
+        self._explain_window: ExplainWindow | None = None
+        self._late_pages: list[QWidget] = []  # where the late panels go, until built
+        # The late panels' builder while it is under way (it holds the window: made
+        # at its first step, dropped when done or at shutdown, so no cycle outlives it).
+        self._late_builder: Generator[None, None, None] | None = None
+        self._opened = False
         self.setObjectName("mainWindow")
         self.setWindowIcon(icon("netexplorer"))
         self.setStyleSheet(read_text("styles", "netexplorer.qss"))
@@ -95,19 +128,18 @@ class MainWindow(QMainWindow):
         self.settings = AppSettings(settings)
         self.session = TrainingSession(self)
         self.session.set_runs_folder(resolve_runs_dir(self.settings.runs_dir))
+        # The inspector's setting, which it shows once it is built (after the first paint).
+        self.session.probe_every = self.settings.probe_every()
         self.redraw_clock = RedrawClock(self)
 
         # The panels.
         spec = self._remembered_spec()
         self.model_panel = ModelPanel(spec)
         self.data_view = DataView(self.settings, spec.input_shape)
-        self.training_panel = TrainingPanel(self.session, self.redraw_clock, self.settings)
-        self.inspector_panel = InspectorPanel(self.session, self.redraw_clock)
-        self.inspector_panel.set_probe_every(
-            self.settings.probe_every(DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY))
-        self.evaluation_panel = EvaluationPanel(self.session)
-        self.autograd_panel = AutogradPanel()
-        self.explain_window = ExplainWindow(self.session, self)  # shown by a click on an image
+        # The training panel's controls and status label, shown before the panel is
+        # built: the toolbar and status bar are in the first paint.
+        self.training_controls = TrainingControls()
+        self.training_status_label = training_status_label()
 
         # The file commands.
         self.spec_files = SpecFiles(self.model_panel, self.settings, self)
@@ -129,12 +161,11 @@ class MainWindow(QMainWindow):
         hint_row.addWidget(self.first_run_hint)
         column.addLayout(hint_row)
         column.addWidget(self.data_view, 1)
-        for panel, title, icon_name in ((data_page, "Data", "data"),
-                                        (self.training_panel, "Training", "training"),
-                                        (self.inspector_panel, "Inspector", "inspect"),
-                                        (self.evaluation_panel, "Evaluation", "evaluate"),
-                                        (self.autograd_panel, "Autograd", "autograd")):
-            self.add_tab(panel, title, icon(icon_name))
+        self.add_tab(data_page, "Data", icon("data"))
+        for object_name, title, icon_name in _LATE_TABS:
+            page = named(QWidget(), object_name, title)
+            self._late_pages.append(page)
+            self.add_tab(page, title, icon(icon_name))
         self.model_dock = QDockWidget("Model", self)
         self.model_dock.setObjectName("modelDock")
         self.model_dock.setWidget(self.model_panel)
@@ -221,7 +252,7 @@ class MainWindow(QMainWindow):
         self.training_toolbar = QToolBar("Training", self)
         self.training_toolbar.setObjectName("trainingToolBar")
         self.training_toolbar.setMovable(False)
-        self.training_toolbar.addWidget(self.training_panel.controls)
+        self.training_toolbar.addWidget(self.training_controls)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.training_toolbar)
 
     def _create_menus(self) -> None:
@@ -262,7 +293,7 @@ class MainWindow(QMainWindow):
         # The training commands with their shortcuts: they work whichever tab shows.
         self.training_menu = bar.addMenu("&Training")
         self.training_menu.setObjectName("trainingMenu")
-        self.training_menu.addActions(list(self.training_panel.controls.actions_in_order))
+        self.training_menu.addActions(list(self.training_controls.actions_in_order))
 
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.setObjectName("helpMenu")
@@ -278,7 +309,7 @@ class MainWindow(QMainWindow):
                                    "CPU threads PyTorch uses while the window is open (one core "
                                    "is left to the window; NETEXPLORER_THREADS overrides)")
         status.addWidget(self.state_label, 1)
-        status.addPermanentWidget(self.training_panel.status_label)
+        status.addPermanentWidget(self.training_status_label)
         status.addPermanentWidget(self.device_label)
         status.addPermanentWidget(self.threads_label)
 
@@ -302,28 +333,149 @@ class MainWindow(QMainWindow):
         session.storedRunsListed.connect(self._on_stored_runs_listed)
         # Train from any tab brings the Training tab forward (unless the Inspector
         # shows); the first run ends the first-run hint.
-        self.training_panel.controls.train_action.triggered.connect(self._on_train_triggered)
+        self.training_controls.train_action.triggered.connect(self._on_train_triggered)
         session.runStarted.connect(self._on_first_run)
         self.first_run_hint.dismissed.connect(self.settings.set_first_run_hint_seen)
         # Files: what was opened sets the form and the data; messages go to the bar.
         self.checkpoint_files.checkpointOpened.connect(self._on_checkpoint_opened)
         self.spec_files.pathChanged.connect(self._update_title)
-        for source in (self.spec_files, self.checkpoint_files, self.exporter,
-                       self.training_panel, self.autograd_panel):
+        for source in (self.spec_files, self.checkpoint_files, self.exporter):
             source.statusMessage.connect(self._on_status_message)
-        # The inspector: the layer a person picks, its setting, and a NaN found.
-        self.inspector_panel.layerChosen.connect(model.select_layer)
-        self.inspector_panel.probeSettingChanged.connect(self._on_probe_setting_changed)
-        self.inspector_panel.nonFiniteFound.connect(self._on_nonfinite)
-        # The autograd lab: the model's graph, and the layer a person clicks in it.
-        self.autograd_panel.layerChosen.connect(model.select_layer)
-        # A click on an image anywhere opens its trace.
-        for gallery_owner in (data, self.evaluation_panel, self.inspector_panel):
-            gallery_owner.imageChosen.connect(self.explain_window.explain)
+        # A click on an image anywhere opens its trace (the late panels' galleries
+        # are connected in _connect_late_panels).
+        data.imageChosen.connect(self._on_image_chosen)
+        # A click on a tab whose panel is not built yet builds it (see the module doc).
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         # The window's own background work.
         self._env_runner.finished.connect(self._on_environment)
         self._env_runner.failed.connect(self._on_environment_failed)
         self._startup_timer.timeout.connect(self._on_startup_timer)
+
+    def _connect_late_panels(self, panels: _LatePanels) -> None:
+        """The connections of the panels built after the first paint."""
+        model = self.model_panel
+        for source in (panels.training, panels.autograd):
+            source.statusMessage.connect(self._on_status_message)
+        # The inspector: the layer a person picks, its setting, and a NaN found.
+        panels.inspector.layerChosen.connect(model.select_layer)
+        panels.inspector.probeSettingChanged.connect(self._on_probe_setting_changed)
+        panels.inspector.nonFiniteFound.connect(self._on_nonfinite)
+        # The autograd lab: the model's graph, and the layer a person clicks in it.
+        panels.autograd.layerChosen.connect(model.select_layer)
+        for gallery_owner in (panels.evaluation, panels.inspector):
+            gallery_owner.imageChosen.connect(self._on_image_chosen)
+
+    # ------------------------------------------------------------------ the late panels
+
+    @property
+    def opened(self) -> bool:
+        """Whether the steps after the first paint have all run: the digits asked
+        for, every panel in its tab, the stored runs being listed."""
+        return self._opened
+
+    @property
+    def training_panel(self) -> TrainingPanel:
+        return self._late_panels().training
+
+    @property
+    def inspector_panel(self) -> InspectorPanel:
+        return self._late_panels().inspector
+
+    @property
+    def evaluation_panel(self) -> EvaluationPanel:
+        return self._late_panels().evaluation
+
+    @property
+    def autograd_panel(self) -> AutogradPanel:
+        return self._late_panels().autograd
+
+    @property
+    def explain_window(self) -> ExplainWindow:
+        """The window a click on an image opens, built at the first click."""
+        if self._explain_window is None:
+            from netexplorer.ui.explain.explain_window import ExplainWindow
+
+            self._explain_window = ExplainWindow(self.session, self)
+        return self._explain_window
+
+    def _late_panels(self) -> _LatePanels:
+        """The late panels, the parts not built yet built now."""
+        while self._build_late_part():
+            pass
+        assert self._panels is not None
+        return self._panels
+
+    def _build_late_part(self) -> bool:
+        """Build the next part of the late panels; False once they are all built."""
+        if self._panels is not None:
+            return False
+        if self._late_builder is None:
+            self._late_builder = self._late_panel_parts()
+        if next(self._late_builder, True) is True:  # True: that was the last part
+            self._late_builder = None
+            return False
+        return True
+
+    def _late_panel_parts(self) -> Generator[None, None, None]:
+        """Build the pyqtgraph panels one part per turn of the event loop (at startup,
+        while torch loads on the loader's thread: the window answers between parts),
+        put them in their tabs and tell them what the window already knows: the spec,
+        the dataset, what stands in the way of training."""
+        import pyqtgraph  # noqa: F401  (the largest part, 0.33 s here)
+
+        yield
+        from netexplorer.ui.autograd.autograd_panel import AutogradPanel
+        from netexplorer.ui.evaluation.evaluation_panel import EvaluationPanel
+        from netexplorer.ui.inspector.inspector_panel import InspectorPanel
+        from netexplorer.ui.training.training_panel import TrainingPanel
+
+        yield
+        training = self._kept_hidden(TrainingPanel(
+            self.session, self.redraw_clock, self.settings, controls=self.training_controls,
+            status_label=self.training_status_label))
+        yield
+        inspector = self._kept_hidden(InspectorPanel(self.session, self.redraw_clock))
+        inspector.set_probe_every(self.settings.probe_every())
+        yield
+        evaluation = self._kept_hidden(EvaluationPanel(self.session))
+        yield
+        panels = _LatePanels(training, inspector, evaluation, AutogradPanel())
+        self._panels = panels  # before the tabs change: what they send may read a panel
+        self._swap_in(panels)
+        self._connect_late_panels(panels)
+        valid = self.model_panel.is_valid
+        panels.autograd.set_spec(self.model_panel.spec if valid else None)
+        dataset = self.data_view.dataset
+        if dataset is not None:
+            panels.inspector.feature_view.set_dataset(dataset)
+            panels.training.discover_devices()
+        self._refresh_readiness()
+
+    def _kept_hidden(self, panel: QWidget) -> Any:
+        """A panel built before its tab takes it: the window's child, hidden (so that a
+        window shown meanwhile does not show it), until _swap_in."""
+        panel.setParent(self)
+        panel.hide()
+        return panel
+
+    def _swap_in(self, panels: _LatePanels) -> None:
+        """Each late panel takes its empty page's place, keeping the tab that shows."""
+        tabs = self.tabs
+        current = tabs.currentIndex()
+        tabs.blockSignals(True)  # the swap changes no tab a person chose
+        try:
+            for page, panel in zip(self._late_pages, (panels.training, panels.inspector,
+                                                       panels.evaluation, panels.autograd),
+                                   strict=True):
+                index = tabs.indexOf(page)
+                tab_icon, title = tabs.tabIcon(index), tabs.tabText(index)
+                tabs.removeTab(index)
+                tabs.insertTab(index, panel, tab_icon, title)
+                page.deleteLater()
+            tabs.setCurrentIndex(current)
+        finally:
+            tabs.blockSignals(False)
+        self._late_pages = []
 
     # ------------------------------------------------------------------ startup and shutdown
 
@@ -358,11 +510,19 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_startup_timer(self) -> None:
+        """After the first paint, one step per turn of the event loop: the digits
+        (and the dataset's load, which imports torch on its thread); then the late
+        panels, a part at a time; then the stored runs, whose listing they show."""
         if self._shut_down:
             return
-        self.data_view.start()
-        self._env_runner.submit(probe_environment)
-        self.session.list_stored_runs()
+        if not self.data_view.started:
+            self.data_view.start()
+            self._env_runner.submit(probe_environment)
+        elif not self._build_late_part():
+            self.session.list_stored_runs()
+            self._opened = True
+            return
+        self._startup_timer.start(0)
 
     def shutdown(self) -> None:
         """Stop timers and wait for worker threads; remember the session. Idempotent."""
@@ -370,13 +530,17 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self._startup_timer.stop()
+        if self._late_builder is not None:
+            self._late_builder.close()  # a window closed while its panels were built
+            self._late_builder = None
         self.redraw_clock.stop()
         self.session.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.spec_json = self.model_panel.spec.to_json(indent=None)
         self.data_view.shutdown()
-        self.autograd_panel.shutdown()
+        if self._panels is not None:
+            self._panels.autograd.shutdown()
         self._env_runner.shutdown()
         self.settings.sync()
 
@@ -418,7 +582,8 @@ class MainWindow(QMainWindow):
         valid = self.model_panel.is_valid  # an invalid stack never reaches training
         if valid:
             self.session.set_spec(spec)
-        self.autograd_panel.set_spec(spec if valid else None)
+        if self._panels is not None:  # else it is given the spec when it is built
+            self._panels.autograd.set_spec(spec if valid else None)
 
     @Slot(bool)
     def _on_validity_changed(self, _valid: bool) -> None:
@@ -429,10 +594,12 @@ class MainWindow(QMainWindow):
     def _on_dataset_loaded(self, dataset: Any) -> None:
         self.session.set_dataset(dataset)
         self.model_panel.set_classes(dataset.num_classes, dataset_title(dataset.name))
-        self.inspector_panel.feature_view.set_dataset(dataset)
         self._update_state()
         self._refresh_readiness()
-        self.training_panel.discover_devices()  # torch is loaded by now: the list comes quickly
+        if self._panels is not None:  # else they are given the dataset when built
+            self._panels.inspector.feature_view.set_dataset(dataset)
+            # torch is loaded by now: the device list comes quickly
+            self._panels.training.discover_devices()
 
     @Slot(str)
     def _on_data_failed(self, reason: str) -> None:
@@ -477,6 +644,15 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Restoring the weights of run {run.number} "
                                              f"({run.name})…", 5000)
                 return
+
+    @Slot(str, int)
+    def _on_image_chosen(self, split: str, index: int) -> None:
+        self.explain_window.explain(split, index)
+
+    @Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) in self._late_pages:
+            self._late_panels()  # its panel takes the page's place, and shows
 
     @Slot()
     def _on_colour_input_requested(self) -> None:
@@ -566,7 +742,12 @@ class MainWindow(QMainWindow):
 
     def _refresh_readiness(self) -> None:
         """Tell the training panel and the checkpoint commands what can be done now."""
-        self.training_panel.set_blocker(self._training_blocker())
+        blocker = self._training_blocker()
+        if self._panels is not None:
+            self._panels.training.set_blocker(blocker)
+        else:  # the controls show in the first paint, before their panel is built
+            self.training_controls.show_state(self.session.state,
+                                              blocker or "the window is still opening")
         self.checkpoint_files.refresh()
 
     def _training_blocker(self) -> str:

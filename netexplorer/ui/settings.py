@@ -26,6 +26,10 @@ _PROBE_EVERY = "inspector/probe_every"  # steps, or "off"
 _RUNS_DIR = "runs/folder"
 _FIRST_RUN_HINT = "hints/firstRun"
 
+# The inspector's sampling interval in steps: its default, and the most it accepts.
+DEFAULT_PROBE_EVERY = 10
+MAX_PROBE_EVERY = 100_000
+
 
 def open_settings() -> QSettings:
     """The user's settings file (an INI file, so it is the same on every platform).
@@ -161,17 +165,17 @@ class AppSettings:
         self._set(_FIRST_RUN_HINT, "seen")
 
     # -- inspector
-    def probe_every(self, default: int, maximum: int) -> int | None:
-        """The saved sampling interval: a whole number of steps from 1 to `maximum`,
-        None for "off", or (missing or damaged) `default`."""
+    def probe_every(self) -> int | None:
+        """The saved sampling interval: a whole number of steps from 1 to
+        MAX_PROBE_EVERY, None for "off", or (missing or damaged) DEFAULT_PROBE_EVERY."""
         value = self.qsettings.value(_PROBE_EVERY)
         if value == "off":
             return None
         try:
             every = int(str(value))
         except ValueError:
-            return default
-        return every if 1 <= every <= maximum else default
+            return DEFAULT_PROBE_EVERY
+        return every if 1 <= every <= MAX_PROBE_EVERY else DEFAULT_PROBE_EVERY
 
     def set_probe_every(self, every: int | None) -> None:
         self.qsettings.setValue(_PROBE_EVERY, "off" if every is None else int(every))

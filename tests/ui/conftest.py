@@ -180,9 +180,10 @@ def settings(tmp_path) -> QSettings:
 
 
 def wait_for_data(qtbot, window: MainWindow, timeout: int = 60_000) -> None:
-    """Wait until the background load has finished and a dataset is shown."""
-    qtbot.waitUntil(lambda: window.data_view.dataset is not None and not window.data_view.busy,
-                    timeout=timeout)
+    """Wait until the window has opened (every panel built: see MainWindow.opened) and
+    the background load has finished and a dataset is shown."""
+    qtbot.waitUntil(lambda: window.opened and window.data_view.dataset is not None
+                    and not window.data_view.busy, timeout=timeout)
 
 
 @pytest.fixture

@@ -57,13 +57,17 @@ def _close_and_drop(window: MainWindow) -> weakref.ref:
     return ref
 
 
-@pytest.mark.parametrize("started", ["mid-start, never shown", "shown, data loaded"])
+@pytest.mark.parametrize("started", ["mid-start, never shown", "panels half built",
+                                     "shown, data loaded"])
 def test_a_closed_window_is_freed_by_reference_counting(qtbot, settings, started):
     assert not gc.isenabled()  # the GUI-thread collector has automatic collection off
     window = MainWindow(settings=settings)
     if started == "shown, data loaded":
         window.show()
         wait_for_data(qtbot, window)
+    elif started == "panels half built":  # the builder of the late panels holds the window
+        assert window._build_late_part() and window._build_late_part()
+        assert window.tabs.widget(1).objectName() == "trainingPage"
     ref = _close_and_drop(window)
     holders = _holders(window)
     del window

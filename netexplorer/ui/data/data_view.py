@@ -153,6 +153,11 @@ class DataView(QWidget):
     def input_shape(self) -> tuple[int, int, int]:
         return self._input_shape
 
+    @property
+    def started(self) -> bool:
+        """Whether a first load has been asked for (by start() or a request)."""
+        return self._started
+
     def start(self) -> None:
         """Load the remembered dataset (or digits): the first load, once the window shows."""
         if self._started:

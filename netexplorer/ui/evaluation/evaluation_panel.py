@@ -39,9 +39,10 @@ from PySide6.QtWidgets import (
 from netexplorer.core.formatting import percent, plain
 from netexplorer.ui.icons import icon
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
+from netexplorer.ui.widgets.colours import series_colour
 from netexplorer.ui.widgets.gallery import MAX_GALLERY, make_gallery, show_dataset_images
 from netexplorer.ui.widgets.heatmap import HeatmapView
-from netexplorer.ui.widgets.plots import make_bar_chart, series_colour
+from netexplorer.ui.widgets.plots import make_bar_chart
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.data import Dataset

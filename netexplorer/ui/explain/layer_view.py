@@ -23,8 +23,9 @@ from netexplorer.core.formatting import engineering, format_shape
 from netexplorer.core.layers import LAYER_KINDS
 from netexplorer.ui.icons import category_icon
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
+from netexplorer.ui.widgets.colours import series_colour
 from netexplorer.ui.widgets.gallery import make_gallery, normalise_each, show_arrays
-from netexplorer.ui.widgets.plots import make_plot, series_colour
+from netexplorer.ui.widgets.plots import make_plot
 
 if TYPE_CHECKING:  # pragma: no cover - core.explain imports torch
     from netexplorer.core.explain import LayerActivation

@@ -11,7 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QPalette
 
 from netexplorer.core.formatting import percent
-from netexplorer.ui.widgets.plots import make_bar_chart, series_colour
+from netexplorer.ui.widgets.colours import series_colour
+from netexplorer.ui.widgets.plots import make_bar_chart
 
 _RIGHT, _WRONG, _OTHER = series_colour(4), series_colour(2), series_colour(0)
 

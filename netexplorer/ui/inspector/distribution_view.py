@@ -33,7 +33,8 @@ from netexplorer.core.inspection.distributions import (
 )
 from netexplorer.ui.inspector.layer_history import LayerHistory
 from netexplorer.ui.widgets.accessibility import heading_label, hint_label, named
-from netexplorer.ui.widgets.plots import make_plot, series_colour
+from netexplorer.ui.widgets.colours import series_colour
+from netexplorer.ui.widgets.plots import make_plot
 
 # A hue per kind (the Tableau colours the other plots use), and each band's
 # opacity from the widest to the narrowest.

@@ -47,15 +47,16 @@ from netexplorer.ui.inspector.layer_history import (
     transformed,
 )
 from netexplorer.ui.inspector.layer_table import STAT_TITLES, TABLE_STATS, LayerTable, format_stat
+from netexplorer.ui.settings import DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY
 from netexplorer.ui.widgets.accessibility import hint_label, named
+from netexplorer.ui.widgets.colours import series_colour
 from netexplorer.ui.widgets.heatmap import HeatmapView
-from netexplorer.ui.widgets.plots import RedrawClock, add_curve, log_ticks, make_plot, series_colour
+from netexplorer.ui.widgets.plots import add_curve, log_ticks, make_plot
+from netexplorer.ui.widgets.redraw_clock import RedrawClock
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.ui.session.training_session import TrainingSession
 
-DEFAULT_PROBE_EVERY = 10
-MAX_PROBE_EVERY = 100_000
 # The heatmap's choices, the most telling first: starving or exploding gradients,
 # collapsing activations, dead units.
 HEATMAP_STATS: tuple[str, ...] = ("grad_norm", "act_std", "dead", "act_norm", "act_mean",

@@ -44,8 +44,8 @@ from netexplorer.ui.inspector.layer_history import (
     transformed,
 )
 from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.colours import series_colour
 from netexplorer.ui.widgets.columns import ColumnFitter
-from netexplorer.ui.widgets.plots import series_colour
 from netexplorer.ui.widgets.sparkline import (
     SPARKLINE_COLOUR_ROLE,
     SPARKLINE_ROLE,

@@ -35,8 +35,8 @@ from netexplorer.core.runs import RunHistory
 from netexplorer.core.runs.history import settings_diff
 from netexplorer.ui.training.training_text import accuracy_text, format_duration, settings_text
 from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.colours import series_colour
 from netexplorer.ui.widgets.columns import ColumnFitter
-from netexplorer.ui.widgets.plots import series_colour
 
 COLUMNS = ("Run", "Model", "Settings", "Test accuracy", "Time", "Status")
 _NUMBER_ROLE = Qt.ItemDataRole.UserRole

@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
+    QLabel,
     QProgressBar,
     QSizePolicy,
     QToolButton,
@@ -127,3 +128,8 @@ class TrainingControls(QWidget):
             bar.setToolTip(text)
         finally:
             bar.setUpdatesEnabled(True)  # schedules one repaint
+
+
+def training_status_label() -> QLabel:
+    """The status bar's word on the run (the training panel keeps it up to date)."""
+    return named(QLabel(), "trainingStateLabel", "Training state")

@@ -27,7 +27,7 @@ from netexplorer.ui.session.workers import TaskFailure, TaskRunner
 from netexplorer.ui.settings import AppSettings
 from netexplorer.ui.training.config_form import TrainConfigForm, config_from_settings
 from netexplorer.ui.training.runs_list import RunsList
-from netexplorer.ui.training.training_controls import TrainingControls
+from netexplorer.ui.training.training_controls import TrainingControls, training_status_label
 from netexplorer.ui.training.training_plots import TrainingPlots
 from netexplorer.ui.training.training_text import (
     progress,
@@ -36,7 +36,7 @@ from netexplorer.ui.training.training_text import (
     verdicts,
 )
 from netexplorer.ui.widgets.accessibility import named
-from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.widgets.redraw_clock import RedrawClock
 from netexplorer.ui.widgets.result_banner import ResultBanner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,12 +73,16 @@ class TrainingPanel(QWidget):
     """The Training tab. `form`, `plots`, `runs_list`, `banner` are its parts;
     `controls` (Train / Pause / Step / Stop, reset weights, progress) and
     `status_label` are meant for the window — its toolbar, seen from every tab, and
-    its status bar — and statusMessage(text, ms) for its message area."""
+    its status bar — and statusMessage(text, ms) for its message area. The window
+    may make those two itself and hand them over: it shows them in its first paint,
+    before it builds this panel (whose plots import pyqtgraph)."""
 
     statusMessage = Signal(str, int)
 
     def __init__(self, session: TrainingSession, clock: RedrawClock,
-                 settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
+                 settings: AppSettings | None = None, parent: QWidget | None = None, *,
+                 controls: TrainingControls | None = None,
+                 status_label: QLabel | None = None) -> None:
         super().__init__(parent)
         named(self, "trainingPanel", "Training")
         self._session = session
@@ -88,12 +92,13 @@ class TrainingPanel(QWidget):
         self._failure: TaskFailure | None = None
         self._discovery: TaskRunner | None = None
 
-        self.controls = TrainingControls()
+        self.controls = controls if controls is not None else TrainingControls()
         self.form = TrainConfigForm()
         self.banner = ResultBanner()
         self.plots = TrainingPlots(clock)
         self.runs_list = RunsList()
-        self.status_label = named(QLabel(), "trainingStateLabel", "Training state")
+        self.status_label = status_label if status_label is not None \
+            else training_status_label()
         self._build()
 
         if settings is not None:

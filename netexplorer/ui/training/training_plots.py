@@ -44,8 +44,10 @@ from netexplorer.core.smoothing import MAX_WEIGHT, EmaSmoother
 from netexplorer.ui.training.runs_list import run_colour
 from netexplorer.ui.training.training_text import steps_per_epoch
 from netexplorer.ui.widgets.accessibility import named
+from netexplorer.ui.widgets.colours import faint
 from netexplorer.ui.widgets.plot_frame import PlotFrame
-from netexplorer.ui.widgets.plots import RedrawClock, add_curve, faint, live_grid, make_plot
+from netexplorer.ui.widgets.plots import add_curve, live_grid, make_plot
+from netexplorer.ui.widgets.redraw_clock import RedrawClock
 
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.core.runs import RunHistory

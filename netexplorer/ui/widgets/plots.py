@@ -1,9 +1,10 @@
-"""Shared pieces of every live plot: how a plot widget is set up, the colours
-curves get, and the one timer that redraws them.
+"""Shared pieces of every live plot: how a pyqtgraph plot widget is set up.
 
 The producer only appends (pyqtgraph's scrollingPlots example): reports add
-points to RunHistory buffers, and a RedrawClock ticking at ≤ 30 Hz asks each
-registered view to redraw if something changed and it is visible. Plots keep
+points to RunHistory buffers, and a RedrawClock (redraw_clock.py) ticking at
+≤ 30 Hz asks each registered view to redraw if something changed and it is
+visible. The colours curves get are in colours.py; neither of those imports
+pyqtgraph, so the window's first paint does not wait for it. Plots keep
 long runs readable and cheap with peak downsampling, clip-to-view and no
 per-point finite checks; zoom and pan stay free while training (auto-range is
 kept until the person zooms, as pyqtgraph does).
@@ -12,33 +13,14 @@ kept until the person zooms, as pyqtgraph does).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QLineF, QObject, QRectF, QTimer, Slot
+from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 from netexplorer.core.formatting import engineering
 from netexplorer.ui.widgets.accessibility import named
-
-REDRAW_INTERVAL_MS = 33  # ≤ 30 redraws per second, whatever the training speed
-
-# Qualitative colours that stay distinguishable on light and dark backgrounds
-# (Tableau 10); runs and layers cycle through them.
-SERIES_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
-                  "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
-
-
-def series_colour(index: int) -> QColor:
-    return QColor(SERIES_COLOURS[index % len(SERIES_COLOURS)])
-
-
-def faint(colour: QColor, alpha: int = 70) -> QColor:
-    """The same hue, see-through: raw per-batch values under their running mean."""
-    c = QColor(colour)
-    c.setAlpha(alpha)
-    return c
 
 
 def _palette() -> QPalette:
@@ -209,52 +191,3 @@ def live_grid(plot: pg.PlotWidget, strength: float = 0.15) -> HorizontalGrid:
     grid = HorizontalGrid(plot, strength)
     plot.getPlotItem().addItem(grid, ignoreBounds=True)
     return grid
-
-
-class RedrawClock(QObject):
-    """One timer for all live views: each registers a redraw callback that runs
-    at most every REDRAW_INTERVAL_MS while the view is visible and marked dirty.
-
-    Views call mark_dirty() when their data changed (cheap, any number of times
-    per tick). Hidden views are not drawn; they stay dirty, and a view calls
-    mark_dirty() again from its showEvent to be drawn when it appears. The timer
-    runs only while a visible view is dirty, so an idle window does no work.
-    """
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._views: list[tuple[QWidget, Callable[[], None]]] = []
-        self._dirty: set[int] = set()
-        self._timer = QTimer(self)
-        self._timer.setObjectName("redrawClock")
-        self._timer.setInterval(REDRAW_INTERVAL_MS)
-        self._timer.timeout.connect(self._on_tick)
-
-    def register(self, widget: QWidget, redraw: Callable[[], None]) -> int:
-        self._views.append((widget, redraw))
-        return len(self._views) - 1
-
-    def mark_dirty(self, view: int) -> None:
-        self._dirty.add(view)
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def redraw_now(self) -> None:
-        """Draw every dirty view at once (tests, screenshots, a tab becoming visible)."""
-        self._on_tick(force=True)
-
-    def stop(self) -> None:
-        self._timer.stop()
-
-    @Slot()
-    def _on_tick(self, force: bool = False) -> None:
-        # Taken before drawing: a view that marks itself dirty again while it redraws
-        # (it drew part of its news and wants the next tick for the rest) stays dirty.
-        dirty, self._dirty = self._dirty, set()
-        self._timer.stop()  # restarted by the next mark_dirty of a change
-        for view in sorted(dirty):
-            widget, redraw = self._views[view]
-            if force or widget.isVisible():
-                redraw()
-            else:
-                self._dirty.add(view)

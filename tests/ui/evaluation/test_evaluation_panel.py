@@ -12,7 +12,7 @@ from tests.ui.debugging_helpers import click_cell, open_poisoned_checkpoint, tra
 
 
 def evaluation(window) -> EvaluationPanel:
-    panel = window.findChild(QWidget, "evaluationPanel")
+    panel = window.evaluation_panel
     assert isinstance(panel, EvaluationPanel)
     return panel
 

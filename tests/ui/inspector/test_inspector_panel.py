@@ -11,8 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QTableView, QWidget
 
 from netexplorer.core.inspection.probe import HISTOGRAM_EVERY
-from netexplorer.ui.inspector.inspector_panel import DEFAULT_PROBE_EVERY, InspectorPanel
+from netexplorer.ui.inspector.inspector_panel import InspectorPanel
 from netexplorer.ui.inspector.layer_table import TABLE_STATS
+from netexplorer.ui.settings import DEFAULT_PROBE_EVERY
 from tests.ui.debugging_helpers import click_cell, open_poisoned_checkpoint, train
 
 LENET_LAYERS = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1",
@@ -20,7 +21,7 @@ LENET_LAYERS = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten",
 
 
 def inspector(window) -> InspectorPanel:
-    panel = window.findChild(QWidget, "inspectorPanel")
+    panel = window.inspector_panel
     assert isinstance(panel, InspectorPanel)
     return panel
 
@@ -254,7 +255,6 @@ def test_heatmap_tooltips_and_levels_survive_empty_and_nan_columns(qtbot, stat):
 
 
 def test_the_sampling_interval_is_remembered(qtbot, settings):
-    from netexplorer.ui.inspector.inspector_panel import MAX_PROBE_EVERY
     from netexplorer.ui.main_window import MainWindow
     from netexplorer.ui.settings import AppSettings
 
@@ -275,4 +275,4 @@ def test_the_sampling_interval_is_remembered(qtbot, settings):
     for saved, expected in ((None, DEFAULT_PROBE_EVERY), ("garbage", DEFAULT_PROBE_EVERY),
                             ("0", DEFAULT_PROBE_EVERY), ("7", 7), ("off", None)):
         settings.setValue("inspector/probe_every", saved)
-        assert remembered.probe_every(DEFAULT_PROBE_EVERY, MAX_PROBE_EVERY) == expected
+        assert remembered.probe_every() == expected

@@ -330,7 +330,6 @@ def test_outputs_that_do_not_match_the_classes_are_flagged_with_a_fix(window, qt
     """fc3 with 5 outputs for the digits' 10 classes is caught as it is typed, not
     when Train is pressed: the model panel names it, Train says why it waits, and
     the Fix sets out_features back."""
-    from netexplorer.ui.training.training_panel import TrainingPanel
     from tests.ui.conftest import wait_for_data
 
     wait_for_data(qtbot, window)
@@ -341,7 +340,7 @@ def test_outputs_that_do_not_match_the_classes_are_flagged_with_a_fix(window, qt
     assert panel.error_frame.isVisibleTo(window)
     assert "10 classes" in panel.error_label.text() and "fc3" in panel.error_label.text()
     assert panel.fix_button.text() == "Fix: set out_features of 'fc3' to 10"
-    training = window.findChild(TrainingPanel)
+    training = window.training_panel
     assert "classes" in training.ready_reason
     assert panel.apply_fix()
     assert panel.spec.layers[fc3].params["out_features"] == 10

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
-from netexplorer.ui.widgets.plots import series_colour
+from netexplorer.ui.widgets.colours import series_colour
 from netexplorer.ui.widgets.result_banner import ResultBanner
 from tests.ui.training_helpers import button, click, start, train, training_panel
 

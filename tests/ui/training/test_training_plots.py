@@ -10,7 +10,7 @@ from netexplorer.core.runs import RunHistory
 from netexplorer.core.training import EpochReport, FinishedReport, StepReport, TrainConfig
 from netexplorer.ui.training.training_plots import TrainingPlots
 from netexplorer.ui.widgets.plot_frame import nice_bounds
-from netexplorer.ui.widgets.plots import RedrawClock
+from netexplorer.ui.widgets.redraw_clock import RedrawClock
 
 
 @pytest.mark.parametrize("low, high, expected", [

@@ -1,0 +1,62 @@
+"""The one timer every live view draws on (see RedrawClock).
+
+Kept apart from plots.py, which imports pyqtgraph: the window makes its clock
+before its first paint, and the plots after it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtWidgets import QWidget
+
+REDRAW_INTERVAL_MS = 33  # ≤ 30 redraws per second, whatever the training speed
+
+
+class RedrawClock(QObject):
+    """One timer for all live views: each registers a redraw callback that runs
+    at most every REDRAW_INTERVAL_MS while the view is visible and marked dirty.
+
+    Views call mark_dirty() when their data changed (cheap, any number of times
+    per tick). Hidden views are not drawn; they stay dirty, and a view calls
+    mark_dirty() again from its showEvent to be drawn when it appears. The timer
+    runs only while a visible view is dirty, so an idle window does no work.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._views: list[tuple[QWidget, Callable[[], None]]] = []
+        self._dirty: set[int] = set()
+        self._timer = QTimer(self)
+        self._timer.setObjectName("redrawClock")
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_tick)
+
+    def register(self, widget: QWidget, redraw: Callable[[], None]) -> int:
+        self._views.append((widget, redraw))
+        return len(self._views) - 1
+
+    def mark_dirty(self, view: int) -> None:
+        self._dirty.add(view)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def redraw_now(self) -> None:
+        """Draw every dirty view at once (tests, screenshots, a tab becoming visible)."""
+        self._on_tick(force=True)
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    @Slot()
+    def _on_tick(self, force: bool = False) -> None:
+        # Taken before drawing: a view that marks itself dirty again while it redraws
+        # (it drew part of its news and wants the next tick for the rest) stays dirty.
+        dirty, self._dirty = self._dirty, set()
+        self._timer.stop()  # restarted by the next mark_dirty of a change
+        for view in sorted(dirty):
+            widget, redraw = self._views[view]
+            if force or widget.isVisible():
+                redraw()
+            else:
+                self._dirty.add(view)
