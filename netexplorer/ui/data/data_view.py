@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -281,7 +282,10 @@ class DataView(QWidget):
         facts_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.facts = DatasetFacts()
         facts_scroll.setWidget(self.facts)
-        facts_scroll.setMinimumWidth(220)
+        # As narrow as its content allows beside a vertical scroll bar (the window
+        # must fit a 1024-pixel screen with the model panel docked beside it).
+        facts_scroll.setMinimumWidth(self.facts.minimumSizeHint().width() + facts_scroll.style(
+        ).pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent))
         splitter.addWidget(facts_scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
@@ -390,6 +394,7 @@ class DataView(QWidget):
         self.prev_button.clicked.connect(self._on_prev_clicked)
         self.page_label = named(QLabel(), "pageLabel", "Page")
         self.page_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.page_label.setWordWrap(True)  # two lines rather than a wider window
         self.next_button = named(QPushButton("Next"), "nextPageButton", "Next page")
         self.next_button.setIcon(icon("next"))
         self.next_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
