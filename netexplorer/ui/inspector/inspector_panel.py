@@ -57,6 +57,9 @@ from netexplorer.ui.widgets.redraw_clock import RedrawClock
 if TYPE_CHECKING:  # pragma: no cover
     from netexplorer.ui.session.training_session import TrainingSession
 
+# The layer table's numbers are read, not watched: redrawn at most twice a second
+# (its sparklines and cells were most of the GUI thread's time with this tab showing).
+TABLE_REDRAW_S = 0.5
 # The heatmap's choices, the most telling first: starving or exploding gradients,
 # collapsing activations, dead units.
 HEATMAP_STATS: tuple[str, ...] = ("grad_norm", "act_std", "dead", "act_norm", "act_mean",
@@ -94,7 +97,7 @@ class InspectorPanel(QWidget):
         self._series_curves: dict[int, pg.PlotDataItem] = {}
         self._build()
         self._views = {
-            "table": clock.register(self.table, self._redraw_table),
+            "table": clock.register(self.table, self._redraw_table, TABLE_REDRAW_S),
             "series": clock.register(self.series_plot, self._redraw_series),
             "heatmap": clock.register(self.heatmap, self._redraw_heatmap),
             "distributions": clock.register(self.distribution_view,

@@ -5,12 +5,22 @@ before its first paint, and the plots after it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QWidget
 
 REDRAW_INTERVAL_MS = 33  # ≤ 30 redraws per second, whatever the training speed
+
+
+@dataclass
+class _View:
+    widget: QWidget
+    redraw: Callable[[], None]
+    min_interval_s: float
+    last_drawn: float = float("-inf")  # time.monotonic() of its last redraw
 
 
 class RedrawClock(QObject):
@@ -21,19 +31,26 @@ class RedrawClock(QObject):
     per tick). Hidden views are not drawn; they stay dirty, and a view calls
     mark_dirty() again from its showEvent to be drawn when it appears. The timer
     runs only while a visible view is dirty, so an idle window does no work.
+
+    A view may ask to be drawn less often (min_interval_s): a table of numbers a
+    person reads needs no 30 redraws a second, and each costs the training thread
+    the GIL. It stays dirty until its interval has passed; redraw_now ignores it.
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._views: list[tuple[QWidget, Callable[[], None]]] = []
+        self._views: list[_View] = []
         self._dirty: set[int] = set()
         self._timer = QTimer(self)
         self._timer.setObjectName("redrawClock")
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self._on_tick)
 
-    def register(self, widget: QWidget, redraw: Callable[[], None]) -> int:
-        self._views.append((widget, redraw))
+    def register(self, widget: QWidget, redraw: Callable[[], None],
+                 min_interval_s: float = 0.0) -> int:
+        """A view drawn by `redraw` while `widget` is visible, at most every
+        REDRAW_INTERVAL_MS, or every `min_interval_s` if that is longer."""
+        self._views.append(_View(widget, redraw, min_interval_s))
         return len(self._views) - 1
 
     def mark_dirty(self, view: int) -> None:
@@ -54,9 +71,17 @@ class RedrawClock(QObject):
         # (it drew part of its news and wants the next tick for the rest) stays dirty.
         dirty, self._dirty = self._dirty, set()
         self._timer.stop()  # restarted by the next mark_dirty of a change
-        for view in sorted(dirty):
-            widget, redraw = self._views[view]
-            if force or widget.isVisible():
-                redraw()
+        now = time.monotonic()
+        waiting = False
+        for index in sorted(dirty):
+            view = self._views[index]
+            if not (force or view.widget.isVisible()):
+                self._dirty.add(index)  # drawn when it shows (its showEvent marks it)
+            elif force or now - view.last_drawn >= view.min_interval_s:
+                view.last_drawn = now
+                view.redraw()
             else:
-                self._dirty.add(view)
+                self._dirty.add(index)
+                waiting = True
+        if waiting and not self._timer.isActive():
+            self._timer.start()
