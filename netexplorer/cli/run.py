@@ -33,13 +33,9 @@ from netexplorer.core.errors import CheckpointError, StoreError, TrainingError, 
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.inspection.diagnosis import RunFacts, diagnose
+from netexplorer.core.runs.folders import resolve_runs_dir
 from netexplorer.core.runs.recorder import RunRecorder
-from netexplorer.core.runs.store import (
-    RunStore,
-    RunSummary,
-    fail_abandoned_run,
-    resolve_runs_dir,
-)
+from netexplorer.core.runs.store import RunStore, RunSummary, fail_abandoned_run
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import (
     EpochReport,

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from netexplorer.core.runs.store import RunStore, RunSummary, resolve_runs_dir
+from netexplorer.core.runs.folders import resolve_runs_dir
+from netexplorer.core.runs.store import RunStore, RunSummary
 
 HEADERS = ("id", "name", "model", "dataset", "epochs", "test acc", "status", "parent")
 NAME_WIDTH = 24  # longer names are cut with an ellipsis; `runs` is for reading

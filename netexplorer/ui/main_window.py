@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
 from netexplorer import __version__
 from netexplorer.core.assets import read_text
 from netexplorer.core.presets import DEFAULT_PRESET, get_preset
-from netexplorer.core.runs import resolve_runs_dir
+from netexplorer.core.runs.folders import resolve_runs_dir
 from netexplorer.core.specs import ModelSpec, SpecError
 from netexplorer.ui.data.data_view import DataView, dataset_title
 from netexplorer.ui.files.checkpoint_files import CheckpointFiles

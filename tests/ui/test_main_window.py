@@ -205,7 +205,8 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from netexplorer.ui.main_window import MainWindow
 
-HEAVY = ("torch", "sklearn", "torchvision", "netexplorer.core.data", "pyqtgraph")
+HEAVY = ("torch", "sklearn", "torchvision", "netexplorer.core.data", "pyqtgraph", "numpy",
+         "sqlite3")
 PANELS = ["trainingPanel", "inspectorPanel", "evaluationPanel", "autogradPanel"]
 seen = {}
 
@@ -246,7 +247,8 @@ window.shutdown()
 def test_the_first_paint_waits_for_neither_torch_nor_the_plots(tmp_path):
     """The first paint must not wait for torch (~2.5 s here), which loads in the
     background, started by that paint, nor for pyqtgraph and the panels that draw
-    with it (~0.6 s here), built once the digits are drawn. What was imported is
+    with it (~0.6 s here), built once the digits are drawn, nor for numpy and
+    SQLite (~0.1 s), which the digits' grid and the runs list need after it. What was imported is
     read at the first paint event itself; the tabs' contents when the grid first
     draws the digits. Then every tab gets its panel, the Data tab still showing."""
     import subprocess

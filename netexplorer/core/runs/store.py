@@ -54,6 +54,7 @@ from netexplorer.core.reports import (
     SettingChange,
     StepReport,
 )
+from netexplorer.core.runs.folders import resolve_runs_dir
 from netexplorer.core.runs.history import RunHistory
 from netexplorer.core.train_config import TrainConfig
 
@@ -62,7 +63,6 @@ try:  # POSIX: a run's writer holds a lock the kernel drops when the process die
 except ImportError:  # pragma: no cover - Windows: interruption is judged by age
     fcntl = None  # type: ignore[assignment]
 
-RUNS_ENV = "NETEXPLORER_RUNS"
 DB_NAME = "runs.sqlite"
 FORMAT = "netexplorer-runs"
 SCHEMA_VERSION = 1
@@ -137,20 +137,6 @@ _RUN_TABLES = ("steps", "epochs", "probes", "changes", *(name for name, _ in _AD
 # ~14-fold (a LeNet step's 17.7 KB to ~1.2 KB), and the writer compresses on the
 # training thread.
 _HISTOGRAM_COMPRESSION = 1
-
-
-def default_runs_dir() -> Path:
-    """$NETEXPLORER_RUNS, else the per-user data folder's netexplorer/runs."""
-    if os.environ.get(RUNS_ENV):
-        return Path(os.environ[RUNS_ENV]).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(base) / "netexplorer" / "runs"
-
-
-def resolve_runs_dir(folder: str | os.PathLike | None = None) -> Path:
-    """The runs folder to use: the one asked for (--runs-dir, the GUI's setting),
-    else the default."""
-    return Path(folder).expanduser() if folder else default_runs_dir()
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from netexplorer.core.runs import RunHistory, RunStore, RunSummary
-from netexplorer.core.runs.follow import QUIET_AFTER_S, FollowCursor, FollowUpdate, read_new
+from netexplorer.core import runs as core_runs
 from netexplorer.ui.session.workers import JobQueue, TaskFailure, TaskHandle, expect_gui_thread
 
 if TYPE_CHECKING:  # pragma: no cover - a checkpoint holds tensors
     from netexplorer.core.checkpoints import Checkpoint
     from netexplorer.core.data import Dataset
     from netexplorer.core.evaluation import EvalReport
+    from netexplorer.core.runs import RunHistory, RunSummary
+    from netexplorer.core.runs.follow import FollowCursor, FollowUpdate
+
+# The store's classes come through the lazy core.runs package and core.runs.follow is
+# imported where it is used: the window builds its RunLibrary before its first
+# paint, which must not wait for numpy (the store's and the histories' arrays).
 
 
 @dataclass(frozen=True)
@@ -45,25 +50,25 @@ class StoreListing:
 
 
 def list_job(folder: Path) -> StoreListing:
-    with RunStore(folder) as store:
+    with core_runs.RunStore(folder) as store:
         return StoreListing(store.folder, tuple(store.list_runs()), store.notice)
 
 
 def history_job(folder: Path, run_id: str) -> RunHistory:
     """The run's own steps and epochs: a continued run is drawn after its parent's
     curve (its steps are numbered after the parent's), not over it."""
-    with RunStore(folder) as store:
+    with core_runs.RunStore(folder) as store:
         return store.load_history(run_id, lineage=False)
 
 
 def rename_job(folder: Path, run_id: str, name: str) -> str:
-    with RunStore(folder) as store:
+    with core_runs.RunStore(folder) as store:
         store.rename(run_id, name)
         return store.run(run_id).name
 
 
 def delete_job(folder: Path, run_id: str) -> str:
-    with RunStore(folder) as store:
+    with core_runs.RunStore(folder) as store:
         store.delete(run_id)
     return run_id
 
@@ -73,7 +78,7 @@ def weights_job(folder: Path, run_id: str) -> Checkpoint:
     from netexplorer.core.checkpoints import load_checkpoint
     from netexplorer.core.errors import StoreError
 
-    with RunStore(folder) as store:
+    with core_runs.RunStore(folder) as store:
         path = store.checkpoint_path(run_id, "last")
         name = store.run(run_id).name
     if not path.exists():
@@ -116,8 +121,16 @@ def evaluate_weights_job(folder: Path, run_id: str, dataset: Dataset) -> Weights
     return WeightsEvaluation(report, checkpoint.epochs_done)
 
 
+def _quiet_after_s() -> float:
+    from netexplorer.core.runs.follow import QUIET_AFTER_S
+
+    return QUIET_AFTER_S
+
+
 def follow_job(folder: Path, run_id: str, cursor: FollowCursor) -> FollowUpdate:
-    with RunStore(folder) as store:
+    with core_runs.RunStore(folder) as store:
+        from netexplorer.core.runs.follow import read_new
+
         return read_new(store, run_id, cursor)
 
 
@@ -144,6 +157,8 @@ class RunFollower(QObject):
             raise RuntimeError("only a run in the run store can be followed")
         self.run = run
         self._library = library
+        from netexplorer.core.runs.follow import FollowCursor
+
         self._cursor = FollowCursor.of(run)
         self._pending: TaskHandle | None = None
         self._last_news = time.time()
@@ -185,7 +200,7 @@ class RunFollower(QObject):
             self.run.extend(update.reports)
             self._last_news, self._said_quiet = update.read_at, False
             self.updated.emit(self.run)
-        elif not self._said_quiet and update.read_at - self._last_news >= QUIET_AFTER_S:
+        elif not self._said_quiet and update.read_at - self._last_news >= _quiet_after_s():
             self._said_quiet = True
             self.quiet.emit(self.run, self._last_news)
         if update.probe is not None:
@@ -206,7 +221,7 @@ def summary_history(number: int, summary: RunSummary) -> RunHistory:
     """A stored run as the runs list shows it before its steps are loaded."""
     from netexplorer.core.reports import FinishedReport
 
-    run = RunHistory(number, summary.config, summary.model, summary.dataset,
+    run = core_runs.RunHistory(number, summary.config, summary.model, summary.dataset,
                      started_at=summary.created, store_id=summary.id, name=summary.name,
                      parent_id=summary.parent, first_step=summary.first_step)
     run.stored = summary

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from netexplorer.core.reports import FinishedReport, PausedReport, StepReport
-from netexplorer.core.runs import RunHistory, run_from_checkpoint
 from netexplorer.ui.session.run_library import (
     RunFollower,
     RunLibrary,
@@ -48,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover - torch is imported lazily, off the GUI th
 
     from netexplorer.core.checkpoints import Checkpoint
     from netexplorer.core.data import Dataset
+    from netexplorer.core.runs import RunHistory
     from netexplorer.core.runs.recorder import RunRecorder
     from netexplorer.core.specs import ModelSpec
     from netexplorer.core.training import TrainConfig, Trainer, TrainingControl
@@ -320,6 +320,8 @@ class TrainingSession(QObject):
             box.trainer = trainer
             return trainer
 
+        from netexplorer.core.runs import RunHistory  # numpy: not before the first paint
+
         run = RunHistory(self._next_number(), config, spec.name, dataset.name, name=name,
                          parent_id=parent, first_step=first_step,
                          layer_kinds=tuple(layer.kind for layer in spec.layers))
@@ -446,6 +448,8 @@ class TrainingSession(QObject):
         """Use a loaded checkpoint's model: its spec goes to the model panel
         (specLoaded), its weights become the current model, its history a run, and
         the next run resumes it."""
+        from netexplorer.core.runs import run_from_checkpoint
+
         self._adopt(checkpoint, parent=None)
         run = run_from_checkpoint(self._next_number(), checkpoint)
         self.runs.append(run)

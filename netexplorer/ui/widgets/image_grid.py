@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QHelpEvent, QImage, QMouseEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from netexplorer.core.grids import ImageGrid
 from netexplorer.ui.widgets.accessibility import named
+
+if TYPE_CHECKING:  # the grid is drawn (with numpy) after the window's first paint
+    from netexplorer.core.grids import ImageGrid
 
 # Images are enlarged to about this many pixels on their longer side…
 TARGET_CELL = 72
