@@ -507,7 +507,7 @@ class InspectorPanel(QWidget):
         return nonfinite
 
     def _probes_taken(self) -> None:
-        if not self.table.selected_layers():
+        if not self.table.has_selection():
             self._select_default_layers()
         self._refresh_status()
         self.mark_all_dirty()
