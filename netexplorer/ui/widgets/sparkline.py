@@ -12,7 +12,8 @@ run trained, and the training thread its share of the GIL).
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QSize, Qt
+import pyqtgraph as pg
+from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 
 # The model's role holding a cell's history (a 1-D float array, already on the
@@ -25,29 +26,20 @@ SPARKLINE_WIDTH = 30
 
 def sparkline_path(values: np.ndarray, rect: QRect) -> QPainterPath:
     """The history as a path inside `rect`, scaled to its own range; finite runs are
-    joined, NaNs break the line."""
-    path = QPainterPath()
+    joined, NaNs break the line. Built from the arrays in one call (pyqtgraph's
+    arrayToQPath): a QPointF per sample cost ~0.1 ms a cell, about half of a
+    refresh of the inspector's table."""
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
     if values.size < 2 or finite.sum() < 2:
-        return path
+        return QPainterPath()
     low, high = float(values[finite].min()), float(values[finite].max())
     span = high - low
     n = values.size
-    x_step = rect.width() / max(n - 1, 1)
-    drawing = False
-    for i, value in enumerate(values):
-        if not finite[i]:
-            drawing = False
-            continue
-        fraction = 0.5 if span <= 1e-12 else (value - low) / span
-        point = QPointF(rect.left() + i * x_step, rect.bottom() - fraction * rect.height())
-        if drawing:
-            path.lineTo(point)
-        else:
-            path.moveTo(point)
-            drawing = True
-    return path
+    x = rect.left() + np.arange(n) * (rect.width() / max(n - 1, 1))
+    fraction = np.full(n, 0.5) if span <= 1e-12 else (values - low) / span
+    y = rect.bottom() - fraction * rect.height()
+    return pg.arrayToQPath(x, y, connect="finite")
 
 
 def sparkline_pixmap(values: np.ndarray, size: QSize, colour: QColor,
