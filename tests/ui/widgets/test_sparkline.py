@@ -8,7 +8,8 @@ from PySide6.QtGui import QColor, QPainterPath
 
 from netexplorer.ui.widgets.sparkline import sparkline_path, sparkline_pixmap
 
-RECT = QRect(1, 2, 58, 14)  # x from its left (1) to left + width; y from its bottom() (15) up by its height
+# x runs from its left (1) to left + width; y from its bottom() (15) up by its height.
+RECT = QRect(1, 2, 58, 14)
 
 
 def _runs(path: QPainterPath) -> list[list[tuple[float, float]]]:
