@@ -8,7 +8,9 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +22,25 @@ from netexplorer.core.specs import ModelSpec, build_model
 
 
 def bare_loop(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
-              momentum: float, seed: int = 0, device: str = "cpu") -> tuple[float, int]:
-    """The plain loop a person would write: in-memory tensors, index a shuffled
-    permutation, SGD with momentum, test accuracy after each epoch.
+              momentum: float, seed: int = 0, device: str = "cpu") -> tuple[Timing, int]:
+    """The plain loop a person would write (bare_steps, run through).
     Returns (Timing, training images seen)."""
+    clock = Clock()
+    *_, seen = bare_steps(spec, dataset, epochs=epochs, batch_size=batch_size, lr=lr,
+                          momentum=momentum, seed=seed, device=device)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return clock.stop(), seen
+
+
+def bare_steps(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: int, lr: float,
+               momentum: float, seed: int = 0, device: str = "cpu",
+               every: int = 10) -> Iterator[int]:
+    """The plain loop a person would write: in-memory tensors, index a shuffled
+    permutation, SGD with momentum, test accuracy after each epoch. Yields the
+    training images seen so far every `every` steps and after each epoch's test,
+    as a Trainer's steps() yields reports, so that interleaved_cpu can run it
+    beside one."""
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
@@ -31,23 +48,22 @@ def bare_loop(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: int
     x, y = dataset.train.images.to(device), dataset.train.labels.to(device)
     tx, ty = dataset.test.images.to(device), dataset.test.labels.to(device)
     seen = 0
-    clock = Clock()
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(y), generator=generator).to(device)
-        for i in range(0, len(y), batch_size):
+        for step, i in enumerate(range(0, len(y), batch_size), 1):
             idx = order[i:i + batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
             seen += len(idx)
+            if step % every == 0:
+                yield seen
         model.eval()
         with torch.no_grad():
             float((model(tx).argmax(1) == ty).float().mean())
-    if device != "cpu":
-        torch.cuda.synchronize()
-    return clock.stop(), seen
+        yield seen
 
 
 class Clock:
@@ -97,3 +113,28 @@ def rss_mb() -> float:
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     ok = value >= target if higher_is_better else value <= target
     return "OK" if ok else "BELOW TARGET" if higher_is_better else "ABOVE TARGET"
+
+
+def interleaved_cpu(streams: dict[str, Iterator[Any]]) -> dict[str, float]:
+    """This thread's CPU seconds each stream took to run out, the streams advanced
+    in turn, one item each (a trainer's steps() yields a report every
+    report_every steps), the order reversed every round.
+
+    On this shared machine the same run's speed swings by ±20 % from one run to
+    the next (other tenants' load changes the speed of every instruction, which
+    CPU time counts too), so two variants timed in separate runs differ by more
+    than the overheads measured. Interleaved at ten steps, both meet the same
+    load and the ratio of their totals is steady."""
+    left = dict(streams)
+    spent = {name: 0.0 for name in streams}
+    forward = True
+    while left:
+        for name in list(left) if forward else list(reversed(left)):
+            start = time.thread_time()
+            try:
+                next(left[name])
+            except StopIteration:
+                del left[name]
+            spent[name] += time.thread_time() - start
+        forward = not forward
+    return spent
