@@ -6,9 +6,10 @@ Both loops train LeNet on the bundled digits with the same batch size, optimizer
 thread count and in-memory data, and both compute test accuracy after each epoch;
 the engine also reports, snapshots for divergence recovery and checks controls.
 The verdicts come from the variants interleaved ten steps at a time in one
-thread (common.interleaved_cpu), each run's ratio of CPU times, the median over
-runs: whole runs one after another (also printed) swing by more than the
-overheads measured on this shared machine. Targets
+thread (common.interleaved_cpu), a run's ratio the median over its rounds of
+the CPU times' ratio (common.paired_ratio), the figure the median over runs:
+whole runs one after another (also printed) swing by more than the overheads
+measured on this shared machine. Targets
 (issue 18), by CPU time: the engine ≥ 0.99 × bare; the default random shift
 (2 px) costs ≤ 3 % of a step (timed apart from the step it precedes, step by
 step, interleaved: a 3 % difference is below the noise of whole runs here);
@@ -31,6 +32,7 @@ from common import (
     comparable_config,
     interleaved_cpu,
     median,
+    paired_ratio,
     verdict,
 )
 
@@ -157,7 +159,7 @@ def main() -> None:
                 "default recipe": lambda: engine_run(spec, dataset, recipe)}
     rates: dict[str, dict[str, list[float]]] = {
         name: {"wall": [], "cpu": []} for name in variants}
-    spent: dict[str, list[float]] = {name: [] for name in variants}
+    spent: dict[str, list[list[float]]] = {name: [] for name in variants}
     for _ in range(args.runs):
         streams = {"engine": Trainer(spec, dataset, base).steps(),
                    "bare": bare_steps(spec, dataset, epochs=args.epochs,
@@ -176,7 +178,7 @@ def main() -> None:
                                 (f"the CLI's default recipe (shift {recipe.augment_shift} px, "
                                  f"{recipe.schedule} schedule)", "default recipe",
                                  RECIPE_TARGET)):
-        ratios = [b / a for a, b in zip(spent[name], spent["bare"], strict=True)]
+        ratios = [paired_ratio(a, b) for a, b in zip(spent[name], spent["bare"], strict=True)]
         print(f"   {title} / bare: ratio {median(ratios):.3f}   target ≥ {target}  "
               f"{verdict(median(ratios), target)}   runs {[round(r, 3) for r in ratios]}")
     print("whole runs one after another (no verdict: see above):")

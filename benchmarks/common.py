@@ -38,9 +38,9 @@ def bare_steps(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: in
                every: int = 10) -> Iterator[int]:
     """The plain loop a person would write: in-memory tensors, index a shuffled
     permutation, SGD with momentum, test accuracy after each epoch. Yields the
-    training images seen so far every `every` steps and after each epoch's test,
-    as a Trainer's steps() yields reports, so that interleaved_cpu can run it
-    beside one."""
+    training images seen so far where a Trainer's steps() yields reports (every
+    `every` steps of an epoch, at its last step, after its test), so that
+    interleaved_cpu can pair it with one."""
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
@@ -51,14 +51,15 @@ def bare_steps(spec: ModelSpec, dataset: Dataset, *, epochs: int, batch_size: in
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(y), generator=generator).to(device)
-        for step, i in enumerate(range(0, len(y), batch_size), 1):
+        starts = range(0, len(y), batch_size)
+        for step, i in enumerate(starts, 1):
             idx = order[i:i + batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
             seen += len(idx)
-            if step % every == 0:
+            if step % every == 0 or step == len(starts):  # where a Trainer reports
                 yield seen
         model.eval()
         with torch.no_grad():
@@ -115,18 +116,21 @@ def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     return "OK" if ok else "BELOW TARGET" if higher_is_better else "ABOVE TARGET"
 
 
-def interleaved_cpu(streams: dict[str, Iterator[Any]]) -> dict[str, float]:
-    """This thread's CPU seconds each stream took to run out, the streams advanced
-    in turn, one item each (a trainer's steps() yields a report every
-    report_every steps), the order reversed every round.
+def interleaved_cpu(streams: dict[str, Iterator[Any]]) -> dict[str, list[float]]:
+    """This thread's CPU seconds of each item of each stream, the streams advanced
+    in turn, one item each per round (a trainer's steps() yields a report every
+    report_every steps, bare_steps at the same places), the order reversed every
+    round. A stream's list holds its items' times in order; the round after it
+    ran out is not in it.
 
     On this shared machine the same run's speed swings by ±20 % from one run to
-    the next (other tenants' load changes the speed of every instruction, which
-    CPU time counts too), so two variants timed in separate runs differ by more
-    than the overheads measured. Interleaved at ten steps, both meet the same
-    load and the ratio of their totals is steady."""
+    the next, and within a run from one second to the next (other tenants' load
+    changes the speed of every instruction, which CPU time counts too), so two
+    variants timed in separate runs differ by more than the overheads measured.
+    Interleaved at ten steps, the variants of one round meet the same load;
+    paired_ratio compares them round by round."""
     left = dict(streams)
-    spent = {name: 0.0 for name in streams}
+    spent: dict[str, list[float]] = {name: [] for name in streams}
     forward = True
     while left:
         for name in list(left) if forward else list(reversed(left)):
@@ -135,6 +139,16 @@ def interleaved_cpu(streams: dict[str, Iterator[Any]]) -> dict[str, float]:
                 next(left[name])
             except StopIteration:
                 del left[name]
-            spent[name] += time.thread_time() - start
+                continue
+            spent[name].append(time.thread_time() - start)
         forward = not forward
     return spent
+
+
+def paired_ratio(variant: list[float], baseline: list[float]) -> float:
+    """The variant's throughput over the baseline's: the median, over the rounds both
+    ran, of baseline time / variant time for the same work. A burst of other load
+    skews the rounds it hits, not the median (two identical trainers read
+    1.00 ± 0.01 this way where their totals read 0.90-1.10)."""
+    ratios = [b / a for a, b in zip(variant, baseline) if a > 0 and b > 0]
+    return statistics.median(ratios)
