@@ -28,7 +28,7 @@ from common import (
     comparable_config,
     interleaved_cpu,
     median,
-    paired_ratio,
+    report_paired,
     rss_mb,
     verdict,
 )
@@ -121,10 +121,7 @@ def main() -> None:
                FINITE_CHECK_TARGET)] + [(f"probe {name}", name, "bare", target)
                                         for name, target in TARGETS.items()]
     for title, name, baseline, target in paired:
-        ratios = [paired_ratio(a, b) for a, b in zip(spent[name], spent[baseline], strict=True)]
-        print(f"   {title} ({name} / {baseline}): ratio {median(ratios):.3f}   target ≥ "
-              f"{target}  {verdict(median(ratios), target)}   runs "
-              f"{[round(r, 3) for r in ratios]}")
+        report_paired(f"{title} ({name} / {baseline})", spent[name], spent[baseline], target)
     print("\nthe same variants in separate runs, one after another (no verdict: see above):")
     for title, name, baseline, _ in paired:
         print(f"{title}:")

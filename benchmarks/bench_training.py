@@ -32,7 +32,7 @@ from common import (
     comparable_config,
     interleaved_cpu,
     median,
-    paired_ratio,
+    report_paired,
     verdict,
 )
 
@@ -178,9 +178,7 @@ def main() -> None:
                                 (f"the CLI's default recipe (shift {recipe.augment_shift} px, "
                                  f"{recipe.schedule} schedule)", "default recipe",
                                  RECIPE_TARGET)):
-        ratios = [paired_ratio(a, b) for a, b in zip(spent[name], spent["bare"], strict=True)]
-        print(f"   {title} / bare: ratio {median(ratios):.3f}   target ≥ {target}  "
-              f"{verdict(median(ratios), target)}   runs {[round(r, 3) for r in ratios]}")
+        report_paired(f"{title} / bare", spent[name], spent["bare"], target)
     print("whole runs one after another (no verdict: see above):")
     print("engine (no augmentation, constant rate) vs bare:")
     report_ratio(rates, "engine", "bare", None)

@@ -152,3 +152,12 @@ def paired_ratio(variant: list[float], baseline: list[float]) -> float:
     1.00 ± 0.01 this way where their totals read 0.90-1.10)."""
     ratios = [b / a for a, b in zip(variant, baseline) if a > 0 and b > 0]
     return statistics.median(ratios)
+
+
+def report_paired(title: str, variant: list[list[float]], baseline: list[list[float]],
+                  target: float) -> None:
+    """Print the median over runs of each run's paired_ratio (`variant` and
+    `baseline`: each run's interleaved_cpu times), its verdict and the runs'."""
+    ratios = [paired_ratio(a, b) for a, b in zip(variant, baseline, strict=True)]
+    print(f"   {title}: ratio {median(ratios):.3f}   target ≥ {target}  "
+          f"{verdict(median(ratios), target)}   runs {[round(r, 3) for r in ratios]}")
