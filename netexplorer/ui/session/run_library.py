@@ -121,16 +121,10 @@ def evaluate_weights_job(folder: Path, run_id: str, dataset: Dataset) -> Weights
     return WeightsEvaluation(report, checkpoint.epochs_done)
 
 
-def _quiet_after_s() -> float:
-    from netexplorer.core.runs.follow import QUIET_AFTER_S
-
-    return QUIET_AFTER_S
-
-
 def follow_job(folder: Path, run_id: str, cursor: FollowCursor) -> FollowUpdate:
-    with core_runs.RunStore(folder) as store:
-        from netexplorer.core.runs.follow import read_new
+    from netexplorer.core.runs.follow import read_new
 
+    with core_runs.RunStore(folder) as store:
         return read_new(store, run_id, cursor)
 
 
@@ -157,8 +151,9 @@ class RunFollower(QObject):
             raise RuntimeError("only a run in the run store can be followed")
         self.run = run
         self._library = library
-        from netexplorer.core.runs.follow import FollowCursor
+        from netexplorer.core.runs.follow import QUIET_AFTER_S, FollowCursor
 
+        self._quiet_after_s = QUIET_AFTER_S
         self._cursor = FollowCursor.of(run)
         self._pending: TaskHandle | None = None
         self._last_news = time.time()
@@ -200,7 +195,7 @@ class RunFollower(QObject):
             self.run.extend(update.reports)
             self._last_news, self._said_quiet = update.read_at, False
             self.updated.emit(self.run)
-        elif not self._said_quiet and update.read_at - self._last_news >= _quiet_after_s():
+        elif not self._said_quiet and update.read_at - self._last_news >= self._quiet_after_s:
             self._said_quiet = True
             self.quiet.emit(self.run, self._last_news)
         if update.probe is not None:
@@ -222,8 +217,9 @@ def summary_history(number: int, summary: RunSummary) -> RunHistory:
     from netexplorer.core.reports import FinishedReport
 
     run = core_runs.RunHistory(number, summary.config, summary.model, summary.dataset,
-                     started_at=summary.created, store_id=summary.id, name=summary.name,
-                     parent_id=summary.parent, first_step=summary.first_step)
+                               started_at=summary.created, store_id=summary.id,
+                               name=summary.name, parent_id=summary.parent,
+                               first_step=summary.first_step)
     run.stored = summary
     run.changes.extend(summary.changes)
     if summary.status != "running":
