@@ -370,7 +370,9 @@ class MainWindow(QMainWindow):
     @property
     def opened(self) -> bool:
         """Whether the steps after the first paint have all run: the digits asked
-        for, every panel in its tab, the stored runs being listed."""
+        for, every panel in its tab, the stored runs listed (or their listing failed).
+        A listing asked for after this one reads the store after it: the startup's,
+        still under way, would otherwise answer first with an older folder."""
         return self._opened
 
     @property
@@ -519,10 +521,17 @@ class MainWindow(QMainWindow):
             self.data_view.start()
             self._env_runner.submit(probe_environment)
         elif not self._build_late_part():
-            self.session.list_stored_runs()
-            self._opened = True
+            listing = self.session.list_stored_runs()
+            if listing is None:  # no runs folder
+                self._opened = True
+            else:
+                listing.settled.connect(self._on_startup_listing_settled)
             return
         self._startup_timer.start(0)
+
+    @Slot()
+    def _on_startup_listing_settled(self) -> None:
+        self._opened = True
 
     def shutdown(self) -> None:
         """Stop timers and wait for worker threads; remember the session. Idempotent."""

@@ -333,3 +333,37 @@ def test_a_dismissed_first_run_hint_stays_dismissed(qtbot, settings):
     again.show()
     wait_for_data(qtbot, again)
     assert not again.first_run_hint.isVisibleTo(again)
+
+
+def test_the_window_is_opened_once_its_stored_runs_are_listed(qtbot, settings, monkeypatch):
+    """`opened` waits for the startup's listing of the runs folder: a listing asked
+    for after it must not be answered by that older one (it was, when the store's
+    modules were first imported on the job thread and a busy core slowed it)."""
+    import threading
+
+    from netexplorer.core.runs import RunStore
+    from netexplorer.core.train_config import TrainConfig
+    from netexplorer.ui.session import run_library
+
+    asked, release = threading.Event(), threading.Event()
+    listing = run_library.list_job
+
+    def held_back(folder):
+        asked.set()
+        release.wait(30)
+        return listing(folder)
+
+    monkeypatch.setattr(run_library, "list_job", held_back)
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    with RunStore(window.session.library.folder) as store:
+        run_id = store.create_run("{}", TrainConfig(), model="lenet", dataset="digits")
+    window.show()
+    try:
+        qtbot.waitUntil(asked.is_set, timeout=60_000)  # the startup's last step ran
+        assert window.tabs.widget(4).objectName() == "autogradPanel"
+        assert not window.opened
+    finally:
+        release.set()
+    wait_for_data(qtbot, window)
+    assert [run.store_id for run in window.session.runs] == [run_id]
