@@ -212,17 +212,28 @@ def _nanmedian(values: np.ndarray, axis: int | None = None) -> Any:
     no NaN take np.median; only partly measured ones pay for nanmedian."""
     if axis is None or values.ndim == 1:
         finite = values[~np.isnan(values)]
-        return float(np.median(finite)) if finite.size else float("nan")
+        return float(_median(finite[:, None])[0]) if finite.size else float("nan")
     values = np.moveaxis(values, axis, 0)
     out = np.full(values.shape[1:], np.nan)
     nan = np.isnan(values)
     full = ~nan.any(axis=0)
     if full.any():
-        out[full] = np.median(values[:, full], axis=0)
+        out[full] = _median(values[:, full])
     partial = ~full & ~nan.all(axis=0)
     if partial.any():
         out[partial] = np.nanmedian(values[:, partial], axis=0)
     return out
+
+
+def _median(values: np.ndarray) -> np.ndarray:
+    """np.median along axis 0 of NaN-free columns, by a sort: for the doctor's few
+    dozen rows np.median's own checks cost ~10× the sorting (it runs several times
+    a report)."""
+    ordered = np.sort(values, axis=0)
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[half]
+    return (ordered[half - 1] + ordered[half]) / 2
 
 
 def _nanmax(values: np.ndarray, axis: int | None = None) -> Any:
