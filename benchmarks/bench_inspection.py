@@ -13,13 +13,17 @@ one after another as before, are printed beside them: on a shared machine those
 swing by more than the overheads measured. Targets (issue 18): every step ≥ 0.95
 × bare, every 10 steps ≥ 0.995 × bare. "bare" is the engine as it trains, with
 its per-step finite check of the gradients (the loss is always checked); that
-check costs ≥ 0.99 × the engine without it. Memory: resident memory after
+check costs ≥ 0.99 × the engine without it. The probe's flushes are then timed in
+whole runs, the probe keeping its steps up to FLUSH_EVERY_S (the default) and
+flushing at every report: their CPU time per training step (no target; the
+interleaved runs cannot show it). Memory: resident memory after
 20,000 probed steps within 50 MB of that after 1,000.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 from bench_training import report_ratio
@@ -36,6 +40,7 @@ from common import (
 from netexplorer.core.data import load_dataset
 from netexplorer.core.devices import apply_cpu_policy
 from netexplorer.core.inspection import Probe
+from netexplorer.core.inspection.probe import FLUSH_EVERY_S
 from netexplorer.core.presets import get_preset
 from netexplorer.core.specs import build_model
 from netexplorer.core.training import StepReport, TrainConfig, Trainer
@@ -84,6 +89,46 @@ def memory_growth(spec, dataset, steps: int, early: int = 1000) -> tuple[float, 
         return at_early, rss_mb()
 
 
+class _TimedProbe(Probe):
+    """A Probe that adds up the training thread's CPU time in its flushes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.flush_seconds, self.flushes, self.calls = 0.0, 0, 0
+
+    def flush(self, *args, **kwargs):
+        started = time.thread_time()
+        report = super().flush(*args, **kwargs)
+        self.flush_seconds += time.thread_time() - started
+        self.calls += 1
+        self.flushes += bool(len(report.steps))
+        return report
+
+
+def flush_costs(spec, dataset, config: TrainConfig, every: int, runs: int) -> None:
+    """The probe's flushes in whole runs, keeping its steps for FLUSH_EVERY_S (the
+    default) or flushing at every report: the interleaved runs above cannot show the
+    difference (another variant's steps pass between two reports of one)."""
+    results: dict[float, list[tuple[float, int, int, int]]] = {FLUSH_EVERY_S: [], 0.0: []}
+    for round_ in range(runs):
+        for keep in (FLUSH_EVERY_S, 0.0) if round_ % 2 == 0 else (0.0, FLUSH_EVERY_S):
+            torch.manual_seed(config.seed)
+            model = build_model(spec)
+            probe = _TimedProbe(model, every=every, flush_every_s=keep)
+            trainer = Trainer(model, dataset, config, probe=probe, spec=spec)
+            for _ in trainer.steps():
+                pass
+            probe.detach()
+            results[keep].append((probe.flush_seconds, probe.calls, probe.flushes,
+                                  trainer.position.step))
+    for keep, rows in results.items():
+        seconds = median(row[0] for row in rows)
+        _, reports, flushes, steps = rows[0]
+        how = f"kept up to {keep} s" if keep else "flushed every report"
+        print(f"   probe every {every} step(s), {how}: {flushes} flushes for {reports} "
+              f"reports, {seconds / steps * 1e6:.0f} µs of flush per training step")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -126,6 +171,9 @@ def main() -> None:
     for title, name, baseline, _ in paired:
         print(f"{title}:")
         report_ratio(rates, name, baseline, None)
+    print(f"\nthe probe's flushes in whole runs (CPU time in flush, median of {args.runs}):")
+    for every in (1, 10):
+        flush_costs(spec, dataset, config, every, args.runs)
     if args.memory_steps:
         early, late = memory_growth(spec, dataset, args.memory_steps)
         growth = late - early

@@ -33,6 +33,7 @@ from netexplorer.core.errors import CheckpointError, StoreError, TrainingError, 
 from netexplorer.core.evaluation import EvalReport, evaluate
 from netexplorer.core.formatting import format_shape
 from netexplorer.core.inspection.diagnosis import RunFacts, diagnose
+from netexplorer.core.reports import probe_of
 from netexplorer.core.runs.folders import resolve_runs_dir
 from netexplorer.core.runs.recorder import RunRecorder
 from netexplorer.core.runs.store import RunStore, RunSummary, fail_abandoned_run
@@ -384,9 +385,9 @@ def _drive(trainer: Trainer, out: TextIO, err: TextIO,
         for report in trainer.steps():
             if recorder is not None:
                 recorder.record(report)
+            if alerts is not None and probe_of(report) is not None:
+                alerts.extend(probe_of(report).alerts)  # (a stop may carry the last)
             if isinstance(report, StepReport):
-                if alerts is not None and report.probe is not None:
-                    alerts.extend(report.probe.alerts)
                 progress.clear()
                 print(f"[{report.epoch}, {report.batch:5d}] loss: {report.running_loss:.3f}",
                       file=out)
@@ -528,8 +529,9 @@ def run_inspection(args: argparse.Namespace, spec, out: TextIO | None = None) ->
     alerts = []
     with trainer.probe as probe:  # its hooks are removed when the run is over
         for report in trainer.steps():
+            if probe_of(report) is not None:  # (a stop may carry the last ones)
+                alerts.extend(probe_of(report).alerts)
             if isinstance(report, StepReport):
-                alerts.extend(report.probe.alerts)
                 if report.step >= args.steps:
                     trainer.control.stop()
             elif isinstance(report, PausedReport):

@@ -65,6 +65,9 @@ class PausedReport:
     step: int
     epoch: int
     reason: str  # "requested", "step", or what the probe saw
+    # Sampled steps a probe still held when the run paused right after a report
+    # (Probe.flush's only_if_due): see probe_of.
+    probe: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +122,15 @@ class FinishedReport:
     # Diverged: where it started; test_accuracy and test_loss are then those of the
     # weights kept (the last finite ones), not of the last epoch's end.
     nonfinite: NonFiniteSite | None = None
+    probe: Any = None  # as PausedReport's: a stop right after a report
 
 
 Report = StepReport | EpochReport | PausedReport | FinishedReport
+
+
+def probe_of(report: Report) -> Any:
+    """The probe's statistics a report carries, or None. A StepReport carries those
+    of its interval's sampled steps, or of earlier intervals' the probe kept back
+    to flush less often; a PausedReport or FinishedReport those it still held when
+    the run paused or stopped right after a report, so nothing sampled is lost."""
+    return None if isinstance(report, EpochReport) else report.probe

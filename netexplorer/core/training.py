@@ -80,7 +80,10 @@ class StepProbe(Protocol):
     A sampled step runs through the probe: begin_step, forward (returns the
     model's output), backward (backpropagates the loss), the optimizer's step,
     end_step. An unsampled step never touches it, so it runs the bare model.
-    flush(until) drops the steps from `until` on: a divergence undid them.
+    flush(until) drops the steps from `until` on: a divergence undid them;
+    flush(only_if_due=True) may keep the steps for a later flush (the trainer asks
+    so of reports within an epoch, and flushes what is kept when the run pauses or
+    stops: nothing sampled goes unreported).
     """
 
     def sampling(self, step: int) -> bool: ...
@@ -88,7 +91,7 @@ class StepProbe(Protocol):
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
     def backward(self, loss: torch.Tensor) -> None: ...
     def end_step(self) -> None: ...
-    def flush(self, until: int | None = None) -> Any: ...
+    def flush(self, until: int | None = None, *, only_if_due: bool = False) -> Any: ...
 
 
 # --------------------------------------------------------------------------- control
@@ -456,12 +459,15 @@ class Trainer:
         interval = self._new_interval()
         while pos.batch < nb:
             if self.control.must_wait():
+                held = None
                 if interval.losses:
                     ended = yield from self._flush(interval, totals)
                     if ended is not None:
                         return ended
                     interval = self._new_interval()
-                yield PausedReport(pos.step, pos.epoch + 1, self.control.reason)
+                else:
+                    held = self._held_probe_steps()
+                yield PausedReport(pos.step, pos.epoch + 1, self.control.reason, probe=held)
                 paused_at = time.perf_counter()
                 proceed = self.control.gate()
                 interval.started += time.perf_counter() - paused_at
@@ -472,7 +478,9 @@ class Trainer:
                     ended = yield from self._flush(interval, totals)
                     if ended is not None:
                         return ended
-                return self._finished("stopped", "stopped by request")
+                    return self._finished("stopped", "stopped by request")
+                return self._finished("stopped", "stopped by request",
+                                      probe=self._held_probe_steps())
             new_lr = self.control.take_learning_rate()
             if new_lr is not None:
                 interval.changes.append(SettingChange(pos.step + 1, "lr", self.current_lr(),
@@ -485,7 +493,9 @@ class Trainer:
             pos.batch += 1
             pos.step += 1
             if len(interval.losses) >= c.report_every or pos.batch == nb or stepping:
-                ended = yield from self._flush(interval, totals)
+                # Only a report within an epoch lets the probe keep its steps a while.
+                ended = yield from self._flush(interval, totals,
+                                               probe_due=pos.batch == nb or stepping)
                 if ended is not None:
                     return ended
                 interval = self._new_interval()
@@ -567,16 +577,26 @@ class Trainer:
         reported = loss.detach() if cluster is None else loss.detach() * share
         return reported, grad_flag, (out.detach().argmax(dim=1) == y).sum()
 
-    def _flush(self, interval: _Interval, totals: _EpochTotals
+    def _flush(self, interval: _Interval, totals: _EpochTotals, probe_due: bool = True
                ) -> Generator[Report, None, FinishedReport | None]:
         """Yield the interval's StepReport; return a FinishedReport if it diverged."""
-        report, diverged = self._report(interval, totals)
+        report, diverged = self._report(interval, totals, probe_due)
         yield report
         return diverged
 
-    def _report(self, interval: _Interval, totals: _EpochTotals
+    def _held_probe_steps(self) -> Any:
+        """What the probe kept back from earlier reports (or None), flushed now: the
+        run pauses or stops with no interval of its own to report."""
+        if self.probe is None:
+            return None
+        held = self.probe.flush()
+        return held if len(getattr(held, "steps", ())) else None
+
+    def _report(self, interval: _Interval, totals: _EpochTotals, probe_due: bool = True
                 ) -> tuple[StepReport, FinishedReport | None]:
-        """One host copy for the interval; divergence is found (and undone) here."""
+        """One host copy for the interval; divergence is found (and undone) here.
+        `probe_due`: the probe must report its sampled steps now (else it may keep
+        them for a later report: Probe.flush's only_if_due)."""
         pos = self.position
         snapshot = interval.snapshot
         checks = torch.stack([torch.stack(interval.losses).float(),
@@ -603,7 +623,8 @@ class Trainer:
         self.history["step_lrs"].extend(interval.lrs[:kept])
         probe_stats = None
         if self.probe is not None:
-            probe_stats = self.probe.flush(pos.step) if diverged else self.probe.flush()
+            probe_stats = (self.probe.flush(pos.step) if diverged else
+                           self.probe.flush(only_if_due=not probe_due))
         report = StepReport(
             epoch=pos.epoch + 1, step=pos.step, batch=pos.batch,
             batches_per_epoch=self.batches_per_epoch,

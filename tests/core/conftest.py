@@ -28,3 +28,9 @@ def digits8() -> Dataset:
 def digits32() -> Dataset:
     """The bundled digits adapted to LeNet's 1×32×32."""
     return load_dataset("digits", input_shape=(1, 32, 32))
+
+
+@pytest.fixture(scope="session")
+def digits28() -> Dataset:
+    """The bundled digits at deep-sigmoid's and mnist-cnn's 1×28×28."""
+    return load_dataset("digits", input_shape=(1, 28, 28))

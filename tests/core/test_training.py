@@ -759,6 +759,7 @@ class RecordingProbe:
     def __init__(self, pause_at: int | None = None) -> None:
         self.calls: list[tuple[str, int | None]] = []
         self.sampled: list[int] = []
+        self.flushes: list[bool] = []  # only_if_due of each flush
         self.pause_at = pause_at
         self.model = None  # the trainer's, set once it is built
 
@@ -780,7 +781,8 @@ class RecordingProbe:
     def end_step(self):
         self.calls.append(("end", None))
 
-    def flush(self, until=None):
+    def flush(self, until=None, *, only_if_due=False):
+        self.flushes.append(only_if_due)
         steps, self.sampled = tuple(s for s in self.sampled if until is None or s < until), []
         reason = "alert" if self.pause_at is not None and self.pause_at in steps else ""
         return ProbeStats(steps, reason)
@@ -799,6 +801,38 @@ def test_probe_is_called_for_sampled_steps_only(digits8):
     assert [s for st in stats for s in st.steps] == sampled
     for r in steps_of(reports):
         assert set(r.probe.steps) <= set(range(r.first_step - 1, r.step))
+
+
+def test_only_reports_within_an_epoch_let_the_probe_keep_its_steps(digits8):
+    """The epoch's last report and a single step's flush the probe; so does a pause
+    right after a report, for what the probe kept (the PausedReport carries it)."""
+    probe = RecordingProbe()
+    trainer = Trainer(TINY, digits8, config(epochs=2, report_every=4), probe=probe)
+    probe.model = trainer.model
+    flags: dict[int, bool] = {}  # each StepReport's flush: only_if_due
+    paused: list[tuple[int, int]] = []  # (step, flushes made by then) at each pause
+
+    def step_once(trainer, report):
+        if isinstance(report, StepReport):
+            flags[report.step] = probe.flushes[-1]
+            if report.step == 8:
+                trainer.control.pause()
+        elif isinstance(report, PausedReport):
+            paused.append((report.step, len(probe.flushes)))
+            if len(paused) == 1:
+                trainer.control.step()  # one step, then paused again
+            else:
+                trainer.control.resume()
+
+    reports = drive(trainer, step_once)
+    per_epoch = trainer.batches_per_epoch
+    final = {9, per_epoch, 2 * per_epoch}  # the single step's report, the epochs' ends
+    assert {step for step, due in flags.items() if not due} == final
+    assert len(flags) == len(steps_of(reports))
+    # Both pauses came right after a report: each flushed what the probe held.
+    assert [step for step, _ in paused] == [8, 9]
+    assert probe.flushes == [flags[s] for s in sorted(flags) if s <= 8] + [False] + \
+        [flags[9], False] + [flags[s] for s in sorted(flags) if s > 9]
 
 
 def test_probe_can_pause_the_run(digits8):

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from netexplorer.core.data import Dataset, Split
+from netexplorer.core.reports import probe_of
 from netexplorer.core.specs import LayerSpec, ModelSpec
 from netexplorer.core.training import (
     EpochReport,
@@ -205,8 +206,9 @@ def probed_trainer(model: ModelSpec | torch.nn.Module, dataset: Dataset, *,
 
 
 def alerts_of(reports: Iterable[Report]) -> list:
-    """Every alert the probe raised, in report order."""
-    return [a for r in steps_of(reports) if r.probe is not None for a in r.probe.alerts]
+    """Every alert the probe raised, in report order (a pause or a stop may carry
+    the last ones: reports.probe_of)."""
+    return [a for r in reports if probe_of(r) is not None for a in probe_of(r).alerts]
 
 
 def probe_step(probe, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None,

@@ -27,6 +27,7 @@ wrong, where, and what to try.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,16 @@ ACTIVATION_SAMPLE = 16
 # distributions view draws the histogrammed steps at their own steps; sampling
 # every ≥ 4 steps (the GUI's default is 10) histograms every sampled step.
 HISTOGRAM_EVERY = 4
+
+# Seconds a probe may keep its sampled steps before flushing them, when the trainer
+# lets it (flush(only_if_due=True): reports within an epoch). A flush costs ~1 ms
+# whatever it holds (a copy, numpy on small arrays, the doctor) on the training
+# thread, and as much again where the window takes it in; a report comes every
+# ~40–100 ms, and the inspector redraws at most 4×/s (ui.inspector's
+# PLOT_REDRAW_S). A step that measured a value that is not finite is flushed at
+# the next report; MAX_PENDING bounds the steps kept (a GPU samples many in 0.25 s).
+FLUSH_EVERY_S = 0.25
+MAX_PENDING = 256
 
 
 def probe_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -135,11 +146,16 @@ class Probe:
     def __init__(self, model: nn.Module, *, every: int = 1, capacity: int = 4096,
                  dead_window: int = DEAD_WINDOW,
                  activation_sample: int = ACTIVATION_SAMPLE,
-                 histogram_every: int = HISTOGRAM_EVERY) -> None:
+                 histogram_every: int = HISTOGRAM_EVERY,
+                 flush_every_s: float = FLUSH_EVERY_S) -> None:
         if every < 1:
             raise ValueError(f"the sampling interval must be at least 1 step, got {every}")
         self.model = model
         self.every = every
+        self.flush_every_s = flush_every_s
+        self._flushed_at = -math.inf  # (the first report's flush is always due)
+        self._report_ends: list[int] = []  # steps pending at each report that kept them
+        self._urgent = False  # a pending step measured a value that is not finite
         # Histogram every n-th sampled step: n sampled steps span ≥ histogram_every steps.
         self._histogram_stride = max(1, -(-histogram_every // every))
         self.activation_sample = activation_sample
@@ -179,9 +195,11 @@ class Probe:
         self.grad_layers: set[int] = set()  # layers whose output gradient was measured
         self._pending: list[_StepRaw] = []
         self._raw: _StepRaw | None = None
-        self._before: tuple[torch.Tensor, ...] | None = None  # _foreach_mul's copy
+        self._before: list[torch.Tensor] | None = None  # the weights before the update
+        self._weights_before = _WeightCopies()
         self._alerts: list[Alert] = []
         self._row_plans: dict[tuple, _RowPlan] = {}
+        self._fill_plans: dict[_Layout, _FillPlan] = {}
         self.doctor = Doctor()
         self._coder = HistogramCoder(len(self.layers))
         self._weight_spreads = ParameterSpreads()
@@ -310,7 +328,10 @@ class Probe:
             if copy:
                 raw.copy_views()
         raw.grad_counts += [(g.numel(), part.numel()) for (_, g), part in zip(grads, parts)]
-        raw.norms += _norms(parts)
+        if copy:  # a hook's: normed now, while the gradient is at hand
+            raw.norms += _norms(parts)
+        else:  # normed with the parameters, in one call (_measure_parameters)
+            raw.grad_parts = parts
 
     @torch.inference_mode()
     def end_step(self) -> None:
@@ -322,33 +343,73 @@ class Probe:
             return
         if self._before is not None:
             torch._foreach_sub_(self._before, self._params)  # −Δw: the same norm
-            raw.update_norms = _norms(list(self._before))
+            raw.update_norms = _fast_norms(self._before)
+            raw.norm_sources += self._before
         self._before = None
         raw.pack()
+        self._urgent = self._urgent or raw.nonfinite
         self._pending.append(raw)
         self._raw = None
 
-    def flush(self, until: int | None = None) -> ProbeReport:
+    def flush(self, until: int | None = None, *, only_if_due: bool = False) -> ProbeReport:
         """Copy the pending steps to the host (one transfer), derive the statistics,
         update the history and let the doctor look. Returns what is new. Steps from
         `until` on (0-based, as begin_step numbers them) were undone — a divergence
-        went back to earlier weights — and are dropped unmeasured."""
+        went back to earlier weights — and are dropped unmeasured.
+
+        `only_if_due`: keep the steps, and return nothing new, until flush_every_s
+        has passed since the last flush (FLUSH_EVERY_S says why) or a kept step
+        measured a value that is not finite. The doctor still examines each
+        report's steps on their own, in order, so its alerts do not depend on when
+        flushes happen, nor on the machine's speed."""
+        pending = self._pending
         if until is not None:
-            self._pending = [raw for raw in self._pending if raw.step < until]
-        steps = np.array([raw.step for raw in self._pending], dtype=np.int64)
-        if not self._pending:
-            return ProbeReport(tuple(self.layers), steps,
-                               np.zeros((0, len(STATS), len(self.layers)), dtype=np.float64))
-        histograms = self._histograms(self._pending)
-        stats, measured = self._derive(self._pending)
+            pending = self._pending = [raw for raw in pending if raw.step < until]
+        elif only_if_due and not self._urgent and len(pending) < MAX_PENDING and \
+                time.perf_counter() - self._flushed_at < self.flush_every_s:
+            if pending and (not self._report_ends or self._report_ends[-1] < len(pending)):
+                self._report_ends.append(len(pending))
+            return self._nothing_new()
+        ends = sorted({end for end in self._report_ends if end < len(pending)} | {len(pending)})
+        self._report_ends, self._urgent = [], False
+        if not pending:
+            return self._nothing_new()
+        self._flushed_at = time.perf_counter()
+        steps = np.array([raw.step for raw in pending], dtype=np.int64)
+        histograms = self._histograms(pending)
+        observed = {i: np.array([r for r, raw in enumerate(pending) if i in raw.activity])
+                    for i in {i for raw in pending for i in raw.activity}}
+        stats, measured = self._derive(pending)
         self._pending = []
+        alerts: list[Alert] = []
+        start = 0
+        for end in ends:
+            alerts += self._examine(steps[start:end], stats[start:end], measured[start:end],
+                                    observed, end)
+            start = end
+        self._alerts.extend(alerts)
+        return ProbeReport(tuple(self.layers), steps, stats, tuple(alerts), histograms)
+
+    def _examine(self, steps: np.ndarray, stats: np.ndarray, measured: np.ndarray,
+                 observed: dict[int, np.ndarray], end: int) -> list[Alert]:
+        """Into the history, and past the doctor: the steps one report brought (the
+        flushed rows before `end`). `observed` holds the flushed rows that measured
+        each layer's units, for the dead-unit windows' fill as of that report."""
         self.history_buffer.extend(steps, stats)
         _, recent = self.history_buffer.recent(Doctor.HISTORY_NEEDED + len(steps))
-        filled = tuple(self._window_fill.get(i, 0) for i in range(len(self.layers)))
-        alerts = tuple(self.doctor.examine(Examination(
-            tuple(self.layers), steps, stats, measured, recent, filled, self.dead_window)))
-        self._alerts.extend(alerts)
-        return ProbeReport(tuple(self.layers), steps, stats, alerts, histograms)
+        filled = []
+        for i in range(len(self.layers)):
+            rows = observed.get(i)
+            total = self._window_fill.get(i, 0)
+            filled.append(total if rows is None else
+                          total - len(rows) + int(np.count_nonzero(rows < end)))
+        return self.doctor.examine(Examination(
+            tuple(self.layers), steps, stats, measured, recent, tuple(filled),
+            self.dead_window))
+
+    def _nothing_new(self) -> ProbeReport:
+        return ProbeReport(tuple(self.layers), np.zeros(0, dtype=np.int64),
+                           np.zeros((0, len(STATS), len(self.layers)), dtype=np.float64))
 
     # -- measuring
     def _capture(self, i: int, inputs: Any, output: Any) -> None:
@@ -421,13 +482,16 @@ class Probe:
         plan = self._row_plan(samples[0], raw.counts)
         pieces = [piece for part, pad in zip(samples, plan.pads)
                   for piece in (part, pad) if piece is not None]
-        rows = torch.cat(pieces).view(-1, _ROW)
+        same_dtype = all(part.dtype is plan.buffer.dtype for part in samples)
+        rows = (torch.cat(pieces, out=plan.buffer) if same_dtype else torch.cat(pieces)
+                ).view(-1, _ROW)  # (mixed precision: the cat promotes to one dtype)
         if rows.dtype in (torch.float16, torch.bfloat16):
             rows = rows.float()  # sums of 256 half-precision values lose counts
         raw.act_layers = tuple(i for i, _, _, _ in parts)
         if raw.histogram:
             self._keep_activations(raw, rows, plan)  # (before sign_ overwrites them)
-        norms, sums = _row_norms_and_sums(rows)
+        norms, sums, finite = _row_norms_and_sums(rows)
+        raw.nonfinite = raw.nonfinite or not finite
         nonzero = torch.linalg.vector_norm(rows.sign_(), dim=1)  # √(count of ±1)
         raw.rows = (norms, sums, nonzero)
         raw.row_starts = plan.starts
@@ -465,13 +529,19 @@ class Probe:
         if not params:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        norms = _norms(params + grads)
-        raw.weight_norms, raw.grad_norms = list(norms[:len(params)]), list(norms[len(params):])
+        outputs, raw.grad_parts = raw.grad_parts, []
+        # One fused call for the output gradients (spec models') and the parameters;
+        # pack() checks them all for overflow at once.
+        raw.norm_sources = sources = outputs + params + grads
+        norms = _fast_norms(sources)
+        raw.norms += norms[:len(outputs)]
+        raw.weight_norms = norms[len(outputs):len(outputs) + len(params)]
+        raw.grad_norms = norms[len(outputs) + len(params):]
         raw.param_counts = tuple(len(group) for group in groups)
         if raw.histogram:
             raw.keep_views(_WEIGHTS, self._tensor_layers(raw.param_counts),
                            *self._weight_spreads.views(params))
-        self._before = torch._foreach_mul(params, 1.0)
+        self._before = self._weights_before.copy(params)
 
     def _tensor_layers(self, param_counts: tuple[int, ...]) -> tuple[int, ...]:
         """The layer of each parameter tensor, for `param_counts` tensors per layer
@@ -523,63 +593,58 @@ class Probe:
 
     def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: _Layout,
               m: np.ndarray) -> None:
-        act, counts, starts = layout.act_layers, layout.counts, layout.row_starts
-        n_rows, grad, grad_counts = layout.n_rows, layout.grad_layers, layout.grad_counts
-        param_counts = layout.param_counts
-        n_params = sum(param_counts)
-        measured[rows[:, None], 0, np.array(act, dtype=np.int64)[None, :]] = True
-        measured[rows[:, None], 1, np.array(grad, dtype=np.int64)[None, :]] = True
-        n = len(act)
-        col = 0
-        if n:
+        plan = self._fill_plans.get(layout)
+        if plan is None:
+            if len(self._fill_plans) > 16:  # layouts change with the batch size; keep a few
+                self._fill_plans.clear()
+            plan = self._fill_plans[layout] = _FillPlan.of(layout, self._param_layers)
+        at = rows[:, None]
+        measured[at, 0, plan.act] = True
+        measured[at, 1, plan.grad] = True
+        n_rows, col = layout.n_rows, 0
+        if len(layout.act_layers):
             def per_layer(block: np.ndarray) -> np.ndarray:
-                return np.add.reduceat(block, starts, axis=1)
+                return np.add.reduceat(block, layout.row_starts, axis=1)
 
             sumsq = per_layer(m[:, :n_rows] ** 2)
             total = per_layer(m[:, n_rows:2 * n_rows])
             nonzero = per_layer(np.rint(m[:, 2 * n_rows:3 * n_rows] ** 2))
-            count = np.array([c for c, _ in counts], dtype=np.float64)
-            sampled = np.array([s for _, s in counts], dtype=np.float64)
-            idx = np.array(act, dtype=np.int64)
+            sampled = plan.sampled
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean = total / sampled
                 # var = (Σx² − n·mean²) / (n − 1): no second pass over the activations.
-                var = (sumsq - sampled * mean * mean) / np.maximum(sampled - 1, 1)
+                var = (sumsq - sampled * mean * mean) / plan.dof
                 std = np.where(np.isfinite(var), np.sqrt(np.maximum(var, 0)), var)
                 zeros = 1.0 - nonzero / sampled
-                norm = np.sqrt(sumsq * (count / sampled))  # the whole batch's norm
-            for stat, values in (("act_norm", norm), ("act_mean", mean), ("act_std", std),
-                                 ("act_zeros", zeros)):
-                out[rows[:, None], STAT_INDEX[stat], idx[None, :]] = values
+                norm = np.sqrt(sumsq * plan.batch_scale)  # the whole batch's norm
+            for stat, values in ((_ACT_NORM, norm), (_ACT_MEAN, mean), (_ACT_STD, std),
+                                 (_ACT_ZEROS, zeros)):
+                out[at, stat, plan.act] = values
             col = 3 * n_rows
-        if grad:
-            scale = np.sqrt([total / sampled for total, sampled in grad_counts])
-            out[rows[:, None], STAT_INDEX["grad_norm"], np.array(grad)[None, :]] = \
-                m[:, col:col + len(grad)] * scale
-            col += len(grad)
+        n_grad = len(layout.grad_layers)
+        if n_grad:
+            out[at, _GRAD_NORM, plan.grad] = m[:, col:col + n_grad] * plan.grad_scale
+            col += n_grad
         for i in sorted(self._same_values):  # a reshape shows its input's values
             out[rows, :4, i] = out[rows, :4, i - 1]
-            out[rows, STAT_INDEX["grad_norm"], i] = out[rows, STAT_INDEX["grad_norm"], i - 1]
+            out[rows, _GRAD_NORM, i] = out[rows, _GRAD_NORM, i - 1]
             measured[rows, :2, i] = measured[rows, :2, i - 1]
+        n_params = plan.n_params
         if n_params:
             # Per-tensor norms → per-layer norms (a layer's weight and bias together).
-            tensor_starts = np.cumsum([0, *param_counts[:-1]])
-
             def layer_norms(first: int) -> np.ndarray:
                 return np.sqrt(np.add.reduceat(m[:, first:first + n_params] ** 2,
-                                               tensor_starts, axis=1))
+                                               plan.tensor_starts, axis=1))
 
-            layers = np.array(self._param_layers)[None, :]
+            layers = plan.param_layers
             weight = layer_norms(col)
-            out[rows[:, None], STAT_INDEX["weight_norm"], layers] = weight
-            out[rows[:, None], STAT_INDEX["weight_grad_norm"], layers] = \
-                layer_norms(col + n_params)
-            measured[rows[:, None], 2, layers] = True
+            out[at, _WEIGHT_NORM, layers] = weight
+            out[at, _WEIGHT_GRAD_NORM, layers] = layer_norms(col + n_params)
+            measured[at, 2, layers] = True
             if m.shape[1] >= col + 3 * n_params:
                 update = layer_norms(col + 2 * n_params)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    out[rows[:, None], STAT_INDEX["update_ratio"], layers] = \
-                        update / np.maximum(weight, 1e-12)
+                    out[at, _UPDATE_RATIO, layers] = update / np.maximum(weight, 1e-12)
 
     def _dead_fractions(self, i: int, active: np.ndarray) -> np.ndarray:
         """Layer i's units fired as `active` says (batches × units) in its next
@@ -598,7 +663,7 @@ class Probe:
         window = np.minimum(filled + 1 + np.arange(count), self.dead_window)
         self._since[i] = idle[-1]
         self._window_fill[i] = filled + count
-        return (idle >= window[:, None]).mean(axis=1)
+        return np.count_nonzero(idle >= window[:, None], axis=1) / units
 
     # -- queries
     def history(self, stat: str, layer: str | int | None = None
@@ -688,6 +753,12 @@ _OVERWRITTEN = "overwritten"  # the next layer works in place: copy, and hook th
 _ACTIVATIONS, _GRADIENTS, _WEIGHTS = (KINDS.index(kind)
                                       for kind in ("activations", "gradients", "weights"))
 
+# The statistics _fill writes, by their place in STATS.
+(_ACT_NORM, _ACT_MEAN, _ACT_STD, _ACT_ZEROS, _GRAD_NORM, _WEIGHT_NORM, _WEIGHT_GRAD_NORM,
+ _UPDATE_RATIO) = (STAT_INDEX[name] for name in (
+    "act_norm", "act_mean", "act_std", "act_zeros", "grad_norm", "weight_norm",
+    "weight_grad_norm", "update_ratio"))
+
 # Width of the rows that _measure_activations lays every layer's sample into.
 _ROW = 256
 
@@ -701,13 +772,17 @@ class _RowPlan:
 
     pads: tuple[torch.Tensor | None, ...]
     starts: tuple[int, ...]
+    # The matrix's storage, kept from step to step (its rows are reduced within the
+    # step): a fresh one each sampled step costs an allocation of its whole size.
+    buffer: torch.Tensor
 
     @classmethod
     def for_sizes(cls, sizes: tuple[int, ...], like: torch.Tensor) -> _RowPlan:
         rows = [-(-size // _ROW) for size in sizes]
         pads = tuple(like.new_zeros(n * _ROW - size) if n * _ROW > size else None
                      for size, n in zip(sizes, rows))
-        return cls(pads, tuple(int(v) for v in np.cumsum([0] + rows[:-1])))
+        return cls(pads, tuple(int(v) for v in np.cumsum([0] + rows[:-1])),
+                   like.new_empty(sum(rows) * _ROW))
 
 
 @dataclass(frozen=True)
@@ -725,6 +800,35 @@ class _Layout:
     param_counts: tuple[int, ...]  # then per-tensor weight, gradient and update norms
 
 
+@dataclass(frozen=True, eq=False)
+class _FillPlan:
+    """The numpy arrays _fill indexes and scales by for one _Layout, made once per
+    layout: a flush of one step is otherwise mostly the making of them."""
+
+    act: np.ndarray  # (1 × layers) the layers whose activations were measured
+    sampled: np.ndarray  # values sampled of each
+    dof: np.ndarray  # their degrees of freedom, ≥ 1
+    batch_scale: np.ndarray  # values over values sampled: a sample's Σx² → the batch's
+    grad: np.ndarray  # (1 × layers) the layers whose output gradients were measured
+    grad_scale: np.ndarray  # √(values / values sampled) of each gradient
+    n_params: int  # parameter tensors
+    tensor_starts: np.ndarray  # each layer's first parameter tensor
+    param_layers: np.ndarray  # (1 × layers) the layers with parameters
+
+    @classmethod
+    def of(cls, layout: _Layout, param_layers: list[int]) -> _FillPlan:
+        count = np.array([c for c, _ in layout.counts], dtype=np.float64)
+        sampled = np.array([s for _, s in layout.counts], dtype=np.float64)
+        grad_counts = np.array(layout.grad_counts, dtype=np.float64).reshape(-1, 2)
+        return cls(np.array(layout.act_layers, dtype=np.int64)[None, :], sampled,
+                   np.maximum(sampled - 1, 1), count / np.maximum(sampled, 1),
+                   np.array(layout.grad_layers, dtype=np.int64)[None, :],
+                   np.sqrt(grad_counts[:, 0] / grad_counts[:, 1]),
+                   sum(layout.param_counts),
+                   np.cumsum([0, *layout.param_counts[:-1]]).astype(np.int64),
+                   np.array(param_layers, dtype=np.int64)[None, :])
+
+
 @dataclass
 class _StepRaw:
     """One sampled step's device-side results, before anything is copied off.
@@ -736,6 +840,7 @@ class _StepRaw:
     step: int
     histogram: bool = True  # this step's distributions are measured (Probe.histogram_every)
     layer_by_layer: bool = False  # forward ran a spec model's layers itself
+    nonfinite: bool = False  # a float32 norm was not finite (an overflow, a NaN or an inf)
     outputs: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # until backward
     # Until measured: (layer, output or its copied sample, its version, its size).
     parts: list[tuple[int, torch.Tensor, int, int]] = field(default_factory=list)
@@ -744,6 +849,10 @@ class _StepRaw:
     row_starts: tuple[int, ...] = ()  # first row of each layer in act_layers
     act_layers: tuple[int, ...] = ()
     norms: list[torch.Tensor] = field(default_factory=list)  # output-gradient norms
+    grad_parts: list[torch.Tensor] = field(default_factory=list)  # until normed with the weights
+    # The tensors of the last norms (outputs', weights', gradients', updates'), kept
+    # until pack() has checked those float32 norms for overflow (see _fast_norms).
+    norm_sources: list[torch.Tensor] = field(default_factory=list)
     grad_layers: list[int] = field(default_factory=list)  # in backward order
     grad_counts: list[tuple[int, int]] = field(default_factory=list)  # (values, sampled)
     param_counts: tuple[int, ...] = ()  # parameter tensors per layer with parameters
@@ -782,7 +891,7 @@ class _StepRaw:
         scalars = self.norms + self.weight_norms + self.grad_norms + self.update_norms
         parts = list(self.rows)
         if scalars:
-            parts.append(torch.stack(scalars))
+            parts.append(self._checked(scalars))
         self.vector = torch.cat(parts) if parts else torch.zeros(0)
         n_rows = len(self.rows[0]) if self.rows else 0
         self.layout = _Layout(self.act_layers, tuple(self.counts), self.row_starts, n_rows,
@@ -791,6 +900,22 @@ class _StepRaw:
         self.parts, self.outputs = [], []
         self.rows = ()
         self.norms, self.weight_norms, self.grad_norms, self.update_norms = [], [], [], []
+        self.grad_parts, self.norm_sources = [], []
+
+    def _checked(self, scalars: list[torch.Tensor]) -> torch.Tensor:
+        """The step's norms as one vector; the last len(norm_sources) of them, taken
+        in float32 by _fast_norms, taken again in float64 if any norm is not finite
+        (an overflow or a NaN: the second pass tells them apart). One check per step
+        for all of them: on a CPU each op costs µs whatever its size."""
+        stacked = torch.stack(scalars)
+        sources = self.norm_sources
+        if (not sources or stacked.device.type != "cpu"
+                or math.isfinite(float(stacked.sum()))):
+            return stacked
+        self.nonfinite = True
+        exact = torch._foreach_norm(sources, 2, dtype=torch.float64)
+        checked = scalars[:len(scalars) - len(sources)]
+        return torch.stack([s.double() for s in checked] + list(exact))
 
 
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -811,16 +936,48 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return list(torch._foreach_norm(tensors, 2, dtype=torch.float64))
 
 
-def _row_norms_and_sums(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's ‖x‖ and Σx, without overflow for finite values (as _norms)."""
+def _fast_norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """2-norms of `tensors` in one fused call: float64 on a GPU (as _norms), float32
+    on a CPU, unchecked: _StepRaw.pack checks a step's all at once and takes them
+    again in float64 where one overflowed."""
+    if not tensors:
+        return []
+    if tensors[0].device.type != "cpu":
+        return list(torch._foreach_norm(tensors, 2, dtype=torch.float64))
+    return list(torch._foreach_norm(tensors))
+
+
+class _WeightCopies:
+    """The weights before the optimizer's step, copied into tensors kept from step
+    to step (a fresh copy each sampled step costs an allocation per tensor)."""
+
+    def __init__(self) -> None:
+        self._copies: list[torch.Tensor] = []
+        self._key: tuple = ()
+
+    def copy(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        key = tuple((p.shape, p.dtype, p.device) for p in params)
+        if key != self._key:
+            self._copies = [torch.empty_like(p) for p in params]
+            self._key = key
+        torch._foreach_copy_(self._copies, params)
+        return self._copies
+
+
+def _row_norms_and_sums(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Each row's ‖x‖ and Σx, without overflow for finite values (as _norms), and
+    False if a float32 norm was not finite (checked on a CPU only: a GPU's are
+    float64 and would make the check wait). Only the norms need checking: finite
+    norms mean no |x| above ~1.8e19, so no sum of 256 of them overflows; a NaN or
+    an infinity anywhere makes its row's norm one."""
     if rows.device.type != "cpu":
         return (torch.linalg.vector_norm(rows, dim=1, dtype=torch.float64),
-                rows.sum(dim=1, dtype=torch.float64))
+                rows.sum(dim=1, dtype=torch.float64), True)
     norms, sums = torch.linalg.vector_norm(rows, dim=1), rows.sum(dim=1)
-    if bool(torch.isfinite(norms.sum() + sums.abs().sum())):
-        return norms, sums
+    if math.isfinite(float(norms.sum())):
+        return norms, sums, True
     return (torch.linalg.vector_norm(rows, dim=1, dtype=torch.float64),
-            rows.sum(dim=1, dtype=torch.float64))
+            rows.sum(dim=1, dtype=torch.float64), False)
 
 
 def _leading(t: torch.Tensor, images: int) -> torch.Tensor:

@@ -24,6 +24,7 @@ from netexplorer.core.reports import (
     Report,
     SettingChange,
     StepReport,
+    probe_of,
 )
 from netexplorer.core.train_config import TrainConfig
 
@@ -95,6 +96,9 @@ class RunHistory:
     alerts: list = field(default_factory=list)
 
     def add(self, report: Report) -> None:
+        probe = probe_of(report)  # (a pause or a stop may carry the last alerts)
+        if probe is not None:
+            self.alerts.extend(getattr(probe, "alerts", ()))
         if isinstance(report, StepReport):
             n = len(report.losses)
             if n:
@@ -110,8 +114,6 @@ class RunHistory:
                 self.lr_steps.append(report.step)
                 self.lrs.append(report.lr)
             self.changes.extend(report.changes)
-            if report.probe is not None:
-                self.alerts.extend(getattr(report.probe, "alerts", ()))
             self.last_step = report
             self.paused = False
         elif isinstance(report, EpochReport):

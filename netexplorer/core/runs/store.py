@@ -50,9 +50,11 @@ from netexplorer.core.inspection.stats import Alert
 from netexplorer.core.reports import (
     EpochReport,
     FinishedReport,
+    PausedReport,
     Report,
     SettingChange,
     StepReport,
+    probe_of,
 )
 from netexplorer.core.runs.folders import resolve_runs_dir
 from netexplorer.core.runs.history import RunHistory
@@ -548,25 +550,14 @@ class RunWriter:
                                     _db_num(report.images_per_second), report.elapsed))
             self._changes.extend((self.run_id, c.step, c.name, c.old, c.new, c.at)
                                  for c in report.changes)
-            probe = report.probe
-            if probe is not None and len(probe.steps):
-                if probe.layers != self._layers:  # a model's layers change rarely:
-                    self._layers = probe.layers  # asdict and JSON cost ~2 ms a report
-                    self._progress["layers"] = json.dumps([asdict(i) for i in probe.layers])
-                stats = np.asarray(probe.stats, dtype=np.float32)
-                self._probes.extend((self.run_id, int(step), stats[i].tobytes())
-                                    for i, step in enumerate(probe.steps))
-                self._alerts.extend((self.run_id, a.step, a.kind, a.layer,
-                                     json.dumps(asdict(a))) for a in probe.alerts)
-                if probe.histograms is not None and len(probe.histograms.steps):
-                    counts = np.ascontiguousarray(probe.histograms.counts, dtype=np.uint16)
-                    self._histograms.extend(
-                        (self.run_id, int(step),
-                         zlib.compress(counts[i].tobytes(), _HISTOGRAM_COMPRESSION))
-                        for i, step in enumerate(probe.histograms.steps))
+            self._add_probe(probe_of(report))
             self._progress.update(steps=report.step, elapsed=report.elapsed)
             if time.monotonic() - self._last_flush >= self._flush_every:
                 self.flush()
+        elif isinstance(report, PausedReport | FinishedReport):
+            # Sampled steps a probe still held when the run paused or stopped.
+            if self._add_probe(probe_of(report)) and isinstance(report, PausedReport):
+                self.flush()  # (a finished run's writer flushes in finish)
         elif isinstance(report, EpochReport):
             self._epochs.append((self.run_id, report.epoch, json.dumps(_epoch_to_dict(report))))
             self._progress.update(epochs=report.epoch, steps=report.step,
@@ -577,6 +568,26 @@ class RunWriter:
                                                         report.test_accuracy > best):
                 self._progress["best_accuracy"] = report.test_accuracy
             self.flush()
+
+    def _add_probe(self, probe: Any) -> bool:
+        """Rows for a probe's statistics, alerts and distributions; whether it had any."""
+        if probe is None or not len(probe.steps):
+            return False
+        if probe.layers != self._layers:  # a model's layers change rarely:
+            self._layers = probe.layers  # asdict and JSON cost ~2 ms a report
+            self._progress["layers"] = json.dumps([asdict(i) for i in probe.layers])
+        stats = np.asarray(probe.stats, dtype=np.float32)
+        self._probes.extend((self.run_id, int(step), stats[i].tobytes())
+                            for i, step in enumerate(probe.steps))
+        self._alerts.extend((self.run_id, a.step, a.kind, a.layer,
+                             json.dumps(asdict(a))) for a in probe.alerts)
+        if probe.histograms is not None and len(probe.histograms.steps):
+            counts = np.ascontiguousarray(probe.histograms.counts, dtype=np.uint16)
+            self._histograms.extend(
+                (self.run_id, int(step),
+                 zlib.compress(counts[i].tobytes(), _HISTOGRAM_COMPRESSION))
+                for i, step in enumerate(probe.histograms.steps))
+        return True
 
     def flush(self) -> None:
         """Write what has come since the last flush, in one transaction."""

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from netexplorer.core.inspection import NONFINITE_KINDS, STAT_INDEX, ProbeReport
-from netexplorer.core.reports import EpochReport, PausedReport, StepReport
+from netexplorer.core.reports import EpochReport, PausedReport, probe_of
 from netexplorer.core.runs import RunHistory
 from netexplorer.ui.icons import icon
 from netexplorer.ui.inspector.diagnosis_view import DiagnosisView
@@ -486,11 +486,12 @@ class InspectorPanel(QWidget):
         nonfinite: TimedAlert | None = None
         paused_for_values = False
         for report in reports:
-            if isinstance(report, StepReport) and report.probe is not None:
-                found = self._take_probe(report.probe)
+            probe = probe_of(report)  # (a pause or a stop may carry the last steps)
+            if probe is not None:
+                found = self._take_probe(probe)
                 nonfinite = nonfinite or found
                 changed = True
-            elif isinstance(report, EpochReport):
+            if isinstance(report, EpochReport):
                 self.feature_view.epoch_ended()
             elif isinstance(report, PausedReport) and report.reason in self._pause_reasons:
                 paused_for_values = True

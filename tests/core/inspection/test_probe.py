@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from netexplorer.core import inspection
-from netexplorer.core.data import load_dataset
 from netexplorer.core.formatting import engineering, percent
 from netexplorer.core.inspection import (
     ACTIVATION_SAMPLE,
@@ -79,12 +78,6 @@ PARAM_STATS = ("weight_norm", "weight_grad_norm", "update_ratio")
 
 
 # ----------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(scope="module")
-def digits28():
-    """The bundled digits at deep-sigmoid's and mnist-cnn's 1×28×28."""
-    return load_dataset("digits", input_shape=(1, 28, 28))
 
 
 def lenet(seed: int = 0) -> nn.Sequential:
@@ -950,7 +943,15 @@ def test_no_activation_or_gradient_outlives_its_step():
     # Waiting for flush(): a packed vector of numbers, per-unit activity and the
     # histograms' samples (copies, at most HISTOGRAM_VALUES per layer and kind).
     cached = {id(t) for t in tensors_in(probe._coder)}  # where samples sit in the matrix
-    pending = [t for t in tensors_in(probe) if id(t) not in cached]
+    # Storage reused from step to step: the matrix the samples are laid into (the
+    # measured layers' rows, no more: a reshape's are not laid again) and a copy of
+    # each weight for the update's norm.
+    plans = list(probe._row_plans.values())
+    assert len(plans) == 1 and plans[0].buffer.numel() <= rows * probe_module._ROW
+    copies = list(tensors_in(probe._weights_before))
+    assert [t.shape for t in copies] == [p.shape for p in model.parameters()]
+    pending = [t for t in tensors_in(probe) if id(t) not in cached
+               and id(t) not in {id(plan.buffer) for plan in plans} | {id(t) for t in copies}]
     assert pending
     for t in pending:
         assert t.dim() <= 1 and not t.requires_grad and t.grad_fn is None
@@ -959,12 +960,15 @@ def test_no_activation_or_gradient_outlives_its_step():
     probe.flush()
     assert probe._pending == [] and probe._raw is None and probe._before is None
     # All that stays: the zero padding _measure_activations reuses, under a row each,
-    # views of the weights (the spreads histogrammed), and the histograms' lookup
+    # views of the weights (the spreads histogrammed), the histograms' lookup
     # table, offsets and sample places: integers, as many as the model's layers
-    # make, however large its activations.
+    # make, however large its activations; and the storage reused from step to step.
+    reused = {id(plan.buffer) for plan in plans} | {id(t) for t in copies}
     cached = {id(t) for t in tensors_in(probe._coder)}
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     for t in tensors_in(probe):
+        if id(t) in reused:
+            continue
         if t.untyped_storage().data_ptr() in weights:
             assert t.numel() <= HISTOGRAM_VALUES
             continue
@@ -1044,7 +1048,11 @@ def test_trainer_reports_carry_probe_reports_of_sampled_steps(digits8):
     for report in step_reports:
         assert isinstance(report.probe, ProbeReport)
         assert_numpy_only(report.probe)
-        assert set(report.probe.steps.tolist()) <= set(range(report.first_step - 1, report.step))
+        assert all(s < report.step for s in report.probe.steps.tolist())  # (0-based)
+        if report.batch == report.batches_per_epoch:  # an epoch's end leaves none waiting
+            assert probe._pending == []
+    # Each sampled step reported once, in order, though a report within an epoch
+    # may leave its steps to a later one (Probe.flush's only_if_due).
     assert [s for r in step_reports for s in r.probe.steps.tolist()] == sampled
     assert probe.history("act_norm")[0].tolist() == sampled
     assert hook_count(model) == 0
@@ -1130,7 +1138,11 @@ def test_nonfinite_beyond_the_sampled_images_shows_in_the_weight_gradients():
     assert "weight gradient" in alert.message and alert.pause
 
 
-def test_nonfinite_values_pause_training(digits8):
+@pytest.mark.parametrize("options", [{"flush_every_s": 0.0}, {"flush_every_s": 1e9}],
+                         ids=["flushing every report", "keeping its steps"])
+def test_nonfinite_values_pause_training(digits8, options):
+    """…at the report after the step that measured an infinity, also when the probe
+    may keep its steps back (test_probe_flushes.py): that step is flushed at once."""
     poisoned_at = 6
 
     def poison(trainer, report):
@@ -1140,12 +1152,16 @@ def test_nonfinite_values_pause_training(digits8):
         elif isinstance(report, PausedReport):
             trainer.control.stop()
 
-    trainer, _ = probed_trainer(TINY, digits8, epochs=1, report_every=2)
+    trainer, _ = probed_trainer(TINY, digits8, epochs=1, report_every=2, probe_options=options)
     reports = drive(trainer, poison)
     alerts = alerts_of(reports)
     assert [(a.kind, a.layer, a.step) for a in alerts] == [("overflow", "fc1", poisoned_at)]
     paused = [r for r in reports if isinstance(r, PausedReport)]
     assert paused == [PausedReport(poisoned_at + 2, 1, str(alerts[0]))]
+    [carrier] = [r for r in reports if isinstance(r, StepReport) and r.step == poisoned_at + 2]
+    kept = options["flush_every_s"] > 0  # (steps 0–1 went with the first report)
+    assert carrier.probe.steps.tolist() == list(range(2 if kept else poisoned_at,
+                                                      poisoned_at + 2))
     assert finished(reports).status == "stopped"
     assert trainer.position.step == poisoned_at + 2
     assert all(math.isfinite(v) for v in trainer.history["step_losses"])

@@ -12,7 +12,7 @@ import numpy as np
 from netexplorer.core.checkpoints import checkpoint_of
 from netexplorer.core.data import Dataset
 from netexplorer.core.inspection.distributions import Histograms
-from netexplorer.core.reports import FinishedReport, Report, StepReport
+from netexplorer.core.reports import FinishedReport, Report, probe_of
 from netexplorer.core.runs.recorder import RunRecorder
 from netexplorer.core.trainers import new_trainer, resume_trainer
 from netexplorer.core.training import Trainer
@@ -60,8 +60,8 @@ def continued(folder: Path, parent: Trainer, parent_id: str, dataset: Dataset, e
 def live_histograms(reports: list[Report]) -> Histograms:
     """The distributions a run's live reports carried, one after another (what the
     inspector of the window training it was given)."""
-    carried = [r.probe.histograms for r in reports if isinstance(r, StepReport)
-               and r.probe is not None and r.probe.histograms is not None
-               and len(r.probe.histograms.steps)]
+    probes = [probe_of(r) for r in reports]
+    carried = [p.histograms for p in probes if p is not None and p.histograms is not None
+               and len(p.histograms.steps)]
     return Histograms(np.concatenate([h.steps for h in carried]),
                       np.concatenate([h.counts for h in carried]))

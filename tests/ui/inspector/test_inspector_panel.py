@@ -276,3 +276,27 @@ def test_the_sampling_interval_is_remembered(qtbot, settings):
                             ("0", DEFAULT_PROBE_EVERY), ("7", 7), ("off", None)):
         settings.setValue("inspector/probe_every", saved)
         assert remembered.probe_every() == expected
+
+
+def test_sampled_steps_a_pause_or_a_stop_carries_reach_the_history(window, qtbot):
+    """A run paused or stopped right after a report hands over the steps its probe
+    had kept back (reports.probe_of): they join the history and their alerts the list."""
+    from netexplorer.core.inspection import Alert, ProbeReport
+    from netexplorer.core.reports import FinishedReport, PausedReport
+
+    panel = inspector(window)
+    panel.set_probe_every(3)
+    train(qtbot, window)
+    steps, values = panel.history.ordered()
+    count, last = panel.history.count, int(steps[-1])
+    layers = panel.history.layers
+    alert = Alert("dead", "relu3", last + 6, "90 % of its units have not fired", "try less")
+    held = ProbeReport(layers, np.array([last + 3, last + 6]), values[-2:].copy(), (alert,))
+    panel._on_reports([PausedReport(last + 7, 1, "requested", probe=held)])
+    assert panel.history.count == count + 2
+    assert panel.history.ordered()[0][-2:].tolist() == [last + 3, last + 6]
+    assert [t.alert for t in panel.history.alerts][-1] == alert
+    stopped = ProbeReport(layers, np.array([last + 9]), values[-1:].copy())
+    panel._on_reports([FinishedReport("stopped", "stopped by request", 1, last + 10, 1.0,
+                                      probe=stopped)])
+    assert panel.history.ordered()[0][-1] == last + 9
