@@ -10,7 +10,8 @@ rows (one or several) tells the inspector which layers to plot.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import numpy as np
 from PySide6.QtCore import (
@@ -19,6 +20,8 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QPersistentModelIndex,
     QSize,
     Qt,
@@ -219,14 +222,37 @@ class LayerStatsModel(QAbstractTableModel):
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        return self._values_of(index)(role)
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex,
+                  roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
+        """The roles a paint asks of one cell, in one call: Qt's delegate asks seven
+        per cell at every repaint, and through data() each was a call into Python
+        (most of repainting the table)."""
+        # (The stubs leave out the span's sequence protocol: it has len and [].)
+        asked = (roleDataSpan,) if isinstance(roleDataSpan, QModelRoleData) else \
+            cast(Iterable[QModelRoleData], roleDataSpan)
+        value_of = self._values_of(index)
+        for role_data in asked:
+            value = value_of(role_data.role())
+            if value is None:
+                role_data.clearData()
+            else:
+                role_data.setData(value)
+
+    def _values_of(self, index: QModelIndex | QPersistentModelIndex
+                   ) -> Callable[[int], Any]:
+        """A cell's role → value, as data() answers."""
         if not index.isValid() or index.row() >= len(self._cells):
-            return None
+            return lambda role: None
         row, column = index.row(), index.column()
         if column < len(_FIXED):
-            return self._fixed_data(row, column, self._layers[row], role)
-        if role == Qt.ItemDataRole.ToolTipRole:  # rarely asked: made when it is
-            return self._tooltip(row, column - len(_FIXED))
-        return self._cells[row][column - len(_FIXED)].get(role)
+            info = self._layers[row]
+            return lambda role: self._fixed_data(row, column, info, role)
+        cell = self._cells[row][column - len(_FIXED)]
+        # A tooltip is rarely asked for: made when it is.
+        return lambda role: (self._tooltip(row, column - len(_FIXED))
+                             if role == Qt.ItemDataRole.ToolTipRole else cell.get(role))
 
     def column_texts(self, column: int) -> list[str]:
         """The texts of a statistic column, as shown."""
@@ -302,7 +328,7 @@ class LayerTable(QTableView):
         """The sparklines' size (a line of text high), colour and pixel ratio."""
         self.setIconSize(QSize(SPARKLINE_WIDTH, self.fontMetrics().height() + 2))
         colour = QColor(self.palette().color(QPalette.ColorRole.Text))
-        colour.setAlpha(150)  # the text's own colour, a little muted
+        colour.setAlpha(200)  # the text's own colour, a little muted
         self.stats_model.set_sparkline_style(self.iconSize(), colour, self.devicePixelRatioF())
 
     def initViewItemOption(self, option: QStyleOptionViewItem) -> None:

@@ -91,3 +91,67 @@ def test_sparklines_take_a_new_palettes_text_colour(qtbot):
     table.setPalette(palette)
     qtbot.waitUntil(lambda: table.stats_model.data(table.stats_model.index(0, 2), 1)
                     .toImage() != before, timeout=2_000)
+
+
+def same(a, b) -> bool:
+    """Whether two role values are the same value (pictures by their cache key)."""
+    from PySide6.QtGui import QPixmap
+
+    if isinstance(a, QPixmap):
+        return isinstance(b, QPixmap) and a.cacheKey() == b.cacheKey()
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b, equal_nan=True)
+    return a == b
+
+
+def test_a_paint_asks_each_cell_once_for_all_its_roles(qtbot):
+    """multiData answers as data() does, for every cell and role, and a paint goes
+    through it: one call into Python per cell, not one per role. The picture is the
+    one Qt paints asking data() role by role."""
+    from PySide6.QtCore import QAbstractTableModel, QModelRoleData
+
+    from netexplorer.ui.inspector.layer_table import LayerStatsModel
+
+    calls = {"data": 0, "multiData": 0}
+
+    class Counting(LayerStatsModel):
+        def data(self, index, role=0):
+            calls["data"] += 1
+            return super().data(index, role)
+
+        def multiData(self, index, roleDataSpan):
+            calls["multiData"] += 1
+            super().multiData(index, roleDataSpan)
+
+    class RoleByRole(Counting):
+        def multiData(self, index, roleDataSpan):  # Qt's own: data() for each role
+            QAbstractTableModel.multiData(self, index, roleDataSpan)
+
+    history = LayerHistory()
+    history.add(report(("fc1", "relu1", "fc2")))
+    history.add(report(("fc1", "relu1", "fc2"), steps=(3, 4), value=2.0))
+    table = LayerTable(history)
+    qtbot.addWidget(table)
+    table.resize(900, 200)
+    table.show()
+    pictures = []
+    for model_class in (Counting, RoleByRole):
+        model = table.stats_model = model_class(history, table)
+        table.setModel(model)
+        table._style_sparklines()
+        table.refresh()
+        for row in range(model.rowCount()):
+            for column in range(model.columnCount()):
+                index = model.index(row, column)
+                for role in ROLES:
+                    asked = QModelRoleData(role)
+                    model.multiData(index, asked)
+                    assert same(asked.data(), model.data(index, role)), (row, column, role)
+        calls.update(data=0, multiData=0)
+        pictures.append(table.grab().toImage())
+        cells = model.rowCount() * model.columnCount()
+        if model_class is Counting:
+            assert calls["multiData"] >= cells and calls["data"] == 0
+        else:
+            assert calls["data"] >= 5 * cells  # (the roles of each cell, one by one)
+    assert pictures[0] == pictures[1]
