@@ -13,6 +13,11 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QWidget
 
 REDRAW_INTERVAL_MS = 33  # ≤ 30 redraws per second, whatever the training speed
+# Redraws one tick may run before the rest wait for the next: the event loop is
+# blocked for the redraws and the paints they cause, so two slow views drawn in
+# the same tick (the inspector's table and plot, ~10 ms each) made it late by
+# both at once.
+TICK_BUDGET_S = 0.008
 
 
 @dataclass
@@ -35,6 +40,10 @@ class RedrawClock(QObject):
     A view may ask to be drawn less often (min_interval_s): a table of numbers a
     person reads needs no 30 redraws a second, and each costs the training thread
     the GIL. It stays dirty until its interval has passed; redraw_now ignores it.
+
+    A tick stops drawing once its redraws took TICK_BUDGET_S; the views left wait
+    for the next tick, where the least recently drawn go first (one view is always
+    drawn, however slow).
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -72,14 +81,18 @@ class RedrawClock(QObject):
         dirty, self._dirty = self._dirty, set()
         self._timer.stop()  # restarted by the next mark_dirty of a change
         now = time.monotonic()
-        waiting = False
-        for index in sorted(dirty):
+        waiting = drawn = False
+        for index in sorted(dirty, key=lambda i: (self._views[i].last_drawn, i)):
             view = self._views[index]
             if not (force or view.widget.isVisible()):
                 self._dirty.add(index)  # drawn when it shows (its showEvent marks it)
+            elif drawn and not force and time.monotonic() - now >= TICK_BUDGET_S:
+                self._dirty.add(index)  # this tick's time is spent: the next one
+                waiting = True
             elif force or now - view.last_drawn >= view.min_interval_s:
                 view.last_drawn = now
                 view.redraw()
+                drawn = True
             else:
                 self._dirty.add(index)
                 waiting = True

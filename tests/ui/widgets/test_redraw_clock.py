@@ -62,3 +62,37 @@ def test_a_hidden_view_waits_for_its_show(qtbot):
     clock.mark_dirty(view)  # what a view's showEvent does
     qtbot.waitUntil(lambda: draws == [1], timeout=1_000)
     clock.stop()
+
+
+def test_a_tick_stops_drawing_when_its_time_is_spent(qtbot):
+    """Views slower than the tick's budget are drawn one per tick, the least
+    recently drawn first, and none is lost; redraw_now still draws them all."""
+    from netexplorer.ui.widgets.redraw_clock import TICK_BUDGET_S
+
+    clock = RedrawClock()
+    draws: list[tuple[int, float]] = []
+
+    def slow(name: int):
+        def redraw() -> None:
+            draws.append((name, time.monotonic()))
+            time.sleep(TICK_BUDGET_S * 1.5)
+        return redraw
+
+    views = [clock.register(_shown(qtbot), slow(i)) for i in range(3)]
+    for view in views:
+        clock.mark_dirty(view)
+    qtbot.waitUntil(lambda: len(draws) == 3, timeout=2_000)
+    assert [name for name, _ in draws] == [0, 1, 2]
+    gaps = [b - a for (_, a), (_, b) in zip(draws, draws[1:])]
+    assert min(gaps) >= REDRAW_INTERVAL_MS / 1000 * 0.9  # one per tick
+    draws.clear()
+    clock.mark_dirty(views[2])
+    clock.mark_dirty(views[0])
+    qtbot.waitUntil(lambda: len(draws) == 2, timeout=2_000)
+    assert [name for name, _ in draws] == [0, 2]  # the least recently drawn first
+    draws.clear()
+    for view in views:
+        clock.mark_dirty(view)
+    clock.redraw_now()
+    assert sorted(name for name, _ in draws) == [0, 1, 2]
+    clock.stop()
