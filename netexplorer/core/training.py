@@ -459,15 +459,13 @@ class Trainer:
         interval = self._new_interval()
         while pos.batch < nb:
             if self.control.must_wait():
-                held = None
                 if interval.losses:
                     ended = yield from self._flush(interval, totals)
                     if ended is not None:
                         return ended
                     interval = self._new_interval()
-                else:
-                    held = self._held_probe_steps()
-                yield PausedReport(pos.step, pos.epoch + 1, self.control.reason, probe=held)
+                yield PausedReport(pos.step, pos.epoch + 1, self.control.reason,
+                                   probe=self._held_probe_steps())
                 paused_at = time.perf_counter()
                 proceed = self.control.gate()
                 interval.started += time.perf_counter() - paused_at
@@ -478,7 +476,6 @@ class Trainer:
                     ended = yield from self._flush(interval, totals)
                     if ended is not None:
                         return ended
-                    return self._finished("stopped", "stopped by request")
                 return self._finished("stopped", "stopped by request",
                                       probe=self._held_probe_steps())
             new_lr = self.control.take_learning_rate()
@@ -585,8 +582,8 @@ class Trainer:
         return diverged
 
     def _held_probe_steps(self) -> Any:
-        """What the probe kept back from earlier reports (or None), flushed now: the
-        run pauses or stops with no interval of its own to report."""
+        """What the probe kept back from earlier reports (or None), flushed now that
+        the run pauses or stops: after a report of its own interval, nothing."""
         if self.probe is None:
             return None
         held = self.probe.flush()

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -511,13 +511,9 @@ class Probe:
                            rows.view(-1).index_select(0, index), spreads)
 
     def _row_plan(self, first: torch.Tensor, counts: list[tuple[int, int]]) -> _RowPlan:
-        key = (tuple(sampled for _, sampled in counts), first.dtype, first.device)
-        plan = self._row_plans.get(key)
-        if plan is None:
-            if len(self._row_plans) > 16:  # batch sizes come and go; keep a few
-                self._row_plans.clear()
-            plan = self._row_plans[key] = _RowPlan.for_sizes(key[0], first)
-        return plan
+        sizes = tuple(sampled for _, sampled in counts)
+        return _kept(self._row_plans, (sizes, first.dtype, first.device),
+                     lambda: _RowPlan.for_sizes(sizes, first))
 
     def _measure_parameters(self, raw: _StepRaw,
                             groups: Sequence[Sequence[torch.Tensor]]) -> None:
@@ -593,11 +589,8 @@ class Probe:
 
     def _fill(self, out: np.ndarray, measured: np.ndarray, rows: np.ndarray, layout: _Layout,
               m: np.ndarray) -> None:
-        plan = self._fill_plans.get(layout)
-        if plan is None:
-            if len(self._fill_plans) > 16:  # layouts change with the batch size; keep a few
-                self._fill_plans.clear()
-            plan = self._fill_plans[layout] = _FillPlan.of(layout, self._param_layers)
+        plan = _kept(self._fill_plans, layout,
+                     lambda: _FillPlan.of(layout, self._param_layers))
         at = rows[:, None]
         measured[at, 0, plan.act] = True
         measured[at, 1, plan.grad] = True
@@ -759,6 +752,8 @@ _ACTIVATIONS, _GRADIENTS, _WEIGHTS = (KINDS.index(kind)
     "act_norm", "act_mean", "act_std", "act_zeros", "grad_norm", "weight_norm",
     "weight_grad_norm", "update_ratio"))
 
+_T = TypeVar("_T")
+
 # Width of the rows that _measure_activations lays every layer's sample into.
 _ROW = 256
 
@@ -918,6 +913,17 @@ class _StepRaw:
         return torch.stack([s.double() for s in checked] + list(exact))
 
 
+def _kept(cache: dict[Any, _T], key: Any, make: Callable[[], _T]) -> _T:
+    """cache[key], made by `make` the first time. A plan depends on the batch's
+    size, and sizes come and go (the last batch of an epoch): a few are kept."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) > 16:
+            cache.clear()
+        value = cache[key] = make()
+    return value
+
+
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """2-norms of `tensors` (one fused call) that never overflow for finite values.
 
@@ -926,20 +932,17 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     in float64 at no extra launch; on a CPU float64 costs ~3× the float32 pass, so
     the float32 norms are checked — reading a CPU tensor waits for nothing — and
     computed again in float64 only when one overflowed (or a value was not finite)."""
-    if not tensors:
-        return []
-    if tensors[0].device.type != "cpu":
-        return list(torch._foreach_norm(tensors, 2, dtype=torch.float64))
-    norms = torch._foreach_norm(tensors)
-    if bool(torch.isfinite(torch.stack(norms)).all()):
-        return list(norms)
+    norms = _fast_norms(tensors)
+    if (not norms or tensors[0].device.type != "cpu"
+            or bool(torch.isfinite(torch.stack(norms)).all())):
+        return norms
     return list(torch._foreach_norm(tensors, 2, dtype=torch.float64))
 
 
 def _fast_norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """2-norms of `tensors` in one fused call: float64 on a GPU (as _norms), float32
-    on a CPU, unchecked: _StepRaw.pack checks a step's all at once and takes them
-    again in float64 where one overflowed."""
+    """2-norms of `tensors` in one fused call: float64 on a GPU, float32 on a CPU,
+    unchecked: _norms checks them at once, _StepRaw.pack a step's all together, and
+    both take them again in float64 where one overflowed."""
     if not tensors:
         return []
     if tensors[0].device.type != "cpu":
