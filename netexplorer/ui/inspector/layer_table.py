@@ -53,7 +53,7 @@ from netexplorer.ui.widgets.sparkline import (
     SPARKLINE_COLOUR_ROLE,
     SPARKLINE_ROLE,
     SPARKLINE_WIDTH,
-    sparkline_pixmap,
+    sparkline_pixmaps,
 )
 
 # The statistic columns, in the order a person reads a layer: what comes out, how
@@ -172,6 +172,7 @@ class LayerStatsModel(QAbstractTableModel):
         error = QBrush(ERROR_COLOUR)
         measured = len(steps) > 0
         rows: list[list[dict[int, Any]]] = []
+        lines, colours = [], []
         for row in range(len(names)):
             line_colour = (ERROR_COLOUR if alerts.get(row) == "error" else WARNING_COLOUR
                            if row in alerts else self._line_colour)
@@ -181,14 +182,13 @@ class LayerStatsModel(QAbstractTableModel):
                 history = recent.get(stat)
                 line = history[:, row] if history is not None and history.ndim == 2 \
                     else np.zeros(0)
+                lines.append(line)
+                colours.append(line_colour)
                 cell: dict[int, Any] = {
                     Qt.ItemDataRole.DisplayRole: format_stat(stat, value),
                     Qt.ItemDataRole.TextAlignmentRole: right,
                     SPARKLINE_ROLE: line,
-                    # Always a picture (perhaps empty): the column keeps the sparkline's
-                    # room from the start instead of widening at the second sample.
-                    Qt.ItemDataRole.DecorationRole: sparkline_pixmap(
-                        line, self._line_size, line_colour, self._device_ratio)}
+                }
                 if row in alerts:
                     cell[SPARKLINE_COLOUR_ROLE] = line_colour
                 if math.isinf(value) or (math.isnan(value) and measured
@@ -198,6 +198,17 @@ class LayerStatsModel(QAbstractTableModel):
                     cell[Qt.ItemDataRole.ForegroundRole] = error
                 cells.append(cell)
             rows.append(cells)
+        # Always a picture (perhaps empty): the column keeps the sparkline's room from
+        # the start instead of widening at the second sample. All drawn at once.
+        samples = max((len(line) for line in lines), default=0)
+        matrix = np.full((len(lines), samples), np.nan)
+        for i, line in enumerate(lines):
+            matrix[i, :len(line)] = line
+        pictures = iter(sparkline_pixmaps(matrix, colours, self._line_size,
+                                          self._device_ratio))
+        for cells in rows:
+            for cell in cells:
+                cell[Qt.ItemDataRole.DecorationRole] = next(pictures)
         return rows
 
     # -- Qt's model interface
