@@ -80,7 +80,7 @@ def sparkline_pixmaps(lines: np.ndarray, colours: Sequence[QColor], size: QSize,
     atlas.fill(Qt.GlobalColor.transparent)
     x, y = sparkline_coordinates(lines, QRect(1, 2, width - 2, height - 4))
     y += (np.arange(count) * (cell_height / device_ratio))[:, None]  # each its own place
-    drawn = ~np.isnan(y).all(axis=1) if count else np.zeros(0, dtype=bool)
+    drawn = ~np.isnan(y).all(axis=1)  # histories with a line
     if drawn.any():
         painter = QPainter(atlas)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
