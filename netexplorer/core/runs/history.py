@@ -162,6 +162,23 @@ class RunHistory:
             return self.finished.elapsed
         return self.last_step.elapsed if self.last_step is not None else 0.0
 
+    def steps_per_epoch(self) -> int:
+        """Batches per epoch: from its reports, or from its epochs (a run read from a
+        checkpoint), else 1 (then a plot's epoch axis counts steps)."""
+        if self.last_step is not None and self.last_step.batches_per_epoch > 0:
+            return self.last_step.batches_per_epoch
+        if self.epochs and self.epochs[-1].epoch > 0:
+            return max(1, round(self.epochs[-1].step / self.epochs[-1].epoch))
+        return 1
+
+    def planned_steps(self) -> int:
+        """The global step the run trains up to (a continued run counts its epochs
+        from its parent's, so its steps too); 0 until a report or an epoch says how
+        many batches an epoch has."""
+        if self.last_step is None and not self.epochs:
+            return 0
+        return self.config.epochs * self.steps_per_epoch()
+
     @property
     def final_accuracy(self) -> float | None:
         """The test accuracy of the weights the run ended with: a diverged run's

@@ -376,7 +376,14 @@ class LayerTable(QTableView):
             self._columns.widen(column, self.stats_model.column_texts(column))
 
     def selected_layers(self) -> list[int]:
-        return sorted(index.row() for index in self.selectionModel().selectedRows())
+        """Read from the selection's ranges (whole rows: the table selects rows), not
+        selectedRows(), which asks the Python model for its size once per row and
+        cost ~2 ms at every redraw of the series plot."""
+        selection = self.selectionModel().selection()
+        rows: set[int] = set()
+        for i in range(selection.count()):
+            rows.update(range(selection.at(i).top(), selection.at(i).bottom() + 1))
+        return sorted(rows)
 
     def has_selection(self) -> bool:
         """Whether any layer is selected: asked at every batch of probe reports, where

@@ -42,7 +42,6 @@ from PySide6.QtWidgets import (
 
 from netexplorer.core.smoothing import MAX_WEIGHT, EmaSmoother
 from netexplorer.ui.training.runs_list import run_colour
-from netexplorer.ui.training.training_text import steps_per_epoch
 from netexplorer.ui.widgets.accessibility import named
 from netexplorer.ui.widgets.colours import faint
 from netexplorer.ui.widgets.plot_frame import PlotFrame
@@ -233,9 +232,9 @@ class TrainingPlots(QWidget):
         self._pacers = (
             _Pacer(self.loss_plot, self._draw_loss,
                    lambda r: (len(r.losses), len(r.running_losses), len(r.epochs),
-                              steps_per_epoch(r), self._smoothing, self.log_loss),
+                              r.steps_per_epoch(), self._smoothing, self.log_loss),
                    self._frame_loss),
-            _Pacer(self.lr_plot, self._draw_lr, lambda r: (len(r.lrs), steps_per_epoch(r)),
+            _Pacer(self.lr_plot, self._draw_lr, lambda r: (len(r.lrs), r.steps_per_epoch()),
                    self._frame_lr),
             _Pacer(self.accuracy_plot, self._draw_accuracy, lambda r: (len(r.epochs),),
                    self._frame_accuracy),
@@ -364,7 +363,7 @@ class TrainingPlots(QWidget):
             self.mark_dirty()
 
     def _draw_loss(self, run: RunHistory, curves: _RunCurves) -> None:
-        scale = 1.0 / steps_per_epoch(run)
+        scale = 1.0 / run.steps_per_epoch()
         steps, losses = run.steps.values * scale, run.losses.values
         if self._smoothing:
             if curves.smoother is None or curves.smoother.weight != self._smoothing:
@@ -386,7 +385,7 @@ class TrainingPlots(QWidget):
         curves.train_accuracy.setData(*_finite(x, 100 * epochs["train_accuracy"]))
 
     def _draw_lr(self, run: RunHistory, curves: _RunCurves) -> None:
-        curves.lr.setData(*_finite(run.lr_steps.values / steps_per_epoch(run), run.lrs.values))
+        curves.lr.setData(*_finite(run.lr_steps.values / run.steps_per_epoch(), run.lrs.values))
 
     # ------------------------------------------------------------------ curves
 
@@ -442,7 +441,7 @@ class TrainingPlots(QWidget):
         losses = run.losses.values
         above = np.flatnonzero(losses > self._ceiling)
         top = self.loss_plot.getPlotItem().getViewBox().viewRange()[1][1]
-        x = run.steps.values[above] / steps_per_epoch(run)
+        x = run.steps.values[above] / run.steps_per_epoch()
         curves.off_scale.setData(x=x, y=np.full(above.size, top),
                                  data=[float(v) for v in losses[above]])
 

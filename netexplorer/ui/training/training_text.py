@@ -37,16 +37,6 @@ def format_rate(images_per_second: float | None) -> str:
     return f"{images_per_second:,.0f} img/s"
 
 
-def steps_per_epoch(run: RunHistory) -> int:
-    """Batches per epoch of a run: from its reports, or from its epochs (a run read
-    from a checkpoint), else 1 (then a plot's epoch axis counts steps)."""
-    if run.last_step is not None and run.last_step.batches_per_epoch > 0:
-        return run.last_step.batches_per_epoch
-    if run.epochs and run.epochs[-1].epoch > 0:
-        return max(1, round(run.epochs[-1].step / run.epochs[-1].epoch))
-    return 1
-
-
 @dataclass(frozen=True)
 class Progress:
     """Where a run stands: what the progress bar shows."""
@@ -63,8 +53,8 @@ def progress(run: RunHistory) -> Progress:
     if report is None:
         return Progress(0, 0 if run.finished is None else 1, "Starting…"
                         if run.finished is None else "")
-    per_epoch = max(report.batches_per_epoch, 1)
-    total = config.epochs * per_epoch
+    per_epoch = run.steps_per_epoch()
+    total = run.planned_steps()
     done = min(report.step, total)
     epoch = min(report.epoch, config.epochs)
     text = f"Epoch {epoch}/{config.epochs} · batch {report.batch}/{per_epoch}"
@@ -79,8 +69,8 @@ def eta_seconds(run: RunHistory) -> float | None:
     report = run.last_step
     if report is None or report.step <= 0:
         return None
-    per_epoch = max(report.batches_per_epoch, 1)
-    remaining_steps = max(run.config.epochs * per_epoch - report.step, 0)
+    per_epoch = run.steps_per_epoch()
+    remaining_steps = max(run.planned_steps() - report.step, 0)
     if run.epochs:
         mean_epoch = sum(e.epoch_seconds for e in run.epochs) / len(run.epochs)
         return mean_epoch * remaining_steps / per_epoch

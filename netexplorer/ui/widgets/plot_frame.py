@@ -77,10 +77,10 @@ class PlotFrame(QObject):
         return self._following
 
     def frame(self, y_values: Iterable[np.ndarray], x_extent: float | None = None,
-              from_zero: bool = False) -> None:
+              from_zero: bool = False, x_start: float = 0.0) -> None:
         """Fit y to round bounds around these values (from 0 if `from_zero`: a loss
         or a learning rate, whose range then stays put as it falls) and x to
-        0..x_extent."""
+        x_start..x_extent."""
         view = self._plot.getPlotItem().getViewBox()
         if not self._following:
             if not any(view.autoRangeEnabled()):
@@ -98,10 +98,11 @@ class PlotFrame(QObject):
             low, high = low - margin, high + margin
             if not _same((low, high), (y0, y1)):
                 changes["yRange"] = (low, high)
-        if self._frame_x and x_extent and not log_x:
-            margin = MARGIN * x_extent
-            if not _same((-margin, x_extent + margin), (x0, x1)):
-                changes["xRange"] = (-margin, x_extent + margin)
+        if self._frame_x and x_extent and x_extent > x_start and not log_x:
+            margin = MARGIN * (x_extent - x_start)
+            wanted = (x_start - margin, x_extent + margin)
+            if not _same(wanted, (x0, x1)):
+                changes["xRange"] = wanted
         if changes:
             view.setRange(padding=0, **changes)  # also ends pyqtgraph's auto-range
         elif any(view.autoRangeEnabled()):

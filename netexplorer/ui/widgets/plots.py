@@ -145,6 +145,8 @@ class HorizontalGrid(pg.GraphicsObject):
     at 500×400 px, a repaint costs ~9.5 ms with make_plot's grid on both axes,
     ~7 ms with horizontal lines only and ~2 ms without — and this item's lines
     cost nothing measurable. Plots that repaint while training use it instead.
+    Explicit ticks (a log axis labelled by log_ticks) go through set_ticks, so the
+    lines stay on the labels.
     """
 
     def __init__(self, plot: pg.PlotWidget, strength: float = 0.15) -> None:
@@ -160,16 +162,30 @@ class HorizontalGrid(pg.GraphicsObject):
         self._pen.setCosmetic(True)
         self._ys: list[float] = []
         self._rect = QRectF()
+        self._ticks: list[list[tuple[float, str]]] | None = None
         self.setZValue(-1000)  # under every curve
         view = self._item.getViewBox()
         view.sigRangeChanged.connect(self._on_view_changed)
         view.sigResized.connect(self._on_view_changed)
 
+    def set_ticks(self, ticks: list[list[tuple[float, str]]] | None) -> None:
+        """The left axis's ticks (AxisItem.setTicks; None: pyqtgraph's own), set only
+        when they change: setting them lays the axis out again at its next paint."""
+        if ticks == self._ticks:
+            return
+        self._ticks = ticks
+        self._item.getAxis("left").setTicks(ticks)
+        self._on_view_changed()
+
     def _on_view_changed(self, *_args) -> None:
         view = self._item.getViewBox()
         (_, _), (low, high) = view.viewRange()
-        levels = self._item.getAxis("left").tickValues(low, high, max(view.height(), 1.0))
-        ys = [y for y in (levels[0][1] if levels else []) if low <= y <= high]
+        if self._ticks is not None:
+            values = [value for value, _ in self._ticks[0]] if self._ticks else []
+        else:
+            levels = self._item.getAxis("left").tickValues(low, high, max(view.height(), 1.0))
+            values = levels[0][1] if levels else []
+        ys = [y for y in values if low <= y <= high]
         rect = view.viewRect()
         if ys != self._ys or rect != self._rect:
             self.prepareGeometryChange()

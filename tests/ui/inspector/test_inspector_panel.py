@@ -10,10 +10,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QTableView, QWidget
 
+from netexplorer.core.inspection import ProbeReport
 from netexplorer.core.inspection.probe import HISTOGRAM_EVERY
 from netexplorer.ui.inspector.inspector_panel import InspectorPanel
 from netexplorer.ui.inspector.layer_table import TABLE_STATS
 from netexplorer.ui.settings import DEFAULT_PROBE_EVERY
+from netexplorer.ui.widgets.plots import log_ticks
 from tests.ui.debugging_helpers import click_cell, open_poisoned_checkpoint, train
 
 LENET_LAYERS = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1",
@@ -144,6 +146,63 @@ def test_selected_layers_are_plotted_over_the_steps(window, qtbot):
     panel.series_combo.setCurrentIndex(panel.series_combo.findData("act_mean"))
     window.redraw_clock.redraw_now()
     assert not panel.series_plot.getPlotItem().ctrl.logYCheck.isChecked()
+
+
+def test_the_series_plot_is_framed_and_its_axes_are_laid_out_only_when_a_bound_moves(
+        window, qtbot):
+    panel = inspector(window)
+    panel.set_probe_every(2)
+    run = train(qtbot, window)
+    show(window, qtbot, panel)
+    plot = panel.series_plot.getPlotItem()
+    view = plot.getViewBox()
+    (x0, x1), (y0, y1) = view.viewRange()
+    planned = run.planned_steps()
+    assert planned == run.last_step.step  # it trained to its plan
+    assert x0 < 0 and planned < x1 < 1.05 * planned  # the planned steps, from the first
+    shown = np.concatenate([np.log10(c.yData) for c in panel._series_curves.values()])
+    assert y0 < shown.min() and shown.max() < y1  # every value inside, in round bounds
+    assert not any(view.autoRangeEnabled())  # pyqtgraph does not re-fit at each paint
+    # One label per decade of the range shown, and the grid's lines on those labels.
+    major = plot.getAxis("left")._tickLevels[0]
+    assert major == log_ticks(y0, y1)[0] and len(major) >= 1
+    assert panel._series_grid._ys == [v for v, _ in major if y0 <= v <= y1]
+    # A new sample inside the bounds: nothing moves, the axes keep their pictures.
+    panel.series_plot.grab()
+    axes = (plot.getAxis("left"), plot.getAxis("bottom"))
+    pictures = [axis.picture for axis in axes]
+    assert None not in pictures
+    steps, values = panel.history.ordered()
+    panel.history.add(ProbeReport(panel.history.layers, np.array([int(steps[0]) + 1]),
+                                  values[:1].copy()))
+    panel.mark_all_dirty()
+    window.redraw_clock.redraw_now()
+    panel.series_plot.grab()
+    assert len(panel._series_curves[0].xData) == panel.history.count  # it was redrawn
+    assert view.viewRange() == [[x0, x1], [y0, y1]]
+    assert all(axis.picture is picture for axis, picture in zip(axes, pictures))
+
+
+def test_zooming_the_series_plot_stops_its_framing_and_ticks_follow_the_zoom(window, qtbot):
+    panel = inspector(window)
+    panel.set_probe_every(2)
+    train(qtbot, window)
+    show(window, qtbot, panel)
+    plot = panel.series_plot.getPlotItem()
+    view = plot.getViewBox()
+    (_, y1) = view.viewRange()[1]
+    view.setRange(xRange=(2, 6), yRange=(y1 - 0.5, y1), padding=0)
+    view.sigRangeChangedManually.emit([True, True])  # what a wheel or drag sends
+    panel.mark_all_dirty()
+    window.redraw_clock.redraw_now()
+    assert view.viewRange()[0] == pytest.approx([2, 6])  # the person's zoom stands
+    # Half a decade: 1-2-5 labels inside the zoomed range.
+    assert plot.getAxis("left")._tickLevels == log_ticks(y1 - 0.5, y1)
+    view.enableAutoRange()  # the "A" button hands the framing back
+    window.redraw_clock.redraw_now()
+    panel.mark_all_dirty()
+    window.redraw_clock.redraw_now()
+    assert view.viewRange()[0][1] > 6 and not any(view.autoRangeEnabled())
 
 
 def test_a_dead_relu_raises_an_alert_that_selects_its_layer(window, qtbot, tmp_path):

@@ -12,7 +12,6 @@ from netexplorer.ui.training.training_text import (
     progress,
     result_summary,
     status_line,
-    steps_per_epoch,
 )
 
 
@@ -41,7 +40,7 @@ def test_progress_and_eta_before_and_after_an_epoch():
     assert shown.text == "Epoch 1/4 · batch 5/10 · ETA 0:18"  # 0.5 s a step, 35 to go
     later = _run(epochs_done=2, step=25)
     assert eta_seconds(later) == pytest.approx(6.0 * 15 / 10)  # whole epochs' times
-    assert steps_per_epoch(later) == 10
+    assert later.steps_per_epoch() == 10 and later.planned_steps() == 40
 
 
 def test_status_lines_follow_the_state():
