@@ -10,26 +10,20 @@ rows (one or several) tells the inspector which layers to plot.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QEvent,
     QItemSelection,
     QItemSelectionModel,
-    QModelIndex,
-    QModelRoleData,
-    QModelRoleDataSpan,
-    QPersistentModelIndex,
     QSize,
     Qt,
     QTimer,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtGui import QBrush, QColor, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -85,7 +79,7 @@ EXPLANATIONS = {
 }
 SPARKLINE_SAMPLES = 64
 _FIXED = ("Layer", "Output")
-_ROOT = QModelIndex()  # the invalid index: "the table itself" in Qt's model calls
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 ERROR_COLOUR = QColor("#d93025")
 WARNING_COLOUR = QColor("#e8a500")
 
@@ -97,35 +91,31 @@ def format_stat(stat: str, value: float) -> str:
     return engineering(value)
 
 
-class LayerStatsModel(QAbstractTableModel):
+class LayerStatsModel(QStandardItemModel):
     """Rows: layers of the history; columns: _FIXED then TABLE_STATS.
 
-    Every cell's text, colour and sparkline are worked out once per refresh (the
-    redraw clock's, a few times a second) and data() only looks them up. A view
-    asks data() for ten roles of every cell at every paint, and paints while a run
-    trains: computed there, the table cost the GUI thread most of its time and the
-    training thread, waiting for the GIL, half its speed (bench_gui.py, Inspector
-    tab showing). The sparklines are pixmaps drawn at refresh, shown as the cell's
-    decoration by Qt's own delegate, so painting the table runs no Python.
+    Every cell's roles (text, colour, sparkline, tooltip) are worked out once per
+    refresh (the redraw clock's, twice a second while a run trains) and stored in
+    Qt's own items, so a paint reads them in C++ and runs no Python at all. The view
+    asks seven roles of every cell at every paint: answered by a Python model, even
+    one call per cell (multiData), that was ~9 ms of a ~19 ms repaint of LeNet's
+    table, holding the GIL the training thread needs. The sparklines are pixmaps
+    drawn at refresh, shown as the cell's decoration by Qt's own delegate.
     """
 
     def __init__(self, history: LayerHistory, parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(_FIXED) + len(TABLE_STATS), parent)
         self._history = history
         # What the rows show, as of the last refresh: the history itself changes
-        # between redraws (a new run resets it), and a view paints any time. Reading
-        # it in data() raised IndexError there, which PySide 6.11 turns into a
-        # segfault (an exception in a virtual override: PepException_GetArgs).
+        # between redraws (a new run resets it), and a view paints any time.
         self._layers: tuple[Any, ...] = ()
-        self._latest = np.zeros((len(TABLE_STATS), 0))
-        self._steps = np.zeros(0, np.int64)
+        self._texts: list[list[str]] = []  # [row][stat column]: what column_texts reads
         self._alerts: dict[int, str] = {}
-        self._cells: list[list[dict[int, Any]]] = []  # [row][stat column] role → value
         self._seen = -1  # the history's revision last read: the same again is no news
         self._line_size = QSize(SPARKLINE_WIDTH, 14)
         self._line_colour = QColor(0, 0, 0, 150)
         self._device_ratio = 1.0
-        self.plotted: set[int] = set()  # rows whose curves are plotted: they show their colour
+        self._plotted: set[int] = set()  # rows whose curves are plotted: they show their colour
 
     def set_sparkline_style(self, size: QSize, colour: QColor, device_ratio: float) -> None:
         """How the view shows sparklines: their size, the line's colour (the text's,
@@ -133,47 +123,100 @@ class LayerStatsModel(QAbstractTableModel):
         self._line_size, self._line_colour, self._device_ratio = size, colour, device_ratio
         self._seen = -1  # drawn again at the next refresh
 
+    @property
+    def plotted(self) -> set[int]:
+        return set(self._plotted)
+
+    def set_plotted(self, rows: set[int]) -> None:
+        """The rows whose curves are plotted: their names show the curve's colour."""
+        self._plotted = set(rows)
+        for row in range(min(self.rowCount(), len(self._layers))):
+            self._put(row, 0, self._name_roles(row, self._layers[row]))
+
     # -- refreshing
     def refresh(self) -> None:
-        """Read the history again (called by the redraw clock). Everything data()
-        reads is replaced at once — inside a model reset when the rows change — so
-        a paint never sees new values on old rows."""
+        """Read the history again (called by the redraw clock). Every cell is replaced
+        at once, with the model's signals held — inside a model reset when the rows
+        change — so a view never paints new values on old rows."""
         history = self._history
         if history.revision == self._seen:
             return  # nothing new since the last refresh: nothing to redo or repaint
         self._seen = history.revision
-        names = list(history.names)
+        layers = tuple(history.layers)
+        names = [info.name for info in layers]
         latest = np.array([history.latest(s) for s in TABLE_STATS]).reshape(
             len(TABLE_STATS), len(names))
         recent = {s: transformed(s, history.recent(s, SPARKLINE_SAMPLES)) for s in TABLE_STATS}
         steps, alerts = history.ordered()[0][-1:], history.alert_layers()
-        cells = self._stat_cells(names, latest, recent, steps, alerts)
-        snapshot = (tuple(history.layers), latest, steps, alerts, cells)
-        if names != [info.name for info in self._layers]:
+        cells = self._stat_cells(layers, latest, recent, steps, alerts)
+        reset = names != [info.name for info in self._layers]
+        if reset:
             self.beginResetModel()
-            self._take(*snapshot)
+        self.blockSignals(True)
+        try:
+            self._layers, self._alerts = layers, alerts
+            self._texts = [[cell[Qt.ItemDataRole.DisplayRole] for cell in row] for row in cells]
+            if reset:
+                self.setRowCount(len(layers))
+            for row, info in enumerate(layers):
+                self._put(row, 0, self._name_roles(row, info))
+                self._put(row, 1, self._shape_roles(info))
+                for column, cell in enumerate(cells[row], start=len(_FIXED)):
+                    self._put(row, column, cell)
+        finally:
+            self.blockSignals(False)
+        if reset:
             self.endResetModel()
+        elif layers:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(layers) - 1, self.columnCount() - 1))
+
+    def _put(self, row: int, column: int, roles: dict[int, Any]) -> None:
+        """Replace a cell's roles: the ones it had and not now are gone."""
+        item = self.item(row, column)
+        if item is None:
+            item = QStandardItem()
+            item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+            self.setItem(row, column, item)
         else:
-            self._take(*snapshot)
-            if names:
-                self.dataChanged.emit(self.index(0, 0),
-                                      self.index(len(names) - 1, self.columnCount() - 1))
+            item.clearData()
+        for role, value in roles.items():
+            item.setData(value, role)
 
-    def _take(self, layers: tuple[Any, ...], latest: np.ndarray, steps: np.ndarray,
-              alerts: dict[int, str], cells: list[list[dict[int, Any]]]) -> None:
-        self._layers, self._latest = layers, latest
-        self._steps, self._alerts, self._cells = steps, alerts, cells
+    def _name_roles(self, row: int, info: Any) -> dict[int, Any]:
+        shape = format_shape(info.output_shape) if info.output_shape else "not measured yet"
+        alert = " — see its alert below" if row in self._alerts else ""
+        roles: dict[int, Any] = {
+            Qt.ItemDataRole.DisplayRole: info.name,
+            Qt.ItemDataRole.ToolTipRole: f"{info.name} ({info.kind}), output {shape} with the "
+                                         f"batch{alert}",
+        }
+        if row in self._alerts:
+            roles[Qt.ItemDataRole.DecorationRole] = icon(
+                "error" if self._alerts[row] == "error" else "warning")
+        elif row in self._plotted:  # the colour of its curve in the plot below
+            roles[Qt.ItemDataRole.DecorationRole] = series_colour(row)
+        return roles
 
-    def _stat_cells(self, names: list[str], latest: np.ndarray, recent: dict[str, np.ndarray],
-                    steps: np.ndarray, alerts: dict[int, str]) -> list[list[dict[int, Any]]]:
-        """Each statistic cell's roles: its text, alignment, error colour, the history
-        as an array (SPARKLINE_ROLE) and drawn (the decoration)."""
-        right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    @staticmethod
+    def _shape_roles(info: Any) -> dict[int, Any]:
+        return {
+            Qt.ItemDataRole.DisplayRole: format_shape(info.output_shape[1:])
+            if info.output_shape else "–",
+            Qt.ItemDataRole.TextAlignmentRole: _RIGHT,
+        }
+
+    def _stat_cells(self, layers: tuple[Any, ...], latest: np.ndarray,
+                    recent: dict[str, np.ndarray], steps: np.ndarray,
+                    alerts: dict[int, str]) -> list[list[dict[int, Any]]]:
+        """Each statistic cell's roles: its text, alignment, error colour, tooltip,
+        the history as an array (SPARKLINE_ROLE) and drawn (the decoration)."""
         error = QBrush(ERROR_COLOUR)
         measured = len(steps) > 0
+        at_step = f" at step {int(steps[-1]):,}" if measured else ""
         rows: list[list[dict[int, Any]]] = []
         lines, colours = [], []
-        for row in range(len(names)):
+        for row, info in enumerate(layers):
             line_colour = (ERROR_COLOUR if alerts.get(row) == "error" else WARNING_COLOUR
                            if row in alerts else self._line_colour)
             cells = []
@@ -186,7 +229,8 @@ class LayerStatsModel(QAbstractTableModel):
                 colours.append(line_colour)
                 cell: dict[int, Any] = {
                     Qt.ItemDataRole.DisplayRole: format_stat(stat, value),
-                    Qt.ItemDataRole.TextAlignmentRole: right,
+                    Qt.ItemDataRole.TextAlignmentRole: _RIGHT,
+                    Qt.ItemDataRole.ToolTipRole: _tooltip(info.name, stat, value, at_step),
                     SPARKLINE_ROLE: line,
                 }
                 if row in alerts:
@@ -211,13 +255,7 @@ class LayerStatsModel(QAbstractTableModel):
                 cell[Qt.ItemDataRole.DecorationRole] = next(pictures)
         return rows
 
-    # -- Qt's model interface
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._layers)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(_FIXED) + len(TABLE_STATS)
-
+    # -- what the view and the inspector read
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal:
@@ -231,70 +269,16 @@ class LayerStatsModel(QAbstractTableModel):
                     "the layer's output shape for one image")
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex,
-             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        return self._values_of(index)(role)
-
-    def multiData(self, index: QModelIndex | QPersistentModelIndex,
-                  roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
-        """The roles a paint asks of one cell, in one call: Qt's delegate asks seven
-        per cell at every repaint, and through data() each was a call into Python
-        (most of repainting the table)."""
-        # (The stubs leave out the span's sequence protocol: it has len and [].)
-        asked = (roleDataSpan,) if isinstance(roleDataSpan, QModelRoleData) else \
-            cast(Iterable[QModelRoleData], roleDataSpan)
-        value_of = self._values_of(index)
-        for role_data in asked:
-            value = value_of(role_data.role())
-            if value is None:
-                role_data.clearData()
-            else:
-                role_data.setData(value)
-
-    def _values_of(self, index: QModelIndex | QPersistentModelIndex
-                   ) -> Callable[[int], Any]:
-        """A cell's role → value, as data() answers."""
-        if not index.isValid() or index.row() >= len(self._cells):
-            return lambda role: None
-        row, column = index.row(), index.column()
-        if column < len(_FIXED):
-            info = self._layers[row]
-            return lambda role: self._fixed_data(row, column, info, role)
-        cell = self._cells[row][column - len(_FIXED)]
-        # A tooltip is rarely asked for: made when it is.
-        return lambda role: (self._tooltip(row, column - len(_FIXED))
-                             if role == Qt.ItemDataRole.ToolTipRole else cell.get(role))
-
     def column_texts(self, column: int) -> list[str]:
         """The texts of a statistic column, as shown."""
         stat_column = column - len(_FIXED)
-        return [cells[stat_column][Qt.ItemDataRole.DisplayRole] for cells in self._cells]
+        return [texts[stat_column] for texts in self._texts]
 
-    def _tooltip(self, row: int, column: int) -> str:
-        stat = TABLE_STATS[column]
-        value = float(self._latest[column, row])
-        step = f" at step {int(self._steps[-1]):,}" if len(self._steps) else ""
-        return (f"{self._layers[row].name} — {STAT_TITLES[stat].lower()}{step}: {value:.6g}\n"
-                f"{EXPLANATIONS[stat]}\nThe line shows the last {SPARKLINE_SAMPLES} "
-                f"samples" + (" (log scale)" if stat in LOG_STATS else ""))
 
-    def _fixed_data(self, row: int, column: int, info: Any, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return info.name
-            return format_shape(info.output_shape[1:]) if info.output_shape else "–"
-        if role == Qt.ItemDataRole.DecorationRole and column == 0:
-            if row in self._alerts:
-                return icon("error" if self._alerts[row] == "error" else "warning")
-            if row in self.plotted:  # the colour of its curve in the plot below
-                return series_colour(row)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            shape = format_shape(info.output_shape) if info.output_shape else "not measured yet"
-            alert = " — see its alert below" if row in self._alerts else ""
-            return f"{info.name} ({info.kind}), output {shape} with the batch{alert}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+def _tooltip(name: str, stat: str, value: float, at_step: str) -> str:
+    return (f"{name} — {STAT_TITLES[stat].lower()}{at_step}: {value:.6g}\n"
+            f"{EXPLANATIONS[stat]}\nThe line shows the last {SPARKLINE_SAMPLES} "
+            f"samples" + (" (log scale)" if stat in LOG_STATS else ""))
 
 
 class LayerTable(QTableView):
@@ -420,8 +404,4 @@ class LayerTable(QTableView):
         self.layersSelected.emit(self.selected_layers())
 
     def _mark_plotted(self) -> None:
-        model = self.stats_model
-        model.plotted = set(self.selected_layers())
-        if model.rowCount():
-            model.dataChanged.emit(model.index(0, 0), model.index(model.rowCount() - 1, 0),
-                                   [Qt.ItemDataRole.DecorationRole])
+        self.stats_model.set_plotted(set(self.selected_layers()))
