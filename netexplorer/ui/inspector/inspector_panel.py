@@ -105,7 +105,10 @@ class InspectorPanel(QWidget):
         self._run: RunHistory | None = None
         self._followed = False  # the run shown is one another process writes
         self._pause_reasons: set[str] = set()
+        # Curves are kept from run to run while the layers are the same (a new one,
+        # with its legend entry, cost ~7 ms of the GUI thread at every run's start).
         self._series_curves: dict[int, pg.PlotDataItem] = {}
+        self._curves_of: tuple[str, ...] = ()  # the layer names they were made for
         self._build()
         self._views = {
             "table": clock.register(self.table, self._redraw_table, TABLE_REDRAW_S),
@@ -290,15 +293,20 @@ class InspectorPanel(QWidget):
 
     def _redraw_series(self) -> None:
         stat = self.series_combo.currentData()
-        rows = [r for r in self.table.selected_layers() if r < len(self.history.layers)]
-        for layer in list(self._series_curves):
-            if layer not in rows:
-                self.series_plot.removeItem(self._series_curves.pop(layer))
+        names = tuple(self.history.names)
+        if names and names != self._curves_of:  # another model's layers: its curves go
+            self._remove_series_curves(list(self._series_curves))
+            self._curves_of = names
+        rows = [r for r in self.table.selected_layers() if r < len(names)]
+        if names:
+            self._remove_series_curves([c for c in self._series_curves if c not in rows])
+        else:  # a run starting: the last one's curves stay, emptied, for it to fill
+            rows = list(self._series_curves)
         for layer in rows:
             curve = self._series_curves.get(layer)
             if curve is None:
                 curve = add_curve(self.series_plot, series_colour(layer), width=SERIES_WIDTH,
-                                  name=self.history.layers[layer].name)
+                                  name=names[layer])
                 self._series_curves[layer] = curve
             steps, values = self.history.series(stat, layer)
             values = values.astype(np.float64)
@@ -316,6 +324,10 @@ class InspectorPanel(QWidget):
         else:
             self.series_hint.setText(f"{len(rows)} layer{'s' if len(rows) > 1 else ''}, "
                                      f"{self.history.count:,} sampled steps")
+
+    def _remove_series_curves(self, layers: list[int]) -> None:
+        for layer in layers:
+            self.series_plot.removeItem(self._series_curves.pop(layer))
 
     def _frame_series(self) -> None:
         """x spans the run's planned steps (beyond them, a round bound above the last
@@ -489,9 +501,6 @@ class InspectorPanel(QWidget):
         self._pause_reasons.clear()
         self._clear_alerts()
         self.diagnosis.clear()
-        for curve in self._series_curves.values():  # the layers may be another model's
-            self.series_plot.removeItem(curve)
-        self._series_curves.clear()
         self.step_line.hide()
         self.distribution_view.show_step(None)
         self.heatmap_detail.setText("Click a cell to select its layer and step.")

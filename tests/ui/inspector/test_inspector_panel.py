@@ -183,6 +183,24 @@ def test_the_series_plot_is_framed_and_its_axes_are_laid_out_only_when_a_bound_m
     assert all(axis.picture is picture for axis, picture in zip(axes, pictures))
 
 
+def test_a_second_run_of_the_model_keeps_the_curves_and_fills_them_afresh(window, qtbot):
+    panel = inspector(window)
+    panel.set_probe_every(2)
+    before = train(qtbot, window)
+    show(window, qtbot, panel)
+    first = dict(panel._series_curves)
+    assert sorted(first) == [0, 3, 7, 9, 11]
+    train(qtbot, window, epochs=2)  # the same layers: the same curves, the new samples
+    window.redraw_clock.redraw_now()
+    assert panel._series_curves == first
+    assert all(a is b for a, b in zip(panel._series_curves.values(), first.values()))
+    steps = panel.history.ordered()[0]
+    assert steps[0] >= before.last_step.step  # the new run's samples only (it continues)
+    assert panel._series_curves[0].xData.tolist() == steps.tolist()
+    legend = panel.series_plot.getPlotItem().legend
+    assert [label.text for _, label in legend.items] == [LENET_LAYERS[i] for i in first]
+
+
 def test_zooming_the_series_plot_stops_its_framing_and_ticks_follow_the_zoom(window, qtbot):
     panel = inspector(window)
     panel.set_probe_every(2)
