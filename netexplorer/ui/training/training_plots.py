@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -299,13 +299,18 @@ class TrainingPlots(QWidget):
         if [r.number for r in runs] == [r.number for r in self._runs]:
             return
         keep = {r.number for r in runs}
+        spare = []  # the curves of runs no longer shown, for the runs now shown
         for number in [n for n in self._curves if n not in keep]:
-            self._remove(self._curves.pop(number))
+            spare.append(self._curves.pop(number))
             for pacer in self._pacers:
                 pacer.forget(number)
         for run in runs:
             if run.number not in self._curves:
-                self._curves[run.number] = self._add(run)
+                curves = spare.pop() if spare else self._add()
+                self._style(curves, run_colour(run.number))
+                self._curves[run.number] = curves
+        for curves in spare:
+            self._remove(curves)
         for depth, run in enumerate(runs):
             for item in self._curves[run.number].items():
                 item.setZValue(depth)
@@ -389,21 +394,37 @@ class TrainingPlots(QWidget):
 
     # ------------------------------------------------------------------ curves
 
-    def _add(self, run: RunHistory) -> _RunCurves:
-        colour = run_colour(run.number)
-        batch = add_curve(self.loss_plot, faint(colour, BATCH_ALPHA), width=1)
-        running = add_curve(self.loss_plot, colour, width=RUNNING_WIDTH)
-        test_loss = add_curve(self.loss_plot, colour, width=EPOCH_WIDTH, symbol="o")
-        _dashed(test_loss, colour, EPOCH_WIDTH)
-        test_accuracy = add_curve(self.accuracy_plot, colour, width=RUNNING_WIDTH, symbol="o")
-        train_accuracy = add_curve(self.accuracy_plot, colour, width=EPOCH_WIDTH)
-        _dashed(train_accuracy, colour, EPOCH_WIDTH)
-        lr = add_curve(self.lr_plot, colour, width=2)
-        off_scale = pg.ScatterPlotItem(symbol="t1", size=9, pen=None, brush=pg.mkBrush(colour),
-                                       hoverable=True, tip=_off_scale_tip)
+    def _add(self) -> _RunCurves:
+        """A run's curves, unstyled (see _style). Made only when a run is shown with no
+        other run's to take over: a new curve, legend and all, costs ~3 ms of the GUI
+        thread, and each Train click replaced a run's seven."""
+        black = QColor("black")
+        off_scale = pg.ScatterPlotItem(symbol="t1", size=9, pen=None, hoverable=True,
+                                       tip=_off_scale_tip)
         self.loss_plot.getPlotItem().addItem(off_scale, ignoreBounds=True)
-        return _RunCurves(batch, running, test_loss, test_accuracy, train_accuracy, lr,
-                          off_scale)
+        return _RunCurves(add_curve(self.loss_plot, black),
+                          add_curve(self.loss_plot, black),
+                          add_curve(self.loss_plot, black, symbol="o"),
+                          add_curve(self.accuracy_plot, black, symbol="o"),
+                          add_curve(self.accuracy_plot, black),
+                          add_curve(self.lr_plot, black), off_scale)
+
+    @staticmethod
+    def _style(curves: _RunCurves, colour: QColor) -> None:
+        """A run's colour on its curves, emptied (they may have shown another run)."""
+        curves.batch.setPen(pg.mkPen(faint(colour, BATCH_ALPHA), width=1))
+        curves.running.setPen(pg.mkPen(colour, width=RUNNING_WIDTH))
+        _dashed(curves.test_loss, colour, EPOCH_WIDTH)
+        curves.test_accuracy.setPen(pg.mkPen(colour, width=RUNNING_WIDTH))
+        _dashed(curves.train_accuracy, colour, EPOCH_WIDTH)
+        curves.lr.setPen(pg.mkPen(colour, width=2))
+        for curve in (curves.test_loss, curves.test_accuracy):
+            curve.setSymbolBrush(colour)
+        for curve in curves.items()[:-1]:
+            curve.setData([], [])
+        curves.off_scale.setData([])
+        curves.off_scale.setBrush(pg.mkBrush(colour))
+        curves.smoother = None
 
     def _remove(self, curves: _RunCurves) -> None:
         for plot, items in ((self.loss_plot, (curves.batch, curves.running, curves.test_loss,

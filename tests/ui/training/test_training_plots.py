@@ -54,6 +54,36 @@ def test_the_frame_holds_the_whole_run_and_round_bounds(plots, qtbot):
     assert view.viewRange()[1] == [y0, y1]
 
 
+def test_a_new_run_takes_over_the_last_ones_curves_in_its_own_colour(plots):
+    from netexplorer.ui.training.runs_list import run_colour
+
+    first = RunHistory(1, TrainConfig(epochs=3), "lenet", "digits")
+    plots.set_runs([first])
+    _step(first, 1, [2.3, 2.2, 2.0])
+    plots.flush()
+    old = plots.curves_of(1)
+    assert len(old.batch.xData) == 3
+    second = RunHistory(2, TrainConfig(epochs=3), "lenet", "digits")
+    plots.set_runs([second])  # what a Train click does
+    new = plots.curves_of(2)
+    assert plots.curves_of(1) is None
+    assert all(a is b for a, b in zip(new.items(), old.items()))
+    for curve in new.items()[:-1]:  # emptied until the new run's reports arrive
+        assert curve.xData is None or len(curve.xData) == 0
+    colour = run_colour(2).name()
+    assert new.running.opts["pen"].color().name() == colour
+    assert new.test_loss.opts["symbolBrush"].color().name() == colour
+    assert new.off_scale.opts["brush"].color().name() == colour
+    _step(second, 1, [1.9])
+    plots.flush()
+    assert new.batch.yData.tolist() == [1.9]
+    # Compared side by side, the first run gets curves of its own again.
+    plots.set_runs([first, second])
+    assert plots.curves_of(1) is not None and plots.curves_of(1).batch is not new.batch
+    loss_items = plots.loss_plot.getPlotItem().listDataItems()
+    assert len(loss_items) == 8  # batch, running, test loss, off-scale marks: per run, no stray
+
+
 def test_zooming_stops_the_framing_and_auto_range_hands_it_back(plots, qtbot):
     run = RunHistory(1, TrainConfig(epochs=30), "lenet", "digits")
     plots.set_runs([run])
