@@ -80,6 +80,7 @@ EXPLANATIONS = {
 SPARKLINE_SAMPLES = 64
 _FIXED = ("Layer", "Output")
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
 ERROR_COLOUR = QColor("#d93025")
 WARNING_COLOUR = QColor("#e8a500")
 
@@ -176,10 +177,10 @@ class LayerStatsModel(QStandardItemModel):
         item = self.item(row, column)
         if item is None:
             item = QStandardItem()
-            item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
             self.setItem(row, column, item)
         else:
-            item.clearData()
+            item.clearData()  # (the flags too: an item keeps them among its data)
+        item.setFlags(_FLAGS)  # read-only, no drag and drop
         for role, value in roles.items():
             item.setData(value, role)
 

@@ -134,3 +134,9 @@ def test_a_repaint_of_the_table_runs_no_python(qtbot):
     table.select_layers([1])
     assert model.index(0, 0).data(Qt.ItemDataRole.DecorationRole) is None
     assert isinstance(model.index(1, 0).data(Qt.ItemDataRole.DecorationRole), QColor)
+    # Refreshed again, every cell stays read-only (an item keeps its flags among its data).
+    history.add(report(("fc1", "relu1", "fc2"), steps=(5,), value=3.0))
+    table.refresh()
+    assert model.index(1, 2).data() == "3.00"
+    read_only = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
+    assert {model.flags(model.index(r, c)) for r in range(3) for c in range(10)} == {read_only}
