@@ -124,15 +124,18 @@ class LayerStatsModel(QStandardItemModel):
         self._line_size, self._line_colour, self._device_ratio = size, colour, device_ratio
         self._seen = -1  # drawn again at the next refresh
 
-    @property
-    def plotted(self) -> set[int]:
-        return set(self._plotted)
-
     def set_plotted(self, rows: set[int]) -> None:
         """The rows whose curves are plotted: their names show the curve's colour."""
         self._plotted = set(rows)
-        for row in range(min(self.rowCount(), len(self._layers))):
-            self._put(row, 0, self._name_roles(row, self._layers[row]))
+        shown = min(self.rowCount(), len(self._layers))
+        self.blockSignals(True)  # one dataChanged for the column, not five per cell
+        try:
+            for row in range(shown):
+                self._put(row, 0, self._name_roles(row, self._layers[row]))
+        finally:
+            self.blockSignals(False)
+        if shown:
+            self.dataChanged.emit(self.index(0, 0), self.index(shown - 1, 0))
 
     # -- refreshing
     def refresh(self) -> None:
