@@ -12,8 +12,8 @@ PY="${1:-.venv/bin/python}"
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
 status=0
 start_all=$SECONDS
-for bench in bench_training bench_inspection bench_store bench_gui bench_startup \
-             bench_close bench_gpu; do
+for bench in bench_training bench_inspection bench_store bench_gui bench_views \
+             bench_startup bench_close bench_gpu; do
     echo "=== $bench"
     start=$SECONDS
     "$PY" "benchmarks/$bench.py" || { rc=$?; echo "($bench exited $rc)"; \
