@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import random
 import re
 import signal
 import subprocess
@@ -456,7 +457,7 @@ def processes(tmp_path_factory):
     (SIGINT) after its first report."""
     folder = tmp_path_factory.mktemp("proc")
     garbage = folder / "garbage.ckpt"
-    garbage.write_bytes(os.urandom(3000))
+    garbage.write_bytes(random.Random(0).randbytes(3000))
     spec = folder / "tiny.json"
     spec.write_text(TINY.to_json())
     env = {**os.environ, "NETEXPLORER_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -262,7 +263,7 @@ def test_train_processes_writing_one_folder_at_once(crashes):
 
 
 def garbage(path) -> None:
-    path.write_bytes(b"SQLite format 2\x00" + os.urandom(8000))
+    path.write_bytes(b"SQLite format 2\x00" + random.Random(0).randbytes(8000))
 
 
 def foreign(path) -> None:

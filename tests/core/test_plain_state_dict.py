@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shlex
 from pathlib import Path
 
@@ -131,7 +132,7 @@ MISFITS = {
             "tiny.pt: its tensor 'fc1.bias' is int64, but the model's is float32"),
     "not-weights": (lambda path: torch.save([1, 2, 3], path),
                     "tiny.pt: it holds no weights by name (a state_dict) to load into 'tiny'"),
-    "damaged": (lambda path: path.write_bytes(os.urandom(2000)),
+    "damaged": (lambda path: path.write_bytes(random.Random(0).randbytes(2000)),
                 "tiny.pt is not a readable checkpoint"),
 }
 
