@@ -593,8 +593,9 @@ class InspectorPanel(QWidget):
         item.enableAutoRange()
         self._clock.mark_dirty(self._views["series"])
 
-    @Slot(object, object)
-    def _on_series_range_changed(self, _view: object, _ranges: object) -> None:
+    @Slot(object, object, object)
+    def _on_series_range_changed(self, _view: object, _ranges: object, _changed: object
+                                 ) -> None:
         self._set_series_ticks(self.series_combo.currentData())  # a zoom: ticks for it
 
     @Slot(int)
