@@ -114,34 +114,28 @@ def test_a_failing_rank_ignores_sigterm_until_it_exits():
 
 
 @pytest.mark.slow
-def test_two_ranks_take_the_steps_of_one_process(tmp_path):
+def test_two_ranks_take_the_steps_of_one_process_with_the_probe_on_rank_0(tmp_path):
     """Same seed and global batch: per-epoch training losses within 1e-4 and the
-    same test accuracy; shift augmentation on, drawn for the global batch."""
+    same test accuracy, with shift augmentation on (drawn for the global batch)
+    and --probe-every: rank 0 samples layers on its share of a step, and on those
+    steps every rank syncs its gradients with one explicit all-reduce instead of
+    DDP's hooks, so both ways of syncing are in the steps compared. One run is
+    written, by rank 0 alone, with its samples every 5th step. (One torchrun job
+    checks both: each job starts three Pythons that import torch, the suite's
+    largest fixed cost.)"""
     a, _, two, runs = _one_process_and_two_ranks(tmp_path, "--epochs", "2",
-                                                 "--augment-shift", "2")
+                                                 "--augment-shift", "2", "--probe-every", "5")
     assert "× 2 ranks (gloo)" in two.stdout
     assert two.stdout.count("Accuracy of the network") == 1  # rank 0 alone prints
     assert len(a["epochs"]) == 2
     with RunStore(runs) as store:
-        stored = store.list_runs()
-    assert len(stored) == 1 and stored[0].status == "completed"
-    assert stored[0].epochs == 2
-    assert len([p for p in runs.iterdir() if p.is_dir()]) == 1
-
-
-@pytest.mark.slow
-def test_the_probe_on_rank_0_leaves_the_steps_as_one_process_takes_them(tmp_path):
-    """--probe-every under torchrun: rank 0 samples layers on its share of a step,
-    and on those steps every rank syncs its gradients with one explicit all-reduce
-    instead of DDP's hooks. The losses stay one process's with the same probe, and
-    rank 0's samples are in the store, every 5th step."""
-    _one_process_and_two_ranks(tmp_path, "--epochs", "1", "--probe-every", "5")
-    with RunStore(tmp_path / "runs") as store:
         (run,) = store.list_runs()
         layers, steps, stats = store.probe_history(run.id)
+    assert run.status == "completed" and run.epochs == 2
+    assert len([p for p in runs.iterdir() if p.is_dir()]) == 1
     assert [layer["name"] for layer in layers][:2] == ["conv1", "relu1"]
-    batches = run.steps  # 1,438 training images in batches of 64: 23 steps
-    assert steps.tolist() == list(range(0, batches, 5))
+    assert run.steps == 2 * 23  # 1,438 training images in batches of 64: 23 steps an epoch
+    assert steps.tolist() == list(range(0, run.steps, 5))
     assert stats.shape == (len(steps), len(STATS), len(layers))
     for measured in ("act_norm", "grad_norm"):  # forward and backward both sampled
         assert np.isfinite(stats[:, STATS.index(measured)]).all(), measured
