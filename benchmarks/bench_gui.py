@@ -7,10 +7,15 @@ showing so that its plots redraw), LeNet trains on the bundled digits:
 
 1. images per second of a run started with the Train button, against
    benchmarks/common.bare_loop with the same model, batch, optimizer and thread
-   policy (augment_shift 0 and schedule 'none', as bench_training.py does). A run
-   is timed on the training thread itself, from the trainer being built to its
-   FinishedReport, by wall clock and by process CPU time (which also counts the
-   GUI thread's drawing). Runs alternate app/bare so that machine noise hits both.
+   policy (augment_shift 0 and schedule 'none', as bench_training.py does). The
+   verdicts come from runs with the bare loop's steps interleaved on the app's
+   own training thread, as many as the engine's after each of its reports
+   (Interleaver): a run's ratio is the median over its rounds of bare time / app
+   time per step, the figure the median over runs. Runs timed one after another
+   are printed beside them, without a verdict: a run is timed on the training
+   thread itself, from the trainer being built to its FinishedReport, by wall
+   clock and by process CPU time (which also counts the GUI thread's drawing),
+   alternating app/bare; the bare loop alone swings by up to 35 % between them.
    The app is measured as shipped (the inspector samples layer statistics every
    10 steps) and with the inspector's sampling off, which isolates this issue's
    training thread, signals and plots. Targets (issue 18), by wall time: ≥ 0.97
@@ -36,6 +41,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,7 +49,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import Clock, Timing, bare_loop, comparable_config, median, verdict
+from common import Clock, Timing, bare_loop, bare_steps, comparable_config, median, verdict
 
 # Issue 18: the app with the inspector sampling (as shipped) and with it off.
 TARGET_RATIOS = {"app": 0.97, "app, inspector off": 0.98}
@@ -166,8 +172,103 @@ class LatencyMeter:
         self.timer.stop()
 
 
-def app_run(app, window, panel, config, timer: RunTimer,
-            meter: LatencyMeter) -> tuple[Timing, int]:
+class Interleaver:
+    """Bare steps laid between the app's own, on its training thread, in one run.
+
+    Runs timed one after another cannot show a 2 % difference here: the bare loop's
+    speed alone swings by up to 35 % from run to run on this shared machine. So, as
+    bench_training interleaves in one thread, this wraps the running Trainer's
+    steps() (through the worker's `started`, connected directly: on the training
+    thread, before the first step) and, as each StepReport comes out of the engine,
+    runs as many steps of the bare loop (common.bare_steps, its own model of the
+    same spec, same batch) before handing the report on. A round is an app block
+    (the engine's steps, the worker's recording and emitting of the report before
+    them) and the bare block after it; both meet the same machine load.
+
+    The window's work for a report lands in the app block that follows its emit,
+    as it does in a real run, provided the GUI thread has finished with it before
+    the next bare block starts (a report is emitted at most every 33 ms; drawing
+    it takes a few ms). `gui_share` checks that: the GUI thread's CPU per second
+    of each kind of block, read on its thread's CPU clock. A bare block meeting
+    the window's drawing would make the ratio read too high; the two shares say
+    how far that is from true."""
+
+    def __init__(self, spec, dataset, config, gui_clock: int) -> None:
+        from PySide6.QtCore import QObject, Slot
+
+        interleaver = self
+
+        class Hook(QObject):
+            @Slot(object, str)
+            def on_started(self, trainer, _run_id) -> None:
+                interleaver.wrap(trainer)
+
+        self.spec, self.dataset, self.config = spec, dataset, config
+        self.gui_clock = gui_clock
+        self.rounds: list[tuple[Timing, Timing]] = []  # per step: (app, bare)
+        self.gui: dict[str, float] = {"app": 0.0, "bare": 0.0}
+        self.spans: dict[str, float] = {"app": 0.0, "bare": 0.0}
+        self.hook = Hook()
+
+    def attach(self, worker) -> None:
+        from PySide6.QtCore import Qt
+
+        self.rounds.clear()
+        worker.started.connect(self.hook.on_started, Qt.ConnectionType.DirectConnection)
+
+    def _mark(self) -> tuple[float, float, float]:
+        return (time.perf_counter(), time.thread_time(), time.clock_gettime(self.gui_clock))
+
+    def _add(self, kind: str, begun: tuple[float, float, float],
+             ended: tuple[float, float, float]) -> Timing:
+        self.gui[kind] += ended[2] - begun[2]
+        self.spans[kind] += ended[0] - begun[0]
+        return Timing(ended[0] - begun[0], ended[1] - begun[1])
+
+    def wrap(self, trainer) -> None:
+        from netexplorer.core.training import StepReport
+
+        engine = trainer.steps
+        config = self.config
+        bare = bare_steps(self.spec, self.dataset, epochs=10**6,
+                          batch_size=config.batch_size, lr=config.lr,
+                          momentum=config.momentum, every=1)
+        next(bare)  # its model and optimizer made before the run's first step
+
+        def interleaved():
+            done = 0
+            mark = self._mark()
+            for report in engine():
+                if isinstance(report, StepReport) and report.step > done:
+                    steps, done = report.step - done, report.step
+                    app = self._add("app", mark, began := self._mark())
+                    for _ in range(steps):
+                        next(bare)
+                    mark = self._mark()
+                    bare_block = self._add("bare", began, mark)
+                    self.rounds.append((Timing(app.wall / steps, app.cpu / steps),
+                                        Timing(bare_block.wall / steps,
+                                               bare_block.cpu / steps)))
+                yield report
+                # what the worker does with a report (recording, emitting) and the
+                # engine's next steps are the next app block's
+
+        trainer.steps = interleaved
+
+    def ratios(self) -> dict[str, float]:
+        """Median over the rounds of bare time / app time per step, by wall clock and
+        by the training thread's CPU."""
+        return {clock: median([getattr(bare, clock) / getattr(app, clock)
+                               for app, bare in self.rounds])
+                for clock in ("wall", "cpu")}
+
+    def gui_share(self) -> dict[str, float]:
+        return {kind: self.gui[kind] / self.spans[kind] if self.spans[kind] else 0.0
+                for kind in self.gui}
+
+
+def app_run(app, window, panel, config, timer: RunTimer, meter: LatencyMeter,
+            interleaver: Interleaver | None = None) -> tuple[Timing, int]:
     from PySide6.QtCore import QEventLoop, QTimer
 
     session = window.session
@@ -184,6 +285,8 @@ def app_run(app, window, panel, config, timer: RunTimer,
     panel.controls.train_action.trigger()
     timer.timing = None
     timer.attach(session._thread.worker)  # the trainer is still being built: nothing missed
+    if interleaver is not None:
+        interleaver.attach(session._thread.worker)
     run = session.current_run
     loop.exec()
     meter.stop()
@@ -256,6 +359,13 @@ def redraw_figures(app, repeats: int = 15) -> dict[str, float]:
             "pan_max": max(pan), "points": len(run.losses)}
 
 
+def show(window, variant: str, shipped_every: int | None) -> None:
+    """The window as the variant trains: the inspector sampling or not, which tab."""
+    window.session.probe_every = None if variant == "app, inspector off" else shipped_every
+    window.tabs.setCurrentWidget(window.inspector_panel if variant == INSPECTOR_TAB
+                                 else window.training_panel)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -303,10 +413,7 @@ def main() -> None:
                                            batch_size=config.batch_size, lr=config.lr,
                                            momentum=config.momentum)
             else:
-                window.session.probe_every = (None if name == "app, inspector off"
-                                              else shipped_every)
-                window.tabs.setCurrentWidget(window.inspector_panel if name == INSPECTOR_TAB
-                                             else panel)
+                show(window, name, shipped_every)
                 meter.late.clear()
                 meter.after.clear()
                 gui0 = time.thread_time()
@@ -318,17 +425,45 @@ def main() -> None:
                 after_run.append(max(meter.after, default=0))
             rates[name]["wall"].append(images / timing.wall)
             rates[name]["cpu"].append(images / timing.cpu)
+    # The verdicts: the same variants with bare steps interleaved on their training
+    # thread (Interleaver), one run each per round, as many rounds.
+    gui_clock = time.pthread_getcpuclockid(threading.get_ident())
+    interleaved = {name: {"wall": [], "cpu": []} for name in apps}
+    gui_shares = {name: {"app": [], "bare": []} for name in apps}
+    for _ in range(args.runs):
+        for name in apps:
+            show(window, name, shipped_every)
+            interleaver = Interleaver(spec, dataset, config, gui_clock)
+            app_run(app, window, panel, config, timer, meter, interleaver)
+            for clock, ratio in interleaver.ratios().items():
+                interleaved[name][clock].append(ratio)
+            for kind, share in interleaver.gui_share().items():
+                gui_shares[name][kind].append(share)
     window.session.probe_every = shipped_every
+    window.tabs.setCurrentWidget(panel)
 
-    print("\n1. throughput (images/s, median of runs)")
+    print("\n1. throughput against the bare loop, interleaved on the training thread "
+          "(median over runs of each run's\n   median over its rounds of bare time / app "
+          "time per step; see Interleaver)")
+    for name in apps:
+        target = TARGET_RATIOS.get(name)
+        for clock in ("wall", "cpu"):
+            ratio = median(interleaved[name][clock])
+            aim = f"target ≥ {target}  {verdict(ratio, target)}" if target and \
+                clock == "wall" else "(no target)"
+            print(f"   {name:<19} {clock:>4}: ratio {ratio:.3f}   {aim}   runs "
+                  f"{[round(r, 3) for r in interleaved[name][clock]]}")
+    print("   the GUI thread's CPU per second of app blocks / of bare blocks (a bare block "
+          "meeting the window's\n   drawing would read the ratio too high):")
+    for name in apps:
+        print(f"     {name:<19} {median(gui_shares[name]['app']):.3f} / "
+              f"{median(gui_shares[name]['bare']):.3f} s/s")
+    print("\n   runs timed one after another (images/s, median of runs; no verdict: the "
+          "bare loop alone swings by\n   up to 35 % from run to run here)")
     for name in apps:
         for clock in ("wall", "cpu"):
             a, b = median(rates[name][clock]), median(rates["bare"][clock])
-            target = TARGET_RATIOS.get(name)
-            aim = f"   target ≥ {target}  {verdict(a / b, target)}" if target else \
-                "   (no target)"
-            print(f"   {name:<19} {clock:>4}: {a:8,.0f} vs bare {b:8,.0f}  ratio {a / b:.3f}"
-                  f"{aim}")
+            print(f"   {name:<19} {clock:>4}: {a:8,.0f} vs bare {b:8,.0f}  ratio {a / b:.3f}")
     for name in names:
         print(f"   runs ({name}, wall img/s): {[round(r) for r in rates[name]['wall']]}")
     print("   (process CPU time includes the GUI thread's drawing; wall time is what a "
