@@ -213,7 +213,6 @@ class Interleaver:
     def attach(self, worker) -> None:
         from PySide6.QtCore import Qt
 
-        self.rounds.clear()
         worker.started.connect(self.hook.on_started, Qt.ConnectionType.DirectConnection)
 
     def _mark(self) -> tuple[float, float, float]:
@@ -233,17 +232,21 @@ class Interleaver:
         bare = bare_steps(self.spec, self.dataset, epochs=10**6,
                           batch_size=config.batch_size, lr=config.lr,
                           momentum=config.momentum, every=1)
-        next(bare)  # its model and optimizer made before the run's first step
+        seen = next(bare)  # its model and optimizer made before the run's first step
 
         def interleaved():
+            nonlocal seen
             done = 0
             mark = self._mark()
             for report in engine():
                 if isinstance(report, StepReport) and report.step > done:
                     steps, done = report.step - done, report.step
                     app = self._add("app", mark, began := self._mark())
-                    for _ in range(steps):
-                        next(bare)
+                    taken = 0
+                    while taken < steps:  # an epoch's test yields too, with `seen` unchanged
+                        now_seen = next(bare)
+                        taken += now_seen != seen
+                        seen = now_seen
                     mark = self._mark()
                     bare_block = self._add("bare", began, mark)
                     self.rounds.append((Timing(app.wall / steps, app.cpu / steps),

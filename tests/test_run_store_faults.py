@@ -39,15 +39,16 @@ TRIES = int(os.environ.get("NETEXPLORER_CRASH_TRIES", "20"))  # more by hand: 20
 KILL_SEED = int(os.environ.get("NETEXPLORER_CRASH_SEED") or
                 int.from_bytes(os.urandom(2), "big"))
 
+PER_EPOCH = 23  # batches of 64 of the digits' 1,438 training images
+RUN_FILES = re.compile(r"^(last\.ckpt|best\.ckpt|writer\.lock|events\.out\.tfevents\..+)$")
+TEMPORARY = re.compile(r"^\.(last|best)\.ckpt\.(\d+)\.\w{8}\.tmp$")
+
 
 @pytest.fixture(autouse=True)
 def _name_the_kill_seed(request):
     request.node.add_report_section(
         "call", "kill seed", f"the kill times were drawn with seed {KILL_SEED}: "
         f"NETEXPLORER_CRASH_SEED={KILL_SEED} replays them")
-PER_EPOCH = 23  # batches of 64 of the digits' 1,438 training images
-RUN_FILES = re.compile(r"^(last\.ckpt|best\.ckpt|writer\.lock|events\.out\.tfevents\..+)$")
-TEMPORARY = re.compile(r"^\.(last|best)\.ckpt\.(\d+)\.\w{8}\.tmp$")
 
 
 def crash(tmp_path, **plans: dict) -> dict[str, tuple[list[dict], Path]]:
